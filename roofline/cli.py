@@ -1,0 +1,231 @@
+"""The ``roofline`` command line: a thin view over the Python API.
+
+Every user error is a :class:`RooflineError` (or a click usage error), printed
+as one line on stderr with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import RooflineError
+from .io import check_writable, write_atomic
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Roofline latency analysis for mobile vision networks (MobileNetV4 paper, Eq. 1).")
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Fmt(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+    markdown = "markdown"
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"roofline {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Roofline latency analysis for mobile vision networks."""
+
+
+def _emit(text: str, output: Optional[Path]) -> None:
+    """Print ``text`` or write it atomically to ``output``."""
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        write_atomic(output, text)
+        err.print(f"wrote {output}")
+
+
+def _fmt_int(n: float) -> str:
+    return f"{int(n):,}"
+
+
+# --- models -----------------------------------------------------------------------------------------
+
+@app.command()
+def models() -> None:
+    """List the model zoo: name, family, native resolution, params and published top-1."""
+    from .zoo import list_models, model_card
+
+    t = Table(title="Model zoo (params exact, counted here; top-1 % on ImageNet-1k)")
+    for col in ("name", "family", "width", "resolution (px)", "params", "paper MACs (M)",
+                "top-1 (%)", "top-1 source"):
+        t.add_column(col, justify="right" if col not in ("name", "family", "top-1 source") else "left")
+    for name in list_models():
+        c = model_card(name)
+        top1 = "" if c.top1 is None else f"{'~' if c.top1_mnv4_approx and c.top1_mnv4 else ''}{c.top1:.1f}"
+        src = "MNv4 retraining" if c.top1_mnv4 is not None else (c.source if c.top1 is not None else "")
+        t.add_row(c.name, c.family, f"{c.width:g}", str(c.resolution), _fmt_int(c.params),
+                  "" if c.paper_macs_m is None else f"{c.paper_macs_m:g}", top1, src)
+    out.print(t)
+
+
+# --- trace ------------------------------------------------------------------------------------------
+
+def _load_model(model: Optional[str], user_model: Optional[str]):
+    if user_model:
+        if model:
+            raise RooflineError("give a zoo MODEL or --model FILE:FACTORY, not both")
+        from .trace.user_model import load_factory
+
+        return load_factory(user_model)
+    if not model:
+        raise RooflineError("missing MODEL (a zoo name; 'roofline models' lists them) or --model FILE:FACTORY")
+    return model
+
+
+@app.command()
+def trace(
+    model: Annotated[Optional[str], typer.Argument(help="Zoo model name, e.g. mnv4-conv-s or mnv2-1.5x.")] = None,
+    resolution: Annotated[Optional[int], typer.Option(help="Input height = width in pixels "
+                                                      "(default: the model's native resolution).")] = None,
+    width: Annotated[Optional[float], typer.Option(help="Width multiplier (alpha).")] = None,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
+    no_fuse: Annotated[bool, typer.Option("--no-fuse", help="One row per raw aten op.")] = False,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
+    user_model: Annotated[Optional[str], typer.Option("--model", help="A user model: path/to/file.py:factory "
+                                                      "or package.module:factory.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="Compare per-module MACs with fvcore.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on ops without a counting rule.")] = False,
+    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="Full input shape, "
+                                                       "comma-separated, e.g. 1,3,224,224.")] = None,
+) -> None:
+    """Trace a model layer by layer: MACs, parameters, weight and activation elements."""
+    from .trace import trace as run_trace
+
+    if output is not None:
+        check_writable(output)
+    target = _load_model(model, user_model)
+    shape = _parse_shape(input_shape)
+    if not isinstance(target, str) and resolution is None and shape is None:
+        resolution = 224
+    table = run_trace(target, shape, resolution=resolution, batch=batch, width=width,
+                      fuse=not no_fuse, strict=strict)
+    for op, n in table.unsupported.items():
+        err.print(f"warning: no counting rule for {op} ({n} calls): counted as 0 MACs", style="yellow")
+    df = table.layers
+    if fmt is Fmt.csv:
+        _emit(df.to_csv(index=False), output)
+    elif fmt is Fmt.json:
+        doc = {"model": table.model, "input_shape": list(table.input_shape), "fused": table.fuse,
+               "units": "counts in elements and MACs (multiply-accumulates); bytes depend on dtype",
+               "totals": {k: int(v) for k, v in table.totals.items()},
+               "unsupported": table.unsupported, "layers": json.loads(df.to_json(orient="records"))}
+        _emit(json.dumps(doc, indent=2), output)
+    elif fmt is Fmt.markdown:
+        _emit(df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False), output)
+    else:
+        t = Table(title=f"{table.model} @ {'x'.join(map(str, table.input_shape))} "
+                        f"({'fused layers' if table.fuse else 'raw aten ops'})")
+        cols = ["name", "op", "out_shape", "kernel", "stride", "macs", "params", "weight_elems",
+                "in_elems", "out_elems", "fused"]
+        for c in cols:
+            t.add_column(c, justify="right" if c in ("macs", "params", "weight_elems", "in_elems",
+                                                     "out_elems") else "left")
+        for row in df[cols].itertuples(index=False):
+            t.add_row(*[_fmt_int(v) if isinstance(v, int) and not isinstance(v, bool) else str(v)
+                        for v in row])
+        tot = table.totals
+        t.add_row("TOTAL", "", "", "", "", *[_fmt_int(tot[c]) for c in
+                                              ("macs", "params", "weight_elems", "in_elems", "out_elems")], "")
+        if output is None:
+            out.print(t)
+            out.print("Units: macs = multiply-accumulates; *_elems = tensor elements "
+                      "(bytes = elements x bytes per element of the target dtype).")
+        else:
+            console = Console(record=True, width=200, file=open("/dev/null", "w"))
+            console.print(t)
+            _emit(console.export_text(), output)
+    if check:
+        from .trace.crosscheck import fvcore_check
+        from .zoo import build_model
+
+        real = build_model(target, width) if isinstance(target, str) else target
+        per_module, extras = fvcore_check(real, table)
+        diffs = per_module[per_module["diff_macs"] != 0]
+        err.print(f"fvcore check: {len(per_module)} modules with conv/linear/matmul MACs, "
+                  f"{len(diffs)} differ; ours {int(per_module['ours_macs'].sum()):,} MACs, "
+                  f"fvcore {int(per_module['fvcore_macs'].sum()):,}")
+        for r in diffs.itertuples(index=False):
+            err.print(f"  {r.module}: ours {r.ours_macs:,} vs fvcore {r.fvcore_macs:,} MACs ({r.reason})")
+        for r in extras.itertuples(index=False):
+            err.print(f"  fvcore also counts {r.fvcore_op}: {r.fvcore_flops:,} ({r.reason})")
+
+
+def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    if text is None:
+        return None
+    try:
+        return tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
+    except ValueError:
+        raise RooflineError(f"--input-shape must be integers separated by commas, got {text!r}") from None
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI and turn user errors into one line and exit code 2."""
+    command = typer.main.get_command(app)
+    try:
+        rv = command.main(args=argv, prog_name="roofline", standalone_mode=False)
+    except RooflineError as e:
+        _error_line(str(e))
+        return 2
+    except KeyboardInterrupt:
+        _error_line("interrupted")
+        return 130
+    except Exception as e:
+        # click's exceptions (typer may vendor its own copy of click: match by class name)
+        kinds = {c.__name__ for c in type(e).__mro__}
+        if "NoArgsIsHelpError" in kinds:
+            e.show()  # type: ignore[attr-defined]
+            return 0
+        if "Exit" in kinds:
+            return int(getattr(e, "exit_code", 0))
+        if "Abort" in kinds:
+            _error_line("aborted")
+            return 130
+        if "ClickException" in kinds:
+            _error_line(e.format_message())  # type: ignore[attr-defined]
+            return int(getattr(e, "exit_code", 2))
+        raise
+    return rv if isinstance(rv, int) else 0
+
+
+def _error_line(message: str) -> None:
+    """One line on stderr: ``error: <message>``."""
+    text = " ".join(str(message).split())
+    sys.stderr.write(f"error: {text}\n")
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

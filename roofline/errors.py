@@ -1,0 +1,46 @@
+"""Project exception types.
+
+Every error a user can cause is raised once, as a :class:`RooflineError`, in the
+layer that knows what is wrong; the CLI turns it into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class RooflineError(Exception):
+    """Base class for errors caused by bad input (not by a bug)."""
+
+
+class UnknownModelError(RooflineError, KeyError):
+    """A model name that the zoo does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownHardwareError(RooflineError, KeyError):
+    """A hardware profile name that is neither built in nor a file."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class ProfileError(RooflineError, ValueError):
+    """A hardware profile that fails validation (names the file and field)."""
+
+
+class TraceError(RooflineError):
+    """A model that cannot be traced (bad input shape, missing factory, ...)."""
+
+
+class UnsupportedOpError(TraceError):
+    """Raised under ``strict=True`` when an op has no counting rule."""
+
+
+def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
+    """Return a ' (did you mean ...?)' suffix listing the closest choices, or ''."""
+    matches = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
+    return f" (did you mean {', '.join(matches)}?)" if matches else ""

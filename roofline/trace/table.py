@@ -1,0 +1,69 @@
+"""LayerTable: the per-layer result of a trace, a pandas DataFrame with units in its column names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+COLUMNS = ("name", "op", "in_shape", "out_shape", "kernel", "stride", "groups", "macs", "params",
+           "weight_elems", "in_elems", "out_elems", "fused", "memory_only", "aten")
+COUNT_COLUMNS = ("macs", "params", "weight_elems", "in_elems", "out_elems")
+
+
+@dataclass(frozen=True)
+class LayerTable:
+    """Per-layer counts of one traced model.
+
+    ``layers`` has one row per layer (``fuse=True``) or per aten op; counts are
+    in elements, never bytes: bytes depend on the target dtype and are computed
+    by the engine. Totals are derived from the rows.
+    """
+
+    model: str
+    input_shape: tuple[int, ...]
+    fuse: bool
+    layers: pd.DataFrame
+    model_params: int  # parameter count of the model (all parameters, used or not)
+    unsupported: dict[str, int] = field(default_factory=dict)  # aten op -> calls without a rule
+
+    @property
+    def totals(self) -> pd.Series:
+        """Column sums of the count columns (MACs, params, elements)."""
+        return self.layers.loc[:, list(COUNT_COLUMNS)].sum()
+
+    @property
+    def macs(self) -> int:
+        return int(self.layers["macs"].sum())
+
+    @property
+    def params(self) -> int:
+        return int(self.layers["params"].sum())
+
+    def macs_by_op(self) -> pd.Series:
+        return self.layers.groupby("op", sort=False)["macs"].sum()
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def _header(self) -> str:
+        t = self.totals
+        shape = "x".join(map(str, self.input_shape))
+        lines = [f"LayerTable: {self.model} @ {shape} input, {len(self)} "
+                 f"{'layers (fused)' if self.fuse else 'aten ops (unfused)'}",
+                 f"  MACs {int(t['macs']):,}, params {int(t['params']):,}, weight elements "
+                 f"{int(t['weight_elems']):,}, activation elements in {int(t['in_elems']):,} / "
+                 f"out {int(t['out_elems']):,}"]
+        if self.unsupported:
+            ops = ", ".join(f"{k} x{v}" for k, v in self.unsupported.items())
+            lines.append(f"  WARNING: ops without a counting rule (counted as 0 MACs): {ops}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        cols = ["name", "op", "out_shape", "macs", "params", "in_elems", "out_elems", "fused"]
+        with pd.option_context("display.max_rows", 20, "display.width", 140):
+            return f"{self._header()}\n{self.layers[cols]!r}"
+
+    def _repr_html_(self) -> str:
+        head = self._header().replace("\n", "<br>")
+        return f"<p><b>{head}</b></p>" + self.layers.to_html(max_rows=60)

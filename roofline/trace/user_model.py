@@ -1,0 +1,51 @@
+"""Load a user's model from ``path/to/file.py:factory`` or ``package.module:factory``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+from torch import nn
+
+from ..errors import TraceError
+
+
+def load_factory(spec: str) -> nn.Module:
+    """Import ``spec``'s module, call its factory with no arguments, and return the Module."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise TraceError(f"model spec {spec!r} must look like path/to/file.py:factory or package.module:factory")
+    try:
+        if target.endswith(".py") or "/" in target or "\\" in target:
+            path = Path(target)
+            if not path.is_file():
+                raise TraceError(f"model file {target} does not exist")
+            mod_name = f"_roofline_user_{abs(hash(str(path.resolve())))}"
+            loader_spec = importlib.util.spec_from_file_location(mod_name, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise TraceError(f"cannot import {target}")
+            module = importlib.util.module_from_spec(loader_spec)
+            sys.modules[mod_name] = module
+            loader_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+    except TraceError:
+        raise
+    except Exception as e:  # the user's code: report its error in one line
+        raise TraceError(f"importing {target} failed: {type(e).__name__}: {e}") from e
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise TraceError(f"{target} has no attribute {attr!r}")
+    if isinstance(factory, nn.Module):
+        return factory
+    if not callable(factory):
+        raise TraceError(f"{target}:{attr} is not callable")
+    try:
+        model = factory()
+    except Exception as e:
+        raise TraceError(f"{target}:{attr}() raised {type(e).__name__}: {e}") from e
+    if not isinstance(model, nn.Module):
+        raise TraceError(f"{target}:{attr}() returned {type(model).__name__}, not a torch.nn.Module")
+    return model
