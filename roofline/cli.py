@@ -7,6 +7,7 @@ as one line on stderr with exit code 2.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -152,7 +153,7 @@ def trace(
             out.print("Units: macs = multiply-accumulates; *_elems = tensor elements "
                       "(bytes = elements x bytes per element of the target dtype).")
         else:
-            console = Console(record=True, width=200, file=open("/dev/null", "w"))
+            console = Console(record=True, width=200, file=open(os.devnull, "w"))
             console.print(t)
             _emit(console.export_text(), output)
     if check:
@@ -169,6 +170,164 @@ def trace(
             err.print(f"  {r.module}: ours {r.ours_macs:,} vs fvcore {r.fvcore_macs:,} MACs ({r.reason})")
         for r in extras.itertuples(index=False):
             err.print(f"  fvcore also counts {r.fvcore_op}: {r.fvcore_flops:,} ({r.reason})")
+
+
+# --- hardware and analyze ---------------------------------------------------------------------
+
+@app.command()
+def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAML file to show.")] = None
+       ) -> None:
+    """List hardware profiles, or show one with the sources of its numbers."""
+    from .hardware import list_hardware, load_hardware
+
+    if name is None:
+        t = Table(title="Hardware profiles (MAC/s: one multiply-accumulate = 2 vendor ops)")
+        for c in ("name", "kind", "dtype", "peak (MAC/s)", "bandwidth (B/s)", "ridge point (MAC/B)",
+                  "fitted RP (MAC/B)", "description"):
+            t.add_column(c)
+        for n in list_hardware():
+            p = load_hardware(n)
+            spec = p.peak_macs_per_s.get(p.default_dtype)
+            t.add_row(n, p.kind, p.default_dtype, f"{spec.value:.3g}" if spec else "-",
+                      f"{p.mem_bw_bytes_per_s.value:.3g}",
+                      f"{spec.value / p.mem_bw_bytes_per_s.value:.1f}" if spec else "-",
+                      f"{p.fitted.ridge_point_macs_per_byte:g}" if p.fitted else "", p.description)
+        out.print(t)
+        return
+    p = load_hardware(name)
+    lines = [f"{p.name} ({p.kind}): {p.description}", f"  file: {p.path}", f"  default dtype: {p.default_dtype}"]
+    for dt, f in p.peak_macs_per_s.items():
+        lines.append(f"  peak {dt}: {f.value:.4g} MAC/s [{f.confidence}] source: {f.source}")
+    b = p.mem_bw_bytes_per_s
+    lines.append(f"  DRAM bandwidth: {b.value:.4g} B/s [{b.confidence}] source: {b.source}")
+    if p.on_chip_bytes:
+        o = p.on_chip_bytes
+        lines.append(f"  on-chip memory: {o.value:.4g} B [{o.confidence}] source: {o.source}")
+    if p.fitted:
+        f = p.fitted
+        bw = f"{f.mem_bw_bytes_per_s:.4g} B/s" if f.mem_bw_bytes_per_s else "the DRAM bandwidth"
+        lines.append(f"  fitted ({f.dtype}): ridge point {f.ridge_point_macs_per_byte:g} MAC/B at {bw} "
+                     f"[{f.confidence}] source: {f.source}")
+    for dt in p.dtypes:
+        r = p.roof(dt)
+        lines.append(f"  roofline used by default for {dt}: {r.mode}, peak {r.peak_macs_per_s:.4g} MAC/s, "
+                     f"bandwidth {r.mem_bw_bytes_per_s:.4g} B/s, ridge point {r.ridge_point:.1f} MAC/B")
+    if p.ceilings_macs_per_s:
+        for op, v in p.ceilings_macs_per_s.items():
+            lines.append(f"  measured ceiling {op}: {v:.4g} MAC/s")
+    if p.machine:
+        lines.append("  machine: " + ", ".join(f"{k}={v}" for k, v in p.machine.items()))
+    print("\n".join(lines))
+
+
+@app.command()
+def analyze(
+    model: Annotated[Optional[str], typer.Argument(help="Zoo model name, e.g. mnv4-hybrid-l.")] = None,
+    hw_name: Annotated[str, typer.Option("--hw", help="Hardware profile name or YAML file.")] = "",
+    resolution: Annotated[Optional[int], typer.Option(help="Input height = width (pixels).")] = None,
+    width: Annotated[Optional[float], typer.Option(help="Width multiplier (alpha).")] = None,
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
+    dtype: Annotated[Optional[str], typer.Option(help="int8, fp16, bf16 or fp32 (default: the profile's).")] = None,
+    convention: Annotated[str, typer.Option(help="Counting convention: default, mnv4-paper, unfused.")] = "default",
+    fitted: Annotated[Optional[bool], typer.Option("--fitted/--spec", help="Fitted roofline (default where "
+                                                   "the profile has one) or the spec-sheet one.")] = None,
+    on_chip: Annotated[bool, typer.Option("--on-chip", help="Weights that fit in on-chip memory are not "
+                                          "re-read from DRAM.")] = False,
+    top: Annotated[Optional[int], typer.Option(help="Show only the N slowest layers.")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
+    compare_measured: Annotated[bool, typer.Option("--compare-measured", help="Compare predictions with the "
+                                                   "latencies measured on this device in the MobileNetV4 paper.")] = False,
+    user_model: Annotated[Optional[str], typer.Option("--model", help="A user model: file.py:factory.")] = None,
+    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="e.g. 1,3,224,224.")] = None,
+) -> None:
+    """Predict a model's latency on a piece of hardware, layer by layer (roofline, Eq. 1)."""
+    from .compare import compare_measured as run_compare
+    from .engine import analyze as run_analyze
+
+    if not hw_name:
+        raise RooflineError("missing --hw (a profile name or YAML file; 'roofline hw' lists them)")
+    if output is not None:
+        check_writable(output)
+    if top is not None and top < 1:
+        raise RooflineError(f"--top must be a positive integer, got {top}")
+    mode = "auto" if fitted is None else ("fitted" if fitted else "spec")
+    if compare_measured and model is None and user_model is None:
+        df = run_compare(hw_name, convention, mode)
+        if df.empty:
+            raise RooflineError(f"the MobileNetV4 paper's Table 6 has no measurements for {hw_name}")
+        _emit_frame(df, fmt, output, f"{hw_name}: predicted vs measured latency (ms); measured: "
+                                         f"{df.attrs['source']}")
+        return
+    target = _load_model(model, user_model)
+    shape = _parse_shape(input_shape)
+    if not isinstance(target, str) and resolution is None and shape is None:
+        resolution = 224
+    a = run_analyze(target, hw_name, dtype=dtype, convention=convention, mode=mode, resolution=resolution,
+                    width=width, batch=batch, input_shape=shape, on_chip=on_chip)
+    for op, n in a.table.unsupported.items():
+        err.print(f"warning: no counting rule for {op} ({n} calls): counted as 0 MACs", style="yellow")
+    layers = a.layers if top is None else a.layers.loc[a.layers["latency_s"].nlargest(top).index.sort_values()]
+    if fmt is Fmt.json:
+        _emit(json.dumps(a.to_dict(), indent=2), output)
+    elif fmt is Fmt.csv:
+        _emit(f"# {a.assumptions().replace(chr(10), chr(10) + '# ')}\n" + layers.to_csv(index=False), output)
+    elif fmt is Fmt.markdown:
+        cols = ["name", "op", "macs", "weight_bytes", "activation_bytes", "intensity_macs_per_byte",
+                "mac_time_s", "mem_time_s", "latency_s", "bound"]
+        body = layers[cols].to_markdown(index=False) if _has_tabulate() else layers[cols].to_string(index=False)
+        _emit(f"# {a.model} on {a.hardware.name}\n\n```\n{a.assumptions()}\n```\n\n{body}\n\n"
+              + _summary_text(a), output)
+    else:
+        t = Table(title=f"{a.model} on {a.hardware.name} ({a.roof.mode} roofline, {a.dtype})")
+        for c in ("layer", "op", "MACs", "bytes (B)", "intensity (MAC/B)", "MAC time (µs)",
+                  "mem time (µs)", "latency (µs)", "bound"):
+            t.add_column(c, justify="left" if c in ("layer", "op", "bound") else "right")
+        for r in layers.itertuples(index=False):
+            t.add_row(r.name, r.op, _fmt_int(r.macs), _fmt_int(r.bytes), f"{r.intensity_macs_per_byte:.1f}",
+                      f"{r.mac_time_s * 1e6:.2f}", f"{r.mem_time_s * 1e6:.2f}", f"{r.latency_s * 1e6:.2f}",
+                      r.bound)
+        console = out if output is None else Console(record=True, width=200, file=open(os.devnull, "w"))
+        console.print(t)
+        console.print(_summary_text(a), markup=False)
+        if output is not None:
+            _emit(console.export_text(), output)
+    if compare_measured:
+        df = run_compare(hw_name, convention, mode)
+        row = df[df["model"] == a.model]
+        if row.empty:
+            err.print(f"no measured latency for {a.model} on {a.hardware.name} in the MobileNetV4 paper's Table 6")
+        else:
+            r = row.iloc[0]
+            err.print(f"measured {r.measured_ms:.2f} ms ({df.attrs['source']}); predicted "
+                      f"{r.predicted_ms:.3f} ms; ratio {r.ratio_predicted_to_measured:.2f}")
+
+
+def _summary_text(a) -> str:
+    s = a.summary()
+    slow = a.slowest(5)
+    lines = [
+        f"Assumptions:\n  " + a.assumptions().replace("\n", "\n  "),
+        f"Summary: params {s['params']:,}; MACs {s['macs']:,}; weight bytes {s['weight_bytes']:,.0f} B; "
+        f"activation bytes {s['activation_bytes']:,.0f} B",
+        f"Predicted latency: {s['latency_ms']:.4f} ms; memory-bound layers {s['memory_bound_layers']} of "
+        f"{s['layers']} ({s['memory_bound_time_share']:.1%} of the time)",
+        "Five slowest layers: " + "; ".join(f"{r.name} ({r.op}) {r.latency_s * 1e6:.1f} µs {r.bound}-bound"
+                                            for r in slow.itertuples()),
+    ]
+    return "\n".join(lines)
+
+
+def _emit_frame(df, fmt: Fmt, output: Optional[Path], title: str) -> None:
+    if fmt is Fmt.csv:
+        _emit(df.to_csv(index=False), output)
+    elif fmt is Fmt.json:
+        _emit(json.dumps({"title": title, "rows": json.loads(df.to_json(orient="records"))}, indent=2), output)
+    elif fmt is Fmt.markdown:
+        _emit(f"{title}\n\n" + (df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False)),
+              output)
+    else:
+        _emit(f"{title}\n" + df.to_string(index=False, float_format=lambda v: f"{v:.3f}"), output)
 
 
 def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
