@@ -327,7 +327,153 @@ def _emit_frame(df, fmt: Fmt, output: Optional[Path], title: str) -> None:
         _emit(f"{title}\n\n" + (df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False)),
               output)
     else:
-        _emit(f"{title}\n" + df.to_string(index=False, float_format=lambda v: f"{v:.3f}"), output)
+        _emit(f"{title}\n" + df.to_string(index=False, float_format=lambda v: f"{v:.4g}"), output)
+
+
+# --- sweep, pareto, reproduce, fit ------------------------------------------------------------
+
+def _progress(total: int, label: str):
+    """A rich progress bar on a terminal; nothing when stderr is piped."""
+    from rich.progress import Progress
+
+    bar = Progress(console=err, disable=not err.is_terminal, transient=True)
+    task = bar.add_task(label, total=total)
+
+    def advance(name: str) -> None:
+        bar.update(task, advance=1, description=f"{label} {name}")
+
+    return bar, advance
+
+
+ModelsArg = Annotated[Optional[list[str]], typer.Argument(help="Model names (zoo names or aliases).")]
+GroupOpt = Annotated[Optional[list[str]], typer.Option("--models", help="A model group: paper-fig2, "
+                                                       "paper-fig3 or zoo.")]
+FamilyOpt = Annotated[Optional[list[str]], typer.Option("--family", help="A family: mnv1, mnv2, mnv3, mnv4.")]
+
+
+@app.command()
+def sweep(
+    models: ModelsArg = None, groups: GroupOpt = None, families: FamilyOpt = None,
+    rp: Annotated[str, typer.Option("--rp", help="Ridge points (MACs/byte): 0:500:5 or 0,5,50,500.")] = "0:500:5",
+    bw: Annotated[Optional[float], typer.Option("--bw", help="Bandwidth held fixed (bytes/s; default 40e9, "
+                                                "or the --hw profile's).")] = None,
+    hw_name: Annotated[Optional[str], typer.Option("--hw", help="Take bandwidth (and peak) from a profile.")] = None,
+    vary: Annotated[str, typer.Option(help="peak: PeakMACs = RP x bandwidth (the paper); bandwidth: "
+                                      "bandwidth = PeakMACs / RP.")] = "peak",
+    peak: Annotated[Optional[float], typer.Option("--peak", help="Peak MAC/s held fixed with --vary bandwidth.")] = None,
+    convention: Annotated[str, typer.Option(help="default, mnv4-paper or unfused.")] = "default",
+    dtype: Annotated[str, typer.Option(help="int8, fp16, bf16 or fp32.")] = "int8",
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
+) -> None:
+    """Latency of models over a range of ridge points (the paper's RP sweep)."""
+    from .sweep import expand_models, parse_rps
+    from .sweep import sweep as run_sweep
+
+    if output is not None:
+        check_writable(output)
+    parse_rps(rp)
+    names = expand_models(models or [], groups or [], families or [])
+    bar, advance = _progress(len(names), "tracing")
+    with bar:
+        df = run_sweep(names, rp, hw=hw_name, bw=bw, peak=peak, vary=vary, convention=convention,
+                       dtype=dtype, progress=advance)
+    setup = df.attrs["setup"]
+    title = (f"RP sweep ({setup.vary} varied; bandwidth {setup.mem_bw_bytes_per_s or 0:.3g} B/s; "
+             f"convention {setup.convention}; {setup.dtype})")
+    df = df.assign(latency_ms=df["latency_s"] * 1e3)
+    _emit_frame(df, fmt, output, title)
+
+
+@app.command()
+def pareto(
+    models: ModelsArg = None, groups: GroupOpt = None, families: FamilyOpt = None,
+    rp: Annotated[str, typer.Option("--rp", help="Ridge points: 0:500:5 or 0,5,50,500.")] = "0,5,50,500",
+    bw: Annotated[Optional[float], typer.Option("--bw", help="Bandwidth held fixed (bytes/s).")] = None,
+    convention: Annotated[str, typer.Option(help="default, mnv4-paper or unfused.")] = "default",
+    accuracy: Annotated[Optional[Path], typer.Option(help="CSV with columns model,top1 (%).")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Save the accuracy-latency panels (png/svg/pdf).")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
+) -> None:
+    """Pareto-optimal models (accuracy vs predicted latency) per ridge point, and where each is optimal."""
+    from .pareto import front_ranges, read_accuracy_csv
+    from .pareto import pareto as run_pareto
+    from .sweep import expand_models, parse_rps
+    from .sweep import sweep as run_sweep
+
+    if output is not None:
+        check_writable(output)
+    rps = parse_rps(rp)
+    names = expand_models(models or [], groups or [], families or [])
+    acc = read_accuracy_csv(str(accuracy)) if accuracy else None
+    if acc is not None:
+        missing = [n for n in names if n not in acc]
+        if missing:
+            raise RooflineError(f"{accuracy} has no top1 for {', '.join(missing)}")
+    p = run_pareto(run_sweep(names, rps, bw=bw, convention=convention, accuracy=acc))
+    ranges = front_ranges(p)
+    if plot is not None:
+        from .plots import plot_accuracy_vs_latency
+
+        plot_accuracy_vs_latency(p, sorted(set(rps.tolist()))[:4], plot)
+        err.print(f"wrote {plot}")
+    if fmt is Fmt.table and output is None:
+        for value in rps:
+            on = p[(p["rp_macs_per_byte"] == value) & p["pareto_optimal"]].sort_values("latency_s")
+            print(f"RP {value:g} MACs/byte: Pareto-optimal: " + ", ".join(
+                f"{r.model} ({r.top1:.1f} %, {r.latency_s * 1e3:.3f} ms)" for r in on.itertuples()))
+        print(ranges.to_string(index=False))
+        return
+    _emit_frame(ranges, fmt, output, f"Pareto-optimal RP ranges (convention {convention})")
+
+
+@app.command()
+def reproduce(
+    paper: Annotated[str, typer.Argument(help="Which paper: mnv4.")] = "mnv4",
+    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder.")] = Path("reports/mnv4-paper"),
+) -> None:
+    """Regenerate the MobileNetV4 paper's Figures 2 and 3 and Table 16 from the zoo."""
+    from .reproduce import write_report
+    from .sweep import MODEL_GROUPS
+
+    if paper != "mnv4":
+        raise RooflineError(f"unknown paper {paper!r}; only mnv4 can be reproduced")
+    bar, advance = _progress(len(MODEL_GROUPS["paper-fig2"]), "tracing")
+    with bar:
+        path = write_report(output, progress=advance)
+    err.print(f"wrote {path} and its figures and tables")
+
+
+@app.command()
+def fit(
+    measured: Annotated[Path, typer.Argument(help="CSV of measured latencies, one row per model.")],
+    models_col: Annotated[str, typer.Option("--models-col", help="Column with model names.")] = "model",
+    latency_col: Annotated[str, typer.Option("--latency-col", help="Column with latency in ms.")] = "ms",
+    convention: Annotated[str, typer.Option(help="default, mnv4-paper or unfused.")] = "default",
+    dtype: Annotated[str, typer.Option(help="The dtype the latencies were measured in.")] = "int8",
+    name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
+    kind: Annotated[str, typer.Option(help="cpu, gpu, dsp or npu.")] = "cpu",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Profile YAML to write.")] = None,
+) -> None:
+    """Fit ridge point and peak throughput to measured latencies; write a hardware profile."""
+    from .fitting import fit_measured_csv
+    from .hardware import profile_to_yaml
+
+    if output is not None:
+        check_writable(output)
+    result, profile = fit_measured_csv(str(measured), models_col, latency_col, convention, dtype,
+                                       name or (output.stem if output else "fitted-device"), kind)
+    print(f"fitted {result.n_models} models (least squares on log latency, convention {convention}, {dtype}):")
+    print(f"  ridge point {result.ridge_point_macs_per_byte:.1f} MACs/byte"
+          f"{' (a lower bound: the fit is flat above it)' if result.rp_is_lower_bound else ''}; "
+          f"bandwidth {result.mem_bw_bytes_per_s:.4g} B/s; peak {result.peak_macs_per_s:.4g} MAC/s")
+    print(f"  roofline : Spearman {result.spearman_roofline:.3f}, median relative error "
+          f"{result.median_rel_error:.1%}, worst {result.worst_rel_error:.1%}")
+    print(f"  MACs only: Spearman {result.spearman_macs:.3f}, median relative error "
+          f"{result.macs_median_rel_error:.1%}, worst {result.macs_worst_rel_error:.1%}")
+    if output is not None:
+        _emit(profile_to_yaml(profile), output)
 
 
 def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:

@@ -35,6 +35,7 @@ class FitResult:
     macs_median_rel_error: float
     macs_worst_rel_error: float
     predictions: pd.DataFrame
+    rp_is_lower_bound: bool = False  # the fit is flat above this RP: every layer is memory-bound there
 
 
 def model_costs(tables: list[LayerTable], convention: Convention | str, dtype: str
@@ -91,6 +92,7 @@ def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
     err_f, log_b_f = sse(fine)
     j = int(np.argmin(err_f))
     rp, bw = float(fine[j]), float(np.exp(log_b_f[j]))
+    flat = bool(sse(np.array([rp * 2.0]))[0][0] <= err_f[j] * (1 + 1e-9) + 1e-15)
     pred = _s(costs, np.array([rp]))[0] / bw
     macs = np.array([m.sum() for m, _ in costs])
     macs_scale = np.exp(np.mean(log_t - np.log(macs)))  # best MACs-only fit: t = macs * scale
@@ -103,4 +105,4 @@ def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
                      float(df["measured_s"].corr(df["predicted_s"], method="spearman")),
                      float(df["measured_s"].corr(df["macs"], method="spearman")),
                      float(np.median(rel)), float(rel.max()), float(np.median(mrel)), float(mrel.max()),
-                     df)
+                     df, flat)

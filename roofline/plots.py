@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from .errors import RooflineError
 from .io import check_writable, write_atomic
@@ -124,6 +126,88 @@ def plot_layer_latency(analyses: list[Analysis], path: str | Path | None = None,
     fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8,
                bbox_to_anchor=(0.5, -0.02))
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+FAMILY_COLOURS = {"mobilenet_v4": ("MobileNetV4", "#e45756"), "mobilenet_v3": ("MobileNetV3", "#54a24b"),
+                  "mobilenet_v2": ("MobileNetV2", "#b279a2"), "mobilenet_v1": ("MobileNetV1", "#4c78a8")}
+
+
+def _family(model: str) -> str:
+    from .zoo import model_card
+
+    try:
+        return model_card(model).family
+    except Exception:  # a user model without a card
+        return "other"
+
+
+def plot_accuracy_vs_latency(pareto_df: pd.DataFrame, rps: list[float] | None = None,
+                             path: str | Path | None = None, title: str = "") -> Figure:
+    """The paper's Figure 2: top-1 vs predicted latency (log), one panel per RP, one line per family.
+
+    Pareto-optimal models are ringed in black.
+    """
+    all_rps = list(dict.fromkeys(pareto_df["rp_macs_per_byte"].tolist()))
+    rps = rps or all_rps[:4]
+    fig = Figure(figsize=(4.2 * len(rps), 4.0))
+    axes = fig.subplots(1, len(rps), squeeze=False)[0]
+    families = pareto_df["model"].map(_family)
+    for ax, rp in zip(axes, rps):
+        sel = pareto_df["rp_macs_per_byte"] == rp
+        for fam, (label, colour) in list(FAMILY_COLOURS.items()) + [("other", ("other", "#333333"))]:
+            g = pareto_df[sel & (families == fam)].sort_values("latency_s")
+            if g.empty:
+                continue
+            ax.plot(g["latency_s"] * 1e3, g["top1"], "-o", color=colour, label=label, ms=5)
+            for r in g.itertuples():
+                ax.annotate(r.model.replace("mnv", "v"), (r.latency_s * 1e3, r.top1), fontsize=6,
+                            textcoords="offset points", xytext=(3, -8))
+        front = pareto_df[sel & pareto_df["pareto_optimal"]]
+        ax.scatter(front["latency_s"] * 1e3, front["top1"], s=90, facecolors="none", edgecolors="black",
+                   linewidths=1.2, label="Pareto-optimal", zorder=3)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(f"RP {rp:g} MACs/byte")
+        ax.set_xlabel("predicted roofline latency (ms)")
+        ax.set_ylabel("ImageNet-1k top-1 (%)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[-1].legend(fontsize=7, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None) -> Figure:
+    """Over the whole sweep: each model's latency over the fastest model at equal or better accuracy.
+
+    1.0 means on the Pareto front; above 1.0, how much slower than a model that is as good.
+    """
+    fig = Figure(figsize=(9, 5))
+    ax = fig.add_subplot()
+    for model, g in pareto_df.groupby("model", sort=False):
+        fam = _family(model)
+        colour = FAMILY_COLOURS.get(fam, ("", "#333333"))[1]
+        g = g.sort_values("rp_macs_per_byte")
+        ax.plot(g["rp_macs_per_byte"], g["slowdown_vs_front"], color=colour, alpha=0.85)
+        last = g.iloc[-1]
+        ax.annotate(model, (last["rp_macs_per_byte"], last["slowdown_vs_front"]), fontsize=7,
+                    textcoords="offset points", xytext=(3, 0))
+    for fam, (label, colour) in FAMILY_COLOURS.items():
+        ax.plot([], [], color=colour, label=label)
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_yscale("log")
+    ax.set_xlabel("ridge point (MACs per byte)")
+    ax.set_ylabel("latency / fastest model with equal or better top-1")
+    ax.set_title("Distance from the Pareto front across ridge points (1.0 = on the front)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
     if path is not None:
         save_figure(fig, path)
     return fig

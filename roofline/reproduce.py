@@ -1,0 +1,249 @@
+"""Reproduce the MobileNetV4 paper's roofline results from first principles.
+
+Figures 2 and 3 and Table 16 of Qin et al., "MobileNetV4 - Universal Models for
+the Mobile Ecosystem" (arXiv 2404.10518, ECCV 2024), regenerated from the zoo:
+``roofline reproduce mnv4 -o reports/mnv4-paper``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .engine import analyze
+from .errors import RooflineError
+from .fit import fit_roofline, model_costs
+from .hardware import load_hardware
+from .io import write_atomic
+from .measured import SOURCE, measured_for
+from .pareto import front_ranges, pareto
+from .plots import plot_accuracy_vs_latency, plot_front_distance, plot_layer_latency
+from .sweep import MODEL_GROUPS, PAPER_BANDWIDTH, sweep
+from .trace import trace
+
+CONVENTION = "mnv4-paper"
+FIG2_RPS = (0.0, 5.0, 50.0, 500.0)
+FIG3_RPS = (5.0, 500.0)
+# Table 16 of the paper: device -> (fitted RP, r_s roofline, r_s MACs)
+TABLE16 = {"pixel6-cpu": (31.2, 0.973, 0.962), "s23-cpu": (39.7, 0.962, 0.940),
+           "pixel4-dsp": (347.3, 0.962, 0.758), "pixel8-edgetpu": (433.8, 0.973, 0.857)}
+# Points read by eye off the paper's Figure 2 (ms, about +/- 10 %): (model, RP) -> latency
+FIG2_READ = {("mnv4-conv-s", 0): 0.95, ("mnv4-conv-m", 0): 5.5, ("mnv4-conv-l", 0): 30.0,
+             ("mnv1-0.5x", 0): 0.75, ("mnv3-l-0.5x", 0): 0.37,
+             ("mnv4-conv-s", 500): 0.17, ("mnv4-conv-m", 500): 0.45, ("mnv4-conv-l", 500): 1.8,
+             ("mnv1-0.5x", 500): 0.1, ("mnv3-l", 500): 0.42, ("mnv3-l-0.5x", 500): 0.2}
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    fig2: pd.DataFrame
+    front: pd.DataFrame
+    ranges: pd.DataFrame
+    fig3: pd.DataFrame
+    table16: pd.DataFrame
+
+
+def _rp_profile(rp: float, bw: float = PAPER_BANDWIDTH) -> dict:
+    return {"name": f"rp-{rp:g}", "kind": "npu", "default_dtype": "int8",
+            "description": f"synthetic roofline: {bw:.3g} B/s, ridge point {rp:g} MACs/byte",
+            "peak_macs_per_s": {"int8": rp * bw}, "mem_bw_bytes_per_s": bw}
+
+
+def table16() -> pd.DataFrame:
+    """Spearman correlation of measured latency with the roofline and with MACs, per fitted device."""
+    rows = []
+    for device, (paper_rp, paper_rs, paper_macs) in TABLE16.items():
+        measured = measured_for(device)
+        tables = [trace(m) for m in measured["model"]]
+        costs = model_costs(tables, CONVENTION, "int8")
+        meas_s = measured["latency_ms"].to_numpy() / 1e3
+        pred_paper_rp = np.array([np.maximum(m / paper_rp, b).sum() for m, b in costs])
+        fit = fit_roofline(costs, meas_s, list(measured["model"]))
+        s = pd.Series(meas_s)
+        rows.append({
+            "device": device, "models": len(measured),
+            "paper_fitted_rp": paper_rp, "our_fitted_rp": round(fit.ridge_point_macs_per_byte, 1),
+            "our_rp_is_lower_bound": fit.rp_is_lower_bound,
+            "paper_rs_roofline": paper_rs, "rs_roofline_at_paper_rp": s.corr(pd.Series(pred_paper_rp),
+                                                                               method="spearman"),
+            "rs_roofline_at_our_rp": fit.spearman_roofline,
+            "paper_rs_macs": paper_macs, "rs_macs": fit.spearman_macs,
+            "median_rel_error_at_our_rp": fit.median_rel_error, "worst_rel_error_at_our_rp": fit.worst_rel_error,
+        })
+    return pd.DataFrame(rows)
+
+
+def run(progress: Callable[[str], None] | None = None) -> Reproduction:
+    fig2_models = list(MODEL_GROUPS["paper-fig2"])
+    fig2 = pareto(sweep(fig2_models, list(FIG2_RPS), convention=CONVENTION, progress=progress))
+    front = pareto(sweep(fig2_models, "0:500:5", convention=CONVENTION))
+    frames = []
+    for rp in FIG3_RPS:
+        for m in MODEL_GROUPS["paper-fig3"]:
+            a = analyze(m, _rp_profile(rp), convention=CONVENTION)
+            lay = a.layers[["name", "op", "macs", "weight_bytes", "activation_bytes", "latency_s", "bound"]].copy()
+            lay.insert(0, "layer_index", np.arange(len(lay)))
+            lay.insert(0, "rp_macs_per_byte", rp)
+            lay.insert(0, "model", m)
+            lay["latency_us"] = lay.pop("latency_s") * 1e6
+            frames.append(lay)
+    return Reproduction(fig2, front, front_ranges(front), pd.concat(frames, ignore_index=True), table16())
+
+
+def write_report(out_dir: str | Path, progress: Callable[[str], None] | None = None) -> Path:
+    """Regenerate the report (Markdown, PNGs, CSVs) in ``out_dir``."""
+    out = Path(out_dir)
+    if not out.parent.is_dir():
+        raise RooflineError(f"cannot write the report to {out}: {out.parent} does not exist")
+    out.mkdir(exist_ok=True)
+    r = run(progress)
+    plot_accuracy_vs_latency(r.fig2, list(FIG2_RPS), out / "fig2_accuracy_vs_latency.png",
+                             title="Roofline latency vs accuracy (bandwidth 40 GB/s, int8, convention mnv4-paper)")
+    plot_front_distance(r.front, out / "fig2_front_distance.png")
+    analyses = [analyze(m, _rp_profile(rp), convention=CONVENTION)
+                for rp in FIG3_RPS for m in MODEL_GROUPS["paper-fig3"]]
+    titles = [f"{m}, RP {rp:g} ({'slow CPU' if rp == 5 else 'accelerator'})"
+              for rp in FIG3_RPS for m in MODEL_GROUPS["paper-fig3"]]
+    plot_layer_latency(analyses, out / "fig3_per_layer_latency.png", titles)
+    write_atomic(out / "fig2_latency.csv", r.fig2.to_csv(index=False))
+    write_atomic(out / "fig2_front_sweep.csv", r.front.to_csv(index=False))
+    write_atomic(out / "fig2_front_ranges.csv", r.ranges.to_csv(index=False))
+    write_atomic(out / "fig3_per_layer.csv", r.fig3.to_csv(index=False))
+    write_atomic(out / "table16.csv", r.table16.to_csv(index=False))
+    path = write_atomic(out / "README.md", _markdown(r))
+    return path
+
+
+def _md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
+    try:
+        return df.to_markdown(index=False, floatfmt=floatfmt)
+    except ImportError:
+        return "```\n" + df.to_string(index=False) + "\n```"
+
+
+def _markdown(r: Reproduction) -> str:
+    fig2 = r.fig2
+    lat = fig2.pivot(index="model", columns="rp_macs_per_byte", values="latency_s") * 1e3
+    lat = lat.loc[list(MODEL_GROUPS["paper-fig2"])]
+    lat.columns = [f"RP {c:g} (ms)" for c in lat.columns]
+    lat.insert(0, "top-1 (%)", fig2.groupby("model")["top1"].first())
+    read = pd.DataFrame([{"model": m, "RP": rp, "paper (read off, ms)": v,
+                          "ours (ms)": float(fig2[(fig2.model == m) & (fig2.rp_macs_per_byte == rp)]
+                                             ["latency_s"].iloc[0] * 1e3)} for (m, rp), v in FIG2_READ.items()])
+    read["ours / paper"] = read["ours (ms)"] / read["paper (read off, ms)"]
+    front500 = fig2[(fig2.rp_macs_per_byte == 500) & fig2.pareto_optimal]["model"].tolist()
+    universal = r.ranges[r.ranges.universal]["model"].tolist()
+    f3 = r.fig3
+    fc500 = f3[(f3.model == "mnv4-conv-m") & (f3.rp_macs_per_byte == 500) & (f3.op == "fc")]["latency_us"]
+    t16 = r.table16.round(3).rename(columns={
+        "paper_fitted_rp": "paper RP", "our_fitted_rp": "our fitted RP", "paper_rs_roofline": "paper r_s roofline",
+        "rs_roofline_at_paper_rp": "our r_s roofline @ paper RP", "rs_roofline_at_our_rp": "our r_s roofline @ our RP",
+        "paper_rs_macs": "paper r_s MACs", "rs_macs": "our r_s MACs",
+        "median_rel_error_at_our_rp": "median rel. error", "worst_rel_error_at_our_rp": "worst rel. error"})
+    v3 = read[read.model.str.startswith("mnv3")]
+    others = read[~read.model.str.startswith("mnv3")]
+    v3_500 = v3[v3.RP == 500]
+    v3_default = sweep(list(v3_500["model"]), [500.0], convention="default")
+    v3_default_ratio = (v3_default["latency_s"].to_numpy() * 1e3 / v3_500["paper (read off, ms)"].to_numpy())
+    t = r.table16
+    factor = np.maximum(t.our_fitted_rp / t.paper_fitted_rp, t.paper_fitted_rp / t.our_fitted_rp).max()
+    flat = t[t.our_rp_is_lower_bound]
+    flat_text = (f" For {', '.join(flat.device)} the fit is flat above the RP found: every layer is "
+                 f"memory-bound there, so any larger ridge point (the paper's included) fits these "
+                 f"models equally well; only a lower bound is identified." if len(flat) else "")
+    better = t[t.rs_roofline_at_paper_rp > t.rs_macs].device.tolist()
+    worse = t[t.rs_roofline_at_paper_rp < t.rs_macs].device.tolist()
+    return f"""# MobileNetV4 paper reproduction: Figures 2 and 3, Table 16
+
+Generated by `roofline reproduce mnv4 -o reports/mnv4-paper` from the zoo, from
+first principles: every latency below is Eq. 1 of Qin et al., "MobileNetV4 -
+Universal Models for the Mobile Ecosystem" (arXiv 2404.10518), evaluated on
+layers traced by `roofline.trace`. The paper's figures are in the paper.
+
+**Assumptions** (the paper states none of them; this reading reproduces its
+figures best): convention `mnv4-paper`: int8, 1 byte per weight and per
+activation element; ActivationBytes = each layer's input only; one layer per
+Conv2D, depthwise Conv2D, FC (SE convs count as FC) and attention matmul; batch
+norm and activations fused; residual adds, SE multiplies and pooling not
+counted. Bandwidth fixed at 40 GB/s and PeakMACs = RP x 40 GB/s; the RP 0 panel
+is MACs alone at 0.2 TMAC/s (the peak at RP 5). Accuracies: the paper's
+retrained top-1 (its Table 6; V1 0.5x/1.5x and V3-L 1.5x read off its Figure 2).
+
+## Figure 2: accuracy against predicted latency
+
+![Figure 2](fig2_accuracy_vs_latency.png)
+
+{_md(lat.reset_index())}
+
+Pareto-optimal at RP 500: {", ".join(front500)}.
+
+Against points read off the paper's figure by eye (about +/- 10 %):
+
+{_md(read)}
+
+**Where they agree.** MobileNetV1, V2 and V4 points land at
+{others["ours / paper"].min():.2f}-{others["ours / paper"].max():.2f} times the
+values read off the figure; the shape of every panel is the paper's: at RP 0 and
+5 the curves are ordered by MACs and MobileNetV3 is the fastest family at low
+accuracy; at RP 50 and 500 the depthwise-heavy V3 loses ground and MobileNetV1
+becomes competitive, while MobileNetV4 stays on or next to the front everywhere.
+
+**Where they differ, and why.** The MobileNetV3-Large points come out at
+{v3["ours / paper"].min():.2f}-{v3["ours / paper"].max():.2f} times the paper's
+at RP 500: the paper counted something more for V3 than this convention does
+(its squeeze-and-excite multiplies, hard-swish, or head layers as separate
+memory traffic); with the `default` convention, which counts memory-only layers
+(the SE pools and multiplies among them) and output writes, the same V3 points
+come out at {v3_default_ratio.min():.2f}-{v3_default_ratio.max():.2f} times the paper's. The RP 0 panel
+reproduces exactly in ratio (it is MAC count), so any absolute offset there is
+the 0.2 TMAC/s scale read off the figure.
+
+## Where each model is Pareto-optimal (RP 0 to 500, step 5)
+
+![front distance](fig2_front_distance.png)
+
+{_md(r.ranges)}
+
+Computed over this sweep, universally Pareto-optimal (on the front at every
+swept RP): {", ".join(universal) or "none"}. This is a computed statement for
+these 13 models, this convention and these accuracies, not the paper's claim
+restated.
+
+## Figure 3: per-layer latency at RP 5 and RP 500
+
+![Figure 3](fig3_per_layer_latency.png)
+
+The per-layer data is in `fig3_per_layer.csv`. As in the paper, at RP 5 (slow
+CPU) the full 3x3 and 1x1 convolutions dominate and depthwise layers are
+cheap; at RP 500 (accelerator) the picture flips: the FC layers and the early,
+high-resolution layers (depthwise ones included) are the slowest, and the
+MACs-heavy convolutions of the late stages cost little.
+MobileNetV4-Conv-M's final FC (1280 -> 1000) at RP 500 takes
+{fc500.max():.1f} us here: (1.28 MB of weights + 1.3 KB of input) / 40 GB/s,
+which matches the about 32 us of the paper's figure.
+
+## Table 16: how well the roofline ranks measured latency
+
+Spearman rank correlation (r_s) of the latency measured in the paper's Table 6
+({SOURCE}) with the roofline prediction and with MAC count, over the zoo models
+measured on each device (the paper used more models, including MobileOne and
+FastViT, which the zoo cannot build). "Our fitted RP" minimises the squared
+error of log latency (`roofline fit`).
+
+{_md(t16, 'g')}
+
+**Reading.** With only the zoo's 9-11 MobileNets, rank correlations are coarse
+(one swapped pair moves r_s by about 0.02-0.05) and the measured latencies are
+rounded to 0.1 ms, which ties several EdgeTPU models at 0.7 ms. At the paper's
+ridge points the roofline ranks measured latency better than MAC count on
+{", ".join(better) or "no device"} and worse on {", ".join(worse) or "no device"}
+(the paper found it better on all four, over more models). On the CPUs both
+rank almost perfectly. On the Pixel 8 EdgeTPU a fixed per-inference overhead
+(the smallest models all measure 0.7-0.8 ms) is outside any roofline, which
+limits r_s and the relative errors there. Our fitted ridge points are within a
+factor of {factor:.2f} of the paper's.{flat_text}
+"""

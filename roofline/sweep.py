@@ -1,0 +1,169 @@
+"""Ridge-point sweeps: each model's roofline latency at many ridge points at once.
+
+How RP is varied (``vary``):
+- ``"peak"`` (the MobileNetV4 paper's Figures 2 and 3): bandwidth held fixed and
+  PeakMACs = RP x bandwidth. RP 0 means MACs only: memory is free and the MACs
+  run at ``rp0_peak_macs_per_s`` (default: the peak at RP 5, i.e. 5 x bandwidth,
+  which is how the paper's RP 0 panel reads: total MACs at 0.2 TMAC/s).
+- ``"bandwidth"``: PeakMACs held fixed and bandwidth = PeakMACs / RP; RP 0 is
+  infinite bandwidth (MACs / PeakMACs).
+Each model is traced once; all ridge points are evaluated in one numpy step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .conventions import get_convention
+from .engine import layer_bytes, roofline_times
+from .errors import RooflineError
+from .hardware import load_hardware
+from .trace import LayerTable, trace
+from .zoo import ARCHS, list_models, model_card, model_name, resolve
+
+PAPER_BANDWIDTH = 40e9  # bytes/s: the reading of the paper's Figure 2 (see reports/mnv4-paper)
+
+MODEL_GROUPS: dict[str, tuple[str, ...]] = {
+    # the models of the MobileNetV4 paper's Figure 2
+    "paper-fig2": ("mnv1-0.5x", "mnv1", "mnv1-1.5x", "mnv2-0.5x", "mnv2", "mnv2-1.5x", "mnv2-2.0x",
+                   "mnv3-l-0.5x", "mnv3-l", "mnv3-l-1.5x", "mnv4-conv-s", "mnv4-conv-m", "mnv4-conv-l"),
+    # Figure 3's models
+    "paper-fig3": ("mnv1-1.5x", "mnv2-1.5x", "mnv3-l-1.5x", "mnv4-conv-m"),
+    "zoo": tuple(ARCHS),
+}
+FAMILIES = {"mnv1": "mobilenet_v1", "mnv2": "mobilenet_v2", "mnv3": "mobilenet_v3", "mnv4": "mobilenet_v4"}
+
+
+def expand_models(models: Iterable[str] = (), groups: Iterable[str] = (), families: Iterable[str] = ()
+                  ) -> list[str]:
+    """Canonical model names from explicit names, groups (``paper-fig2``) and families (``mnv4``)."""
+    out: list[str] = []
+    for g in groups:
+        if g not in MODEL_GROUPS:
+            raise RooflineError(f"unknown model group {g!r}; use one of {', '.join(MODEL_GROUPS)}")
+        out.extend(MODEL_GROUPS[g])
+    for f in families:
+        key = f.lower().replace("_", "-").replace("mobilenet-v", "mnv").replace("mobilenetv", "mnv")
+        if key not in FAMILIES:
+            raise RooflineError(f"unknown family {f!r}; use one of {', '.join(FAMILIES)}")
+        out.extend(n for n in list_models() if model_card(n).family == FAMILIES[key])
+    out.extend(models)
+    names: list[str] = []
+    for n in out:
+        canon = model_name(*resolve(n))
+        if canon not in names:
+            names.append(canon)
+    if not names:
+        raise RooflineError("no models given: name some, or use --models GROUP / --family FAMILY")
+    return names
+
+
+def parse_rps(text: str | Sequence[float]) -> np.ndarray:
+    """``"0:500:5"`` (start:stop:step, stop included), ``"0,5,50,500"`` or a sequence."""
+    if isinstance(text, str):
+        try:
+            if ":" in text:
+                parts = [float(p) for p in text.split(":")]
+                if len(parts) != 3:
+                    raise ValueError
+                start, stop, step = parts
+                if step <= 0:
+                    raise RooflineError(f"ridge-point range {text!r}: the step must be positive")
+                values = np.arange(start, stop + step / 2, step)
+            else:
+                values = np.array([float(p) for p in text.split(",") if p.strip()])
+        except ValueError:
+            raise RooflineError(f"ridge points must look like 0:500:5 or 0,5,50,500, got {text!r}") from None
+    else:
+        values = np.asarray(list(text), dtype=np.float64)
+    if values.size == 0:
+        raise RooflineError(f"the ridge-point range {text!r} is empty")
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise RooflineError(f"ridge points must be finite and >= 0, got {text!r}")
+    return values
+
+
+def rooflines(rps: np.ndarray, vary: str, bw: float | None, peak: float | None,
+              rp0_peak: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Peak MAC/s and bandwidth (B/s) for each ridge point, by the chosen reading."""
+    rps = np.asarray(rps, dtype=np.float64)
+    if vary == "peak":
+        if bw is None or bw <= 0:
+            raise RooflineError("a sweep that varies the peak needs a positive bandwidth")
+        peaks = rps * bw
+        peaks = np.where(rps == 0, rp0_peak if rp0_peak else 5.0 * bw, peaks)
+        bws = np.where(rps == 0, np.inf, bw)
+        return peaks, bws
+    if vary == "bandwidth":
+        if peak is None or peak <= 0:
+            raise RooflineError("a sweep that varies the bandwidth needs a positive peak")
+        with np.errstate(divide="ignore"):
+            bws = np.where(rps == 0, np.inf, peak / np.where(rps == 0, 1.0, rps))
+        return np.full_like(rps, peak), bws
+    raise RooflineError(f"vary must be 'peak' or 'bandwidth', got {vary!r}")
+
+
+@dataclass(frozen=True)
+class SweepSetup:
+    """What a sweep held fixed, for reports."""
+
+    vary: str
+    mem_bw_bytes_per_s: float | None
+    peak_macs_per_s: float | None
+    convention: str
+    dtype: str
+
+
+def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:500:5", *, hw=None,
+          bw: float | None = None, peak: float | None = None, vary: str = "peak",
+          convention: str = "default", dtype: str = "int8", accuracy: dict[str, float] | None = None,
+          progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """One row per model x ridge point: latency, MAC/memory time shares, memory-bound layers.
+
+    Bandwidth (``vary="peak"``) comes from ``bw``, else ``hw``'s DRAM bandwidth,
+    else 40 GB/s (the paper's figures); the peak (``vary="bandwidth"``) from
+    ``peak`` or ``hw``. ``accuracy`` maps model -> top-1 (default: model cards).
+    """
+    rp = parse_rps(rps)
+    conv = get_convention(convention)
+    if hw is not None:
+        profile = load_hardware(hw)
+        bw = bw if bw is not None else profile.mem_bw_bytes_per_s.value
+        if peak is None and vary == "bandwidth":
+            peak = profile.roof(dtype, "spec").peak_macs_per_s
+    if vary == "peak" and bw is None:
+        bw = PAPER_BANDWIDTH
+    peaks, bws = rooflines(rp, vary, bw, peak)
+    frames = []
+    for m in models:
+        if progress:
+            progress(m if isinstance(m, str) else m.model)
+        table = m if isinstance(m, LayerTable) else trace(m, fuse=conv.fused)
+        lb = layer_bytes(table, conv, dtype)
+        macs = lb["macs"].to_numpy(np.float64)
+        byts = (lb["weight_bytes"] + lb["activation_bytes"]).to_numpy()
+        mac_t, mem_t, lat = roofline_times(macs[None, :], byts[None, :], peaks[:, None], bws[:, None])
+        total = lat.sum(axis=1)
+        mem_bound = mem_t > mac_t
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mem_share = np.where(total > 0, np.where(mem_bound, lat, 0.0).sum(axis=1) / total, 0.0)
+        name = table.model
+        top1 = (accuracy or {}).get(name)
+        if top1 is None and accuracy is None:
+            try:
+                top1 = model_card(name).top1
+            except RooflineError:
+                top1 = None
+        frames.append(pd.DataFrame({
+            "model": name, "rp_macs_per_byte": rp, "peak_macs_per_s": peaks, "mem_bw_bytes_per_s": bws,
+            "latency_s": total, "mac_time_share": 1.0 - mem_share, "mem_time_share": mem_share,
+            "memory_bound_layers": mem_bound.sum(axis=1), "layers": len(macs), "macs": int(macs.sum()),
+            "top1": np.nan if top1 is None else top1,
+        }))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs["setup"] = SweepSetup(vary, bw, peak, conv.name, dtype)
+    return out
