@@ -197,12 +197,17 @@ def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None)
         g = g.sort_values("rp_macs_per_byte")
         ax.plot(g["rp_macs_per_byte"], g["slowdown_vs_front"], color=colour, alpha=0.85)
         last = g.iloc[-1]
-        ax.annotate(model, (last["rp_macs_per_byte"], last["slowdown_vs_front"]), fontsize=7,
-                    textcoords="offset points", xytext=(3, 0))
+        if last["slowdown_vs_front"] > 1.001:  # models on the front are listed in the note below
+            ax.annotate(model, (last["rp_macs_per_byte"], last["slowdown_vs_front"]), fontsize=7,
+                        textcoords="offset points", xytext=(3, 0))
     for fam, (label, colour) in FAMILY_COLOURS.items():
         ax.plot([], [], color=colour, label=label)
     ax.axhline(1.0, color="black", lw=0.8)
-    ax.set_yscale("log")
+    last_rp = pareto_df["rp_macs_per_byte"].max()
+    on = pareto_df[(pareto_df["rp_macs_per_byte"] == last_rp) & pareto_df["pareto_optimal"]]["model"]
+    ax.text(0.01, -0.16, f"on the front at RP {last_rp:g}: {', '.join(on)}", transform=ax.transAxes,
+            fontsize=7)
+    ax.set_ylim(bottom=0.95)
     ax.set_xlabel("ridge point (MACs per byte)")
     ax.set_ylabel("latency / fastest model with equal or better top-1")
     ax.set_title("Distance from the Pareto front across ridge points (1.0 = on the front)")
