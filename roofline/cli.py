@@ -476,6 +476,94 @@ def fit(
         _emit(profile_to_yaml(profile), output)
 
 
+# --- profile and validate ---------------------------------------------------------------------
+
+@app.command()
+def profile(
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    dtype: Annotated[Optional[str], typer.Option(help="Comma-separated dtypes to measure: fp32,fp16,bf16,int8 "
+                                                 "(default: fp32 on cpu, fp16,fp32 on cuda).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A few seconds: smaller sizes, fewer trials.")] = False,
+    ceilings: Annotated[bool, typer.Option("--ceilings/--no-ceilings", help="Also measure per-op-class "
+                                           "ceilings (3x3, 1x1, depthwise conv, small FC, elementwise).")] = True,
+    name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the profile YAML here.")] = None,
+) -> None:
+    """Measure this machine's peak MAC/s and memory bandwidth; write a hardware profile."""
+    from .hardware import profile_to_yaml
+    from .profiler import check_device, profile_machine, to_profile
+
+    if output is not None:
+        check_writable(output)
+    check_device(device)
+    dtypes = tuple(d.strip() for d in (dtype or ("fp16,fp32" if device == "cuda" else "fp32")).split(",") if d.strip())
+    bar, advance = _progress(len(dtypes) * 2 + 2, "measuring")
+    with bar:
+        run = profile_machine(device, dtypes, threads, quick, ceilings, progress=advance)
+    t = Table(title=f"Measured on {run.machine.get('gpu') or run.machine.get('cpu')} ({device}, "
+                    f"{run.machine['threads_used']} threads)")
+    for c in ("what", "median", "unit", "spread", "trials", "how"):
+        t.add_column(c)
+    rows = [(f"peak {d}", m) for d, m in run.peaks.items()] + [("bandwidth (triad)", run.bandwidth),
+                                                                ("bandwidth (copy)", run.copy)]
+    rows += [(f"ceiling {k}", m) for k, m in run.ceilings.items()]
+    for label, m in rows:
+        t.add_row(label, f"{m.value:.4g}", m.unit, f"{m.spread:.1%}", str(m.trials), m.what)
+    out.print(t)
+    prof = to_profile(run, name or (output.stem if output else f"local-{device}"))
+    r = prof.roof()
+    out.print(f"ridge point ({r.dtype}): {r.ridge_point:.2f} MACs/byte")
+    if output is not None:
+        _emit(f"# Measured by roofline profile on {run.machine['date']}\n" + profile_to_yaml(prof), output)
+
+
+@app.command()
+def validate(
+    models: ModelsArg = None, groups: GroupOpt = None, families: FamilyOpt = None,
+    hw_name: Annotated[str, typer.Option("--hw", help="Profile to predict with (e.g. one written by "
+                                         "'roofline profile').")] = "",
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    runs: Annotated[int, typer.Option(help="Timed runs per model (median).")] = 10,
+    convention: Annotated[str, typer.Option(help="default, mnv4-paper or unfused.")] = "default",
+    calibrated: Annotated[bool, typer.Option("--calibrated", help="Use the profile's measured per-op "
+                                             "ceilings.")] = False,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Report folder.")] = None,
+    profile_run: Annotated[Optional[list[Path]], typer.Option("--profile-run", help="Profiles from repeated "
+                                                              "'roofline profile' runs to list in the report.")] = None,
+) -> None:
+    """Run models for real and compare measured with predicted latency, per model and per layer."""
+    from .sweep import expand_models
+    from .validate import validate as run_validate
+    from .validate import write_report
+
+    if not hw_name:
+        raise RooflineError("missing --hw (a profile name or YAML file, e.g. from 'roofline profile')")
+    if output is not None and not output.parent.is_dir():
+        raise RooflineError(f"cannot write the report to {output}: {output.parent} does not exist")
+    names = expand_models(models or [], groups or [], families or [])
+    bar, advance = _progress(len(names), "running")
+    with bar:
+        v = run_validate(names, hw_name, device=device, runs=runs, convention=convention,
+                         mode="calibrated" if calibrated else "auto", progress=advance)
+    print(v.models.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(f"Spearman predicted vs measured (models): {v.spearman_models:.3f}; MACs vs measured: "
+          f"{v.spearman_macs:.3f}; layers: {v.spearman_layers:.3f}; layers with measured >= predicted: "
+          f"{v.bound_holds_share:.1%}")
+    if output is not None:
+        from .hardware import load_hardware
+
+        runs_table = []
+        for f in profile_run or []:
+            p = load_hardware(f)
+            r = p.roof(mode="spec")
+            runs_table.append({"profile": Path(f).name, "peak_macs_per_s": r.peak_macs_per_s,
+                               "mem_bw_bytes_per_s": r.mem_bw_bytes_per_s, "ridge_point": r.ridge_point,
+                               **{f"ceiling_{k}": val for k, val in p.ceilings_macs_per_s.items()}})
+        path = write_report(v, output, runs_table)
+        err.print(f"wrote {path}")
+
+
 def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
     if text is None:
         return None

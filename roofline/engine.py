@@ -43,7 +43,7 @@ def layer_bytes(table: LayerTable, convention: Convention, dtype: str, *,
     act_elems = df["in_elems"].to_numpy(dtype=np.float64)
     if convention.activations == "input+output":
         act_elems = act_elems + df["out_elems"].to_numpy(dtype=np.float64)
-    out = df.loc[:, ["name", "op", "in_shape", "out_shape", "macs", "params"]].reset_index(drop=True)
+    out = df.loc[:, ["name", "op", "in_shape", "out_shape", "kernel", "macs", "params"]].reset_index(drop=True)
     out["weight_bytes"] = weight_bytes
     out["activation_bytes"] = act_elems * ab
     return out
@@ -63,11 +63,27 @@ def roofline_times(macs: np.ndarray, bytes_: np.ndarray, peak: Any, bw: Any
     return mac_t, mem_t, np.maximum(mac_t, mem_t)
 
 
+def op_class(op: str, kernel: str) -> str:
+    """The per-op-class ceiling a layer runs at in calibrated mode."""
+    if op == "conv2d":
+        return "conv1x1" if kernel in ("1x1", "") else "conv2d"
+    return op
+
+
+def layer_peaks(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
+    """Peak MAC/s per layer: the roof's peak, or in calibrated mode its op class's ceiling."""
+    if not roof.ceilings:
+        return roof.peak_macs_per_s
+    kernels = layers["kernel"] if "kernel" in layers else pd.Series([""] * len(layers))
+    return np.array([roof.ceilings.get(op_class(op, k), roof.peak_macs_per_s)
+                     for op, k in zip(layers["op"], kernels)], dtype=np.float64)
+
+
 def evaluate(layers: pd.DataFrame, roof: Roof) -> pd.DataFrame:
     """Add the roofline columns to a :func:`layer_bytes` table."""
     macs = layers["macs"].to_numpy(dtype=np.float64)
     total_bytes = layers["weight_bytes"].to_numpy() + layers["activation_bytes"].to_numpy()
-    mac_t, mem_t, lat = roofline_times(macs, total_bytes, roof.peak_macs_per_s, roof.mem_bw_bytes_per_s)
+    mac_t, mem_t, lat = roofline_times(macs, total_bytes, layer_peaks(layers, roof), roof.mem_bw_bytes_per_s)
     out = layers.copy()
     out["bytes"] = total_bytes
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -177,7 +193,7 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
     """Predict ``model``'s latency on ``hw`` (a profile name, YAML path, dict or HardwareProfile).
 
     ``mode``: ``auto`` (fitted roofline where the profile has one, else spec),
-    ``spec`` or ``fitted``. ``on_chip``: keep weights that fit in the profile's
+    ``spec``, ``fitted`` or ``calibrated`` (measured per-op-class ceilings). ``on_chip``: keep weights that fit in the profile's
     on-chip memory resident (not re-read from DRAM).
     """
     profile = load_hardware(hw)

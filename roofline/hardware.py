@@ -75,7 +75,8 @@ class Roof:
     peak_macs_per_s: float
     mem_bw_bytes_per_s: float
     dtype: str
-    mode: str  # "spec" or "fitted"
+    mode: str  # "spec", "fitted" or "calibrated"
+    ceilings: dict[str, float] | None = None  # calibrated: attainable MAC/s per op class
 
     @property
     def ridge_point(self) -> float:
@@ -108,15 +109,25 @@ class HardwareProfile:
 
         ``mode``: ``"spec"`` (vendor peak and bandwidth), ``"fitted"`` (the fitted
         ridge point; peak = RP x bandwidth, with the calibrated bandwidth when
-        the fit has one), or ``"auto"``: fitted where a fit exists for that
-        dtype, else spec. Fitted is the default because it was fitted to measured
-        latency; spec sheets overstate what layers reach.
+        the fit has one), ``"calibrated"`` (spec numbers plus the measured
+        per-op-class ceilings of ``roofline profile``: each layer's MACs run at
+        what its op class attains, not at the GEMM peak), or ``"auto"``: fitted
+        where a fit exists for that dtype, else spec. Fitted is the default
+        because it was fitted to measured latency; spec sheets overstate what
+        layers reach.
         """
         dtype = dtype or self.default_dtype
         if dtype not in BYTES_PER_ELEMENT:
             raise ProfileError(f"unknown dtype {dtype!r}; use one of {', '.join(BYTES_PER_ELEMENT)}")
-        if mode not in ("auto", "spec", "fitted"):
-            raise ProfileError(f"roofline mode must be auto, spec or fitted, got {mode!r}")
+        if mode not in ("auto", "spec", "fitted", "calibrated"):
+            raise ProfileError(f"roofline mode must be auto, spec, fitted or calibrated, got {mode!r}")
+        if mode == "calibrated":
+            if not self.ceilings_macs_per_s:
+                raise ProfileError(f"profile {self.name} has no measured op ceilings (ceilings_macs_per_s); "
+                                   f"'roofline profile' measures them")
+            spec = self.roof(dtype, "spec")
+            return Roof(spec.peak_macs_per_s, spec.mem_bw_bytes_per_s, dtype, "calibrated",
+                        dict(self.ceilings_macs_per_s))
         fit = self.fitted if self.fitted and self.fitted.dtype == dtype else None
         if mode == "fitted" and fit is None:
             have = f"for {self.fitted.dtype} only" if self.fitted else "none"

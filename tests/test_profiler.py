@@ -1,0 +1,90 @@
+"""Hardware profiler, calibrated mode and `roofline validate` (on tiny budgets: not speed tests)."""
+
+import pytest
+import torch
+
+import roofline
+from roofline.errors import RooflineError
+from roofline.hardware import load_hardware, profile_to_yaml
+from roofline.profiler import Budget, profile_machine, to_profile
+from roofline.validate import validate, write_report
+
+TINY = Budget(matmul_n=128, conv_hw=8, buffer_bytes=1 << 20, trials=2, warmup=1)
+
+
+@pytest.fixture(scope="module")
+def tiny_profile():
+    run = profile_machine("cpu", ("fp32",), budget=TINY)
+    return run, to_profile(run, "tiny-cpu")
+
+
+def test_measurements_are_positive_with_units(tiny_profile):
+    run, _ = tiny_profile
+    assert run.peaks["fp32"].unit == "MAC/s" and run.peaks["fp32"].value > 1e6
+    assert run.bandwidth.unit == "B/s" and run.bandwidth.value > 1e6
+    assert "2 reads + 1 write" in run.bandwidth.what and "read + write counted" in run.copy.what
+    assert {"conv2d", "conv1x1", "dwconv2d", "fc", "elementwise"} <= set(run.ceilings)
+    assert run.ceilings["elementwise"].unit == "B/s"
+    assert all(m.trials >= 2 and m.spread >= 0 for m in run.ceilings.values())
+    assert run.machine["threads_used"] == torch.get_num_threads() and run.machine["torch"]
+
+
+def test_profile_round_trips_and_drives_analyze(tiny_profile, tmp_path):
+    run, prof = tiny_profile
+    f = tmp_path / "tiny.yaml"
+    f.write_text(profile_to_yaml(prof))
+    p = load_hardware(f)
+    assert p.roof().peak_macs_per_s == pytest.approx(run.peaks["fp32"].value)
+    assert p.mem_bw_bytes_per_s.confidence == "measured" and "roofline profile" in p.mem_bw_bytes_per_s.source
+    a = roofline.analyze("mnv4-conv-s", f)
+    assert a.dtype == "fp32" and a.layers["weight_bytes"].sum() == 4 * a.table.layers["weight_elems"].sum()
+    c = roofline.analyze("mnv4-conv-s", f, mode="calibrated")
+    assert c.roof.mode == "calibrated" and c.total_latency_s >= 0
+
+
+def test_calibrated_mode_uses_op_ceilings():
+    hw = {"name": "c", "kind": "cpu", "default_dtype": "fp32", "peak_macs_per_s": {"fp32": 1e11},
+          "mem_bw_bytes_per_s": 1e15, "ceilings_macs_per_s": {"dwconv2d": 1e9, "conv1x1": 5e10, "fc": 2e9}}
+    a = roofline.analyze("mnv2", hw, mode="calibrated")
+    for r in a.layers.itertuples():
+        expected = {"dwconv2d": 1e9, "fc": 2e9}.get(r.op, 5e10 if r.op == "conv2d" and r.kernel == "1x1" else 1e11)
+        assert r.mac_time_s == pytest.approx(r.macs / expected)
+    with pytest.raises(RooflineError, match="no measured op ceilings"):
+        roofline.analyze("mnv2", "pixel6-cpu", mode="calibrated")
+
+
+def test_cli_profile_quick_then_hw_and_analyze(cli, tmp_path):
+    f = tmp_path / "local-cpu.yaml"
+    code, out, err = cli("profile", "--quick", "--no-ceilings", "-o", str(f))
+    assert code == 0, err
+    assert "peak fp32" in out and "MAC/s" in out and "bandwidth (triad)" in out
+    code, out, _ = cli("hw", str(f))
+    assert code == 0 and "measured by roofline profile" in out
+    code, out, err = cli("analyze", "mnv2", "--hw", str(f))
+    assert code == 0 and "Predicted latency" in out, err
+
+
+def test_cli_profile_bad_input(cli, tmp_path):
+    cases = [(("profile", "--dtype", "int4"), "unknown dtype 'int4'"),
+             (("profile", "--device", "tpu"), "device must be cpu or cuda"),
+             (("profile", "-o", str(tmp_path / "missing" / "p.yaml")), "does not exist"),
+             (("profile", "--threads", "0", "--quick"), "--threads must be a positive integer")]
+    if not torch.cuda.is_available():
+        cases.append((("profile", "--device", "cuda"), "no CUDA GPU is available"))
+        cases.append((("validate", "mnv2", "--hw", "pixel6-cpu", "--device", "cuda"), "no CUDA GPU"))
+    for args, message in cases:
+        code, out, err = cli(*args)
+        assert code == 2 and message in err and err.count("\n") == 1, (args, err)
+
+
+def test_validate_small(tiny_profile, tmp_path):
+    _, prof = tiny_profile
+    v = validate(["mnv3-s", "mnv4-conv-s"], prof, runs=2)
+    assert list(v.models["model"]) == ["mnv3-s", "mnv4-conv-s"]
+    assert (v.models["measured_ms"] > 0).all() and (v.models["predicted_ms"] > 0).all()
+    assert len(v.layers) > 50 and set(v.layers["op"]) <= {"conv2d", "dwconv2d", "fc"}
+    assert 0.0 <= v.bound_holds_share <= 1.0
+    path = write_report(v, tmp_path / "val", [{"profile": "a", "peak_macs_per_s": 1e10}])
+    text = path.read_text()
+    assert "Spearman" in text and "## The machine" in text and "threads_used" in text
+    assert (tmp_path / "val" / "layers_predicted_vs_measured.png").stat().st_size > 10_000
