@@ -17,6 +17,7 @@ import pandas as pd
 from .conventions import Convention, get_convention
 from .engine import layer_bytes
 from .errors import RooflineError
+from .stats import spearman
 from .trace import LayerTable
 
 
@@ -102,7 +103,7 @@ def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
                        "macs": macs, "macs_predicted_s": macs_pred})
     rel, mrel = _rel_errors(pred, measured_s), _rel_errors(macs_pred, measured_s)
     return FitResult(rp, bw, rp * bw, len(costs),
-                     float(df["measured_s"].corr(df["predicted_s"], method="spearman")),
-                     float(df["measured_s"].corr(df["macs"], method="spearman")),
+                     spearman(df["measured_s"], df["predicted_s"]),
+                     spearman(df["measured_s"], df["macs"]),
                      float(np.median(rel)), float(rel.max()), float(np.median(mrel)), float(mrel.max()),
                      df, flat)

@@ -20,6 +20,7 @@ from .fit import fit_roofline, model_costs
 from .hardware import load_hardware
 from .io import write_atomic
 from .measured import SOURCE, measured_for
+from .stats import spearman
 from .pareto import front_ranges, pareto
 from .plots import plot_accuracy_vs_latency, plot_front_distance, plot_layer_latency
 from .sweep import MODEL_GROUPS, PAPER_BANDWIDTH, sweep
@@ -68,8 +69,7 @@ def table16() -> pd.DataFrame:
             "device": device, "models": len(measured),
             "paper_fitted_rp": paper_rp, "our_fitted_rp": round(fit.ridge_point_macs_per_byte, 1),
             "our_rp_is_lower_bound": fit.rp_is_lower_bound,
-            "paper_rs_roofline": paper_rs, "rs_roofline_at_paper_rp": s.corr(pd.Series(pred_paper_rp),
-                                                                               method="spearman"),
+            "paper_rs_roofline": paper_rs, "rs_roofline_at_paper_rp": spearman(s, pred_paper_rp),
             "rs_roofline_at_our_rp": fit.spearman_roofline,
             "paper_rs_macs": paper_macs, "rs_macs": fit.spearman_macs,
             "median_rel_error_at_our_rp": fit.median_rel_error, "worst_rel_error_at_our_rp": fit.worst_rel_error,

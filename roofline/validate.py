@@ -25,6 +25,7 @@ from .errors import RooflineError
 from .hardware import HardwareProfile, load_hardware
 from .io import write_atomic
 from .profiler import TORCH_DTYPES, check_device
+from .stats import spearman
 from .zoo import build_model, model_card
 
 COMPUTE = ("conv2d", "dwconv2d", "fc", "conv1d", "conv3d")
@@ -44,19 +45,19 @@ class Validation:
 
     @property
     def spearman_models(self) -> float:
-        return float(self.models["predicted_ms"].corr(self.models["measured_ms"], method="spearman"))
+        return spearman(self.models["predicted_ms"], self.models["measured_ms"])
 
     @property
     def spearman_macs(self) -> float:
-        return float(self.models["macs"].corr(self.models["measured_ms"], method="spearman"))
+        return spearman(self.models["macs"], self.models["measured_ms"])
 
     @property
     def spearman_layers(self) -> float:
-        return float(self.layers["predicted_us"].corr(self.layers["measured_us"], method="spearman"))
+        return spearman(self.layers["predicted_us"], self.layers["measured_us"])
 
     def spearman_layers_by_model(self) -> pd.Series:
         return self.layers.groupby("model", sort=False).apply(
-            lambda g: g["predicted_us"].corr(g["measured_us"], method="spearman"), include_groups=False)
+            lambda g: spearman(g["predicted_us"], g["measured_us"]), include_groups=False)
 
     @property
     def bound_holds_share(self) -> float:

@@ -195,3 +195,11 @@ def test_committed_report_is_linked_from_readme():
     assert "reports/mnv4-paper/README.md" in readme
     for png in ("fig2_accuracy_vs_latency.png", "fig3_per_layer_latency.png"):
         assert (root / "reports" / "mnv4-paper" / png).stat().st_size > 20_000
+
+
+def test_spearman_with_ties_without_scipy():
+    from roofline.stats import spearman
+
+    # ranks [1, 2.5, 2.5, 4, 5] and [2, 1, 3.5, 3.5, 5]: Pearson of the ranks = 29/38
+    assert spearman([1, 2, 2, 3, 5], [2, 1, 4, 4, 9]) == pytest.approx(29 / 38)
+    assert spearman([1, 2, 3], [30, 20, 10]) == pytest.approx(-1.0)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..errors import RooflineError, UnknownModelError, closest
 from .builder import build_arch
@@ -107,6 +109,19 @@ def list_models() -> list[str]:
     return names
 
 
+class _SkipInit(TorchFunctionMode):
+    """Skip weight initialisation: on the meta device there are no values to fill."""
+
+    OPS = frozenset({torch.Tensor.uniform_, torch.Tensor.normal_, torch.Tensor.fill_, torch.Tensor.zero_,
+                     nn.init.kaiming_uniform_, nn.init.kaiming_normal_, nn.init.uniform_, nn.init.normal_,
+                     nn.init.zeros_, nn.init.ones_, nn.init.trunc_normal_})
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.OPS:
+            return args[0] if args else next(iter((kwargs or {}).values()))
+        return func(*args, **(kwargs or {}))
+
+
 def build_model(name: str, width: float | None = None, num_classes: int = 1000,
                 device: str | torch.device | None = None) -> nn.Module:
     """Build a zoo model as an ordinary ``nn.Module`` (eval mode).
@@ -116,7 +131,8 @@ def build_model(name: str, width: float | None = None, num_classes: int = 1000,
     base, w = resolve(name, width)
     if not isinstance(num_classes, int) or num_classes < 1:
         raise RooflineError(f"num_classes must be a positive integer, got {num_classes!r}")
-    with torch.device(device if device is not None else "cpu"):
+    dev = torch.device(device if device is not None else "cpu")
+    with dev, (_SkipInit() if dev.type == "meta" else contextlib.nullcontext()):
         model = build_arch(ARCHS[base], w, num_classes)
     return model.eval()
 
