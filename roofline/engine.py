@@ -31,6 +31,10 @@ def layer_bytes(table: LayerTable, convention: Convention, dtype: str, *,
     """
     if dtype not in BYTES_PER_ELEMENT:
         raise RooflineError(f"unknown dtype {dtype!r}; use one of {', '.join(BYTES_PER_ELEMENT)}")
+    if table.fuse != convention.fused:
+        want, got = ("fused", "unfused") if convention.fused else ("unfused", "fused")
+        raise RooflineError(f"convention {convention.name} needs a trace with fuse={convention.fused}, got "
+                            f"one with fuse={table.fuse} ({got} rows where {want} ones are counted)")
     df = table.layers
     if not convention.memory_only_ops:
         df = df[~df["memory_only"]]

@@ -81,6 +81,15 @@ def test_hand_computed_layers():
     assert ap.layers["activation_bytes"].tolist() == [800, 1600]
 
 
+def test_convention_and_trace_must_agree_on_fusion():
+    with pytest.raises(RooflineError, match="needs a trace with fuse=False"):
+        roofline.analyze(roofline.trace("mnv2"), TOY, convention="unfused")
+    unfused = roofline.analyze("mnv2", TOY, convention="unfused")
+    fused = roofline.analyze("mnv2", TOY)
+    assert unfused.totals["macs"] == fused.totals["macs"]
+    assert unfused.totals["activation_bytes"] > fused.totals["activation_bytes"]  # BN/ReLU6 write too
+
+
 def test_compute_bound_layer():
     a = roofline.analyze(nn.Linear(1024, 1024, bias=False), {**TOY, "mem_bw_bytes_per_s": 1e12},
                          input_shape=(64, 1024))
