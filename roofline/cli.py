@@ -6,8 +6,8 @@ as one line on stderr with exit code 2.
 
 from __future__ import annotations
 
+import io
 import json
-import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -53,6 +53,14 @@ def _emit(text: str, output: Optional[Path]) -> None:
     else:
         write_atomic(output, text)
         err.print(f"wrote {output}")
+
+
+def _as_text(*renderables) -> str:
+    """Render rich tables and text to plain text for a file."""
+    console = Console(record=True, width=200, file=io.StringIO(), highlight=False)
+    for r in renderables:
+        console.print(r, markup=False)
+    return console.export_text()
 
 
 def _fmt_int(n: float) -> str:
@@ -148,14 +156,13 @@ def trace(
         tot = table.totals
         t.add_row("TOTAL", "", "", "", "", *[_fmt_int(tot[c]) for c in
                                               ("macs", "params", "weight_elems", "in_elems", "out_elems")], "")
+        units = ("Units: macs = multiply-accumulates; *_elems = tensor elements "
+                 "(bytes = elements x bytes per element of the target dtype).")
         if output is None:
             out.print(t)
-            out.print("Units: macs = multiply-accumulates; *_elems = tensor elements "
-                      "(bytes = elements x bytes per element of the target dtype).")
+            out.print(units)
         else:
-            console = Console(record=True, width=200, file=open(os.devnull, "w"))
-            console.print(t)
-            _emit(console.export_text(), output)
+            _emit(_as_text(t, units), output)
     if check:
         from .trace.crosscheck import fvcore_check
         from .zoo import build_model
@@ -287,11 +294,11 @@ def analyze(
             t.add_row(r.name, r.op, _fmt_int(r.macs), _fmt_int(r.bytes), f"{r.intensity_macs_per_byte:.1f}",
                       f"{r.mac_time_s * 1e6:.2f}", f"{r.mem_time_s * 1e6:.2f}", f"{r.latency_s * 1e6:.2f}",
                       r.bound)
-        console = out if output is None else Console(record=True, width=200, file=open(os.devnull, "w"))
-        console.print(t)
-        console.print(_summary_text(a), markup=False)
-        if output is not None:
-            _emit(console.export_text(), output)
+        if output is None:
+            out.print(t)
+            out.print(_summary_text(a), markup=False)
+        else:
+            _emit(_as_text(t, _summary_text(a)), output)
     if compare_measured:
         df = run_compare(hw_name, convention, mode)
         row = df[df["model"] == a.model]

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from .errors import RooflineError
 from .fit import FitResult, fit_roofline, model_costs
-from .hardware import BYTES_PER_ELEMENT, KINDS, Figure, Fitted, HardwareProfile, load_hardware
+from .hardware import BYTES_PER_ELEMENT, KINDS, Figure, Fitted, HardwareProfile, load_hardware, profile_to_yaml
 from .trace import trace
 from .zoo import model_name, resolve
 
@@ -59,13 +60,5 @@ def fit_measured_csv(path: str, models_col: str, latency_col: str, convention: s
         mem_bw_bytes_per_s=Figure(res.mem_bw_bytes_per_s, f"fitted effective bandwidth ({how})", "measured"),
         fitted=Fitted(dtype, res.ridge_point_macs_per_byte, res.mem_bw_bytes_per_s, how, "measured"),
     )
-    load_hardware({k: v for k, v in _as_dict(profile).items()})  # validates
+    load_hardware(yaml.safe_load(profile_to_yaml(profile)))  # what will be written must load back
     return res, profile
-
-
-def _as_dict(p: HardwareProfile) -> dict:
-    import yaml
-
-    from .hardware import profile_to_yaml
-
-    return yaml.safe_load(profile_to_yaml(p))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .engine import analyze
+from .engine import Analysis, analyze
 from .errors import RooflineError
 from .fit import fit_roofline, model_costs
 from .hardware import load_hardware
@@ -46,6 +46,7 @@ class Reproduction:
     ranges: pd.DataFrame
     fig3: pd.DataFrame
     table16: pd.DataFrame
+    fig3_analyses: list[Analysis]
 
 
 def _rp_profile(rp: float, bw: float = PAPER_BANDWIDTH) -> dict:
@@ -81,17 +82,19 @@ def run(progress: Callable[[str], None] | None = None) -> Reproduction:
     fig2_models = list(MODEL_GROUPS["paper-fig2"])
     fig2 = pareto(sweep(fig2_models, list(FIG2_RPS), convention=CONVENTION, progress=progress))
     front = pareto(sweep(fig2_models, "0:500:5", convention=CONVENTION))
-    frames = []
+    frames, analyses = [], []
     for rp in FIG3_RPS:
         for m in MODEL_GROUPS["paper-fig3"]:
             a = analyze(m, _rp_profile(rp), convention=CONVENTION)
+            analyses.append(a)
             lay = a.layers[["name", "op", "macs", "weight_bytes", "activation_bytes", "latency_s", "bound"]].copy()
             lay.insert(0, "layer_index", np.arange(len(lay)))
             lay.insert(0, "rp_macs_per_byte", rp)
             lay.insert(0, "model", m)
             lay["latency_us"] = lay.pop("latency_s") * 1e6
             frames.append(lay)
-    return Reproduction(fig2, front, front_ranges(front), pd.concat(frames, ignore_index=True), table16())
+    return Reproduction(fig2, front, front_ranges(front), pd.concat(frames, ignore_index=True), table16(),
+                        analyses)
 
 
 def write_report(out_dir: str | Path, progress: Callable[[str], None] | None = None) -> Path:
@@ -104,11 +107,9 @@ def write_report(out_dir: str | Path, progress: Callable[[str], None] | None = N
     plot_accuracy_vs_latency(r.fig2, list(FIG2_RPS), out / "fig2_accuracy_vs_latency.png",
                              title="Roofline latency vs accuracy (bandwidth 40 GB/s, int8, convention mnv4-paper)")
     plot_front_distance(r.front, out / "fig2_front_distance.png")
-    analyses = [analyze(m, _rp_profile(rp), convention=CONVENTION)
-                for rp in FIG3_RPS for m in MODEL_GROUPS["paper-fig3"]]
-    titles = [f"{m}, RP {rp:g} ({'slow CPU' if rp == 5 else 'accelerator'})"
-              for rp in FIG3_RPS for m in MODEL_GROUPS["paper-fig3"]]
-    plot_layer_latency(analyses, out / "fig3_per_layer_latency.png", titles)
+    titles = [f"{a.model}, RP {a.roof.ridge_point:g} ({'slow CPU' if a.roof.ridge_point == 5 else 'accelerator'})"
+              for a in r.fig3_analyses]
+    plot_layer_latency(r.fig3_analyses, out / "fig3_per_layer_latency.png", titles)
     write_atomic(out / "fig2_latency.csv", r.fig2.to_csv(index=False))
     write_atomic(out / "fig2_front_sweep.csv", r.front.to_csv(index=False))
     write_atomic(out / "fig2_front_ranges.csv", r.ranges.to_csv(index=False))

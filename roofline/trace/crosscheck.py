@@ -14,11 +14,10 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .layers import COMPUTE_OPS
 from .table import LayerTable
 
 FVCORE_COMPUTE = ("conv", "linear", "addmm", "matmul", "bmm", "einsum", "mm", "baddbmm")
-OUR_COMPUTE = ("conv1d", "conv2d", "conv3d", "dwconv2d", "fc", "matmul", "attention",
-               "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 
 _REASONS = {
     "attention": "fvcore has no rule for aten::scaled_dot_product_attention and counts it as 0",
@@ -66,7 +65,7 @@ def fvcore_check(model: nn.Module, table: LayerTable) -> tuple[pd.DataFrame, pd.
     our_ops: dict[str, set[str]] = defaultdict(set)
     layers = table.layers
     for name, op, macs in zip(layers["name"], layers["op"], layers["macs"]):
-        if op in OUR_COMPUTE:
+        if op in COMPUTE_OPS:
             module = name.split("#")[0]
             module = "" if module == "(model)" else module
             ours[module] += int(macs)
