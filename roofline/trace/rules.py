@@ -196,7 +196,6 @@ _ELEMENTWISE = {
     "mul": (aten.mul, aten.mul_, aten.div, aten.div_),
     "relu": (aten.relu, aten.relu_, aten.threshold, aten.threshold_),
     "relu6": (aten.relu6,),
-    "hardtanh": (aten.hardtanh, aten.hardtanh_),
     "hswish": (aten.hardswish, aten.hardswish_),
     "hsigmoid": (aten.hardsigmoid, aten.hardsigmoid_),
     "gelu": (aten.gelu, aten.gelu_),
@@ -213,6 +212,12 @@ _ELEMENTWISE = {
 }
 for _op, _funcs in _ELEMENTWISE.items():
     rule(*_funcs)(_elementwise(_op))
+
+
+@rule(aten.hardtanh, aten.hardtanh_)
+def hardtanh(x, min_val=-1.0, max_val=1.0) -> Count:
+    """nn.ReLU6 is hardtanh(0, 6): named relu6 then."""
+    return Count("relu6" if (min_val, max_val) == (0.0, 6.0) else "hardtanh", 0, (_shape(x),), "elementwise")
 
 
 @rule(aten.batch_norm, aten.instance_norm)
