@@ -89,16 +89,23 @@ def models() -> None:
 
 # --- trace ------------------------------------------------------------------------------------------
 
-def _load_model(model: Optional[str], user_model: Optional[str]):
+def _load_model(model: Optional[str], user_model: Optional[str], input_shape: Optional[str],
+                resolution: Optional[int]):
+    """The zoo name or user Module to trace, its input shape, and its resolution (224 for user models)."""
     if user_model:
         if model:
             raise RooflineError("give a zoo MODEL or --model FILE:FACTORY, not both")
         from .trace.user_model import load_factory
 
-        return load_factory(user_model)
-    if not model:
+        target = load_factory(user_model)
+    elif not model:
         raise RooflineError("missing MODEL (a zoo name; 'roofline models' lists them) or --model FILE:FACTORY")
-    return model
+    else:
+        target = model
+    shape = _parse_shape(input_shape)
+    if not isinstance(target, str) and resolution is None and shape is None:
+        resolution = 224
+    return target, shape, resolution
 
 
 @app.command()
@@ -123,10 +130,7 @@ def trace(
 
     if output is not None:
         check_writable(output)
-    target = _load_model(model, user_model)
-    shape = _parse_shape(input_shape)
-    if not isinstance(target, str) and resolution is None and shape is None:
-        resolution = 224
+    target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
     table = run_trace(target, shape, resolution=resolution, batch=batch, width=width,
                       fuse=not no_fuse, strict=strict)
     for op, n in table.unsupported.items():
@@ -266,10 +270,7 @@ def analyze(
         _emit_frame(df, fmt, output, f"{hw_name}: predicted vs measured latency (ms); measured: "
                                          f"{df.attrs['source']}")
         return
-    target = _load_model(model, user_model)
-    shape = _parse_shape(input_shape)
-    if not isinstance(target, str) and resolution is None and shape is None:
-        resolution = 224
+    target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
     a = run_analyze(target, hw_name, dtype=dtype, convention=convention, mode=mode, resolution=resolution,
                     width=width, batch=batch, input_shape=shape, on_chip=on_chip)
     for op, n in a.table.unsupported.items():

@@ -53,6 +53,13 @@ def layer_bytes(table: LayerTable, convention: Convention, dtype: str, *,
     return out
 
 
+def layer_costs(table: LayerTable, convention: Convention, dtype: str) -> tuple[np.ndarray, np.ndarray]:
+    """MACs and total bytes (weights + activations) of each counted layer, as float arrays."""
+    lb = layer_bytes(table, convention, dtype)
+    return (lb["macs"].to_numpy(np.float64),
+            (lb["weight_bytes"] + lb["activation_bytes"]).to_numpy(np.float64))
+
+
 def roofline_times(macs: np.ndarray, bytes_: np.ndarray, peak: Any, bw: Any
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MAC time, memory time and latency (seconds) of each layer; broadcasts peak and bw.

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .conventions import Convention, get_convention
-from .engine import layer_bytes
+from .engine import layer_costs
 from .errors import RooflineError
 from .stats import spearman
 from .trace import LayerTable
@@ -43,15 +43,10 @@ def model_costs(tables: list[LayerTable], convention: Convention | str, dtype: s
                 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per model, the arrays (MACs, bytes) of the layers the convention counts."""
     conv = get_convention(convention)
-    costs = []
-    for t in tables:
-        lb = layer_bytes(t, conv, dtype)
-        costs.append((lb["macs"].to_numpy(np.float64),
-                      (lb["weight_bytes"] + lb["activation_bytes"]).to_numpy(np.float64)))
-    return costs
+    return [layer_costs(t, conv, dtype) for t in tables]
 
 
-def _s(costs, rps: np.ndarray) -> np.ndarray:
+def latency_sums(costs, rps: np.ndarray) -> np.ndarray:
     """S[r, i] = sum_j max(macs_ij / rp_r, bytes_ij)."""
     return np.stack([np.maximum(m[None, :] / rps[:, None], b[None, :]).sum(axis=1) for m, b in costs],
                     axis=1)
@@ -59,7 +54,7 @@ def _s(costs, rps: np.ndarray) -> np.ndarray:
 
 def calibrate_bandwidth(costs, measured_s: np.ndarray, rp: float) -> float:
     """The bandwidth that best fits ``measured_s`` (least squares on log latency) at a fixed RP."""
-    s = _s(costs, np.array([rp]))[0]
+    s = latency_sums(costs, np.array([rp]))[0]
     return float(np.exp(np.mean(np.log(s) - np.log(measured_s))))
 
 
@@ -81,7 +76,7 @@ def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
     log_t = np.log(measured_s)
 
     def sse(rps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        log_s = np.log(_s(costs, rps))
+        log_s = np.log(latency_sums(costs, rps))
         log_b = np.mean(log_s - log_t[None, :], axis=1)
         resid = log_s - log_b[:, None] - log_t[None, :]
         return np.sum(resid ** 2, axis=1), log_b
@@ -94,7 +89,7 @@ def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
     j = int(np.argmin(err_f))
     rp, bw = float(fine[j]), float(np.exp(log_b_f[j]))
     flat = bool(sse(np.array([rp * 2.0]))[0][0] <= err_f[j] * (1 + 1e-9) + 1e-15)
-    pred = _s(costs, np.array([rp]))[0] / bw
+    pred = latency_sums(costs, np.array([rp]))[0] / bw
     macs = np.array([m.sum() for m, _ in costs])
     macs_scale = np.exp(np.mean(log_t - np.log(macs)))  # best MACs-only fit: t = macs * scale
     macs_pred = macs * macs_scale

@@ -23,6 +23,7 @@ field of every problem.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -155,6 +156,7 @@ def _profile_dirs() -> list[Path]:
     return dirs
 
 
+@functools.cache
 def builtin_profiles() -> dict[str, Path]:
     """Name -> file of every built-in profile."""
     found: dict[str, Path] = {}

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .engine import Analysis, analyze
 from .errors import RooflineError
-from .fit import fit_roofline, model_costs
+from .fit import fit_roofline, latency_sums, model_costs
 from .hardware import load_hardware
 from .io import write_atomic
 from .measured import SOURCE, measured_for
@@ -63,7 +63,7 @@ def table16() -> pd.DataFrame:
         tables = [trace(m) for m in measured["model"]]
         costs = model_costs(tables, CONVENTION, "int8")
         meas_s = measured["latency_ms"].to_numpy() / 1e3
-        pred_paper_rp = np.array([np.maximum(m / paper_rp, b).sum() for m, b in costs])
+        pred_paper_rp = latency_sums(costs, np.array([paper_rp]))[0]  # up to the bandwidth: ranks only
         fit = fit_roofline(costs, meas_s, list(measured["model"]))
         s = pd.Series(meas_s)
         rows.append({

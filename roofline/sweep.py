@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .conventions import get_convention
-from .engine import layer_bytes, roofline_times
+from .engine import layer_costs, roofline_times
 from .errors import RooflineError
 from .hardware import load_hardware
 from .trace import LayerTable, trace
@@ -143,9 +143,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         if progress:
             progress(m if isinstance(m, str) else m.model)
         table = m if isinstance(m, LayerTable) else trace(m, fuse=conv.fused)
-        lb = layer_bytes(table, conv, dtype)
-        macs = lb["macs"].to_numpy(np.float64)
-        byts = (lb["weight_bytes"] + lb["activation_bytes"]).to_numpy()
+        macs, byts = layer_costs(table, conv, dtype)
         mac_t, mem_t, lat = roofline_times(macs[None, :], byts[None, :], peaks[:, None], bws[:, None])
         total = lat.sum(axis=1)
         mem_bound = mem_t > mac_t

@@ -28,6 +28,7 @@ from .profiler import TORCH_DTYPES, check_device
 from .stats import spearman
 from .zoo import build_model, model_card
 
+# compute layers whose own module can be timed by hooks (attention rows span several modules)
 COMPUTE = ("conv2d", "dwconv2d", "fc", "conv1d", "conv3d")
 
 
