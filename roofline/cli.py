@@ -460,25 +460,36 @@ def fit(
     latency_col: Annotated[str, typer.Option("--latency-col", help="Column with latency in ms.")] = "ms",
     convention: Annotated[str, typer.Option(help="default, mnv4-paper or unfused.")] = "default",
     dtype: Annotated[str, typer.Option(help="The dtype the latencies were measured in.")] = "int8",
+    overhead: Annotated[str, typer.Option(help="Overhead terms to fit beside ridge point and bandwidth: "
+                                          "auto (as many as the data supports), none, kernel, inference, "
+                                          "both.")] = "auto",
     name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
     kind: Annotated[str, typer.Option(help="cpu, gpu, dsp or npu.")] = "cpu",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Profile YAML to write.")] = None,
 ) -> None:
-    """Fit ridge point and peak throughput to measured latencies; write a hardware profile."""
-    from .fitting import fit_measured_csv
+    """Fit ridge point, bandwidth and overheads to measured latencies; write a hardware profile."""
     from .hardware import profile_to_yaml
+    from .measure.fit import fit_measured_csv
 
     if output is not None:
         check_writable(output)
-    result, profile = fit_measured_csv(str(measured), models_col, latency_col, convention, dtype,
-                                       name or (output.stem if output else "fitted-device"), kind)
+    result, ores, profile = fit_measured_csv(str(measured), models_col, latency_col, convention, dtype,
+                                             name or (output.stem if output else "fitted-device"), kind, overhead)
     print(f"fitted {result.n_models} models (least squares on log latency, convention {convention}, {dtype}):")
-    print(f"  ridge point {result.ridge_point_macs_per_byte:.1f} MACs/byte"
-          f"{' (a lower bound: the fit is flat above it)' if result.rp_is_lower_bound else ''}; "
-          f"bandwidth {result.mem_bw_bytes_per_s:.4g} B/s; peak {result.peak_macs_per_s:.4g} MAC/s")
-    print(f"  roofline : Spearman {result.spearman_roofline:.3f}, median relative error "
-          f"{result.median_rel_error:.1%}, worst {result.worst_rel_error:.1%}")
-    print(f"  MACs only: Spearman {result.spearman_macs:.3f}, median relative error "
+    print(f"  Eq. 1     : ridge point {result.ridge_point_macs_per_byte:.1f} MACs/byte"
+          f"{' (a lower bound: the fit is flat above it)' if result.rp_is_lower_bound else ''}, "
+          f"bandwidth {result.mem_bw_bytes_per_s:.4g} B/s, peak {result.peak_macs_per_s:.4g} MAC/s; "
+          f"Spearman {result.spearman_roofline:.3f}, median relative error {result.median_rel_error:.1%}, "
+          f"worst {result.worst_rel_error:.1%}")
+    if ores is not None:
+        print(f"  overheads : ridge point {ores.ridge_point_macs_per_byte:.1f} MACs/byte, bandwidth "
+              f"{ores.mem_bw_bytes_per_s:.4g} B/s, per kernel {ores.per_kernel_s * 1e6:.3g} µs, per inference "
+              f"{ores.per_inference_s * 1e3:.3g} ms; Spearman {ores.spearman:.3f}, median relative error "
+              f"{ores.median_rel_error:.1%}, worst {ores.worst_rel_error:.1%}")
+    else:
+        print(f"  overheads : not fitted ({result.n_models} models support no overhead term beside ridge point "
+              f"and bandwidth)" if overhead == "auto" else "  overheads : not fitted (--overhead none)")
+    print(f"  MACs only : Spearman {result.spearman_macs:.3f}, median relative error "
           f"{result.macs_median_rel_error:.1%}, worst {result.macs_worst_rel_error:.1%}")
     if output is not None:
         _emit(profile_to_yaml(profile), output)
@@ -494,36 +505,54 @@ def profile(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A few seconds: smaller sizes, fewer trials.")] = False,
     ceilings: Annotated[bool, typer.Option("--ceilings/--no-ceilings", help="Also measure per-op-class "
-                                           "ceilings (3x3, 1x1, depthwise conv, small FC, elementwise).")] = True,
+                                           "ceilings (3x3, 1x1, depthwise conv, FC, BN, activation, add, "
+                                           "pool).")] = True,
+    batch: Annotated[str, typer.Option("--batch", help="Batch sizes to measure op ceilings at, "
+                                       "comma-separated, e.g. 1,256.")] = "1",
     name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the profile YAML here.")] = None,
 ) -> None:
-    """Measure this machine's peak MAC/s and memory bandwidth; write a hardware profile."""
+    """Measure this machine's peak MAC/s, memory bandwidth, op ceilings and overheads; write a profile."""
     from .hardware import profile_to_yaml
-    from .profiler import check_device, profile_machine, to_profile
+    from .measure.profiler import check_device, profile_machine, to_profile
 
     if output is not None:
         check_writable(output)
     check_device(device)
     dtypes = tuple(d.strip() for d in (dtype or ("fp16,fp32" if device == "cuda" else "fp32")).split(",") if d.strip())
-    bar, advance = _progress(len(dtypes) * 2 + 2, "measuring")
+    batches = _parse_ints(batch, "--batch")
+    bar, advance = _progress(len(dtypes) * 2 + 2 + len(batches), "measuring")
     with bar:
-        run = profile_machine(device, dtypes, threads, quick, ceilings, progress=advance)
+        run = profile_machine(device, dtypes, threads, quick, ceilings, progress=advance, batches=batches)
     t = Table(title=f"Measured on {run.machine.get('gpu') or run.machine.get('cpu')} ({device}, "
                     f"{run.machine['threads_used']} threads)")
     for c in ("what", "median", "unit", "spread", "trials", "how"):
         t.add_column(c)
     rows = [(f"peak {d}", m) for d, m in run.peaks.items()] + [("bandwidth (triad)", run.bandwidth),
                                                                 ("bandwidth (copy)", run.copy)]
-    rows += [(f"ceiling {k}", m) for k, m in run.ceilings.items()]
+    rows += [(f"overhead {k}", m) for k, m in run.overhead.items()]
     for label, m in rows:
         t.add_row(label, f"{m.value:.4g}", m.unit, f"{m.spread:.1%}", str(m.trials), m.what)
+    for bt, fits in run.ceilings.items():
+        for op, f in fits.items():
+            t.add_row(f"ceiling {op} (batch {bt})", f"{f.rate:.4g}", f.unit, f"{f.spread:.1%}", str(f.shapes),
+                      f"fixed {f.fixed_s * 1e6:.3g} µs per kernel + work / rate over {f.shapes} shapes, "
+                      f"median fit error {f.median_fit_error:.0%}")
     out.print(t)
+    for label in run.noisy:
+        err.print(f"warning: {label} is noisy (spread above 20 % after extra trials): the machine is loaded",
+                  style="yellow")
     prof = to_profile(run, name or (output.stem if output else f"local-{device}"))
     r = prof.roof()
     out.print(f"ridge point ({r.dtype}): {r.ridge_point:.2f} MACs/byte")
     if output is not None:
         _emit(f"# Measured by roofline profile on {run.machine['date']}\n" + profile_to_yaml(prof), output)
+
+
+class Exec(str, Enum):
+    eager = "eager"
+    graph = "graph"
+    compile = "compile"
 
 
 @app.command()
@@ -533,31 +562,50 @@ def validate(
                                          "'roofline profile').")] = "",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     runs: Annotated[int, typer.Option(help="Timed runs per model (median).")] = 10,
-    convention: Annotated[str, typer.Option(help="default, mnv4-paper or unfused.")] = "default",
+    batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
+    dtype: Annotated[Optional[str], typer.Option(help="fp32, fp16 or bf16 (default: the profile's).")] = None,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="Run in channels_last memory "
+                                                "format.")] = False,
+    execution: Annotated[Exec, typer.Option("--exec", help="eager (PyTorch eager), graph (CUDA-graph "
+                                            "replay, cuda only) or compile (torch.compile); predicted with "
+                                            "the matching execution mode.")] = Exec.eager,
+    convention: Annotated[Optional[str], typer.Option(help="default, mnv4-paper or unfused (default: the "
+                                                      "one the execution mode implies).")] = None,
     calibrated: Annotated[bool, typer.Option("--calibrated", help="Use the profile's measured per-op "
                                              "ceilings.")] = False,
+    fmt: Annotated[Fmt, typer.Option("--format", help="table or json (stdout).")] = Fmt.table,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Report folder.")] = None,
     profile_run: Annotated[Optional[list[Path]], typer.Option("--profile-run", help="Profiles from repeated "
                                                               "'roofline profile' runs to list in the report.")] = None,
 ) -> None:
     """Run models for real and compare measured with predicted latency, per model and per layer."""
+    from .measure.validate import validate as run_validate
+    from .measure.validate import write_report
     from .sweep import expand_models
-    from .validate import validate as run_validate
-    from .validate import write_report
 
     if not hw_name:
         raise RooflineError("missing --hw (a profile name or YAML file, e.g. from 'roofline profile')")
     if output is not None and not output.parent.is_dir():
         raise RooflineError(f"cannot write the report to {output}: {output.parent} does not exist")
+    if fmt not in (Fmt.table, Fmt.json):
+        raise RooflineError("validate --format takes table or json")
     names = expand_models(models or [], groups or [], families or [])
     bar, advance = _progress(len(names), "running")
     with bar:
         v = run_validate(names, hw_name, device=device, runs=runs, convention=convention,
-                         mode="calibrated" if calibrated else "auto", progress=advance)
-    print(v.models.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-    print(f"Spearman predicted vs measured (models): {v.spearman_models:.3f}; MACs vs measured: "
-          f"{v.spearman_macs:.3f}; layers: {v.spearman_layers:.3f}; layers with measured >= predicted: "
-          f"{v.bound_holds_share:.1%}")
+                         mode="calibrated" if calibrated else "auto", dtype=dtype, batch=batch,
+                         channels_last=channels_last, execution=execution.value, progress=advance)
+    for w in v.warnings:
+        err.print(f"warning: {w}", style="yellow")
+    if fmt is Fmt.json:
+        print(json.dumps(v.to_dict(), indent=2))
+    else:
+        print(f"{v.setup}; predicted with {next(iter(v.analyses.values())).latency.describe()}")
+        print(v.models.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        print(f"median |predicted/measured - 1|: {v.median_abs_error:.1%} (models), "
+              f"{v.median_abs_error_layers:.1%} (layers); Spearman predicted vs measured: "
+              f"{v.spearman_models:.3f} (models), {v.spearman_layers:.3f} (layers); MACs vs measured: "
+              f"{v.spearman_macs:.3f}")
     if output is not None:
         from .hardware import load_hardware
 
@@ -565,11 +613,23 @@ def validate(
         for f in profile_run or []:
             p = load_hardware(f)
             r = p.roof(mode="spec")
+            k = p.overhead.kernel_cost("eager")
             runs_table.append({"profile": Path(f).name, "peak_macs_per_s": r.peak_macs_per_s,
                                "mem_bw_bytes_per_s": r.mem_bw_bytes_per_s, "ridge_point": r.ridge_point,
-                               **{f"ceiling_{k}": val for k, val in p.ceilings_macs_per_s.items()}})
+                               "eager_per_kernel_s": k.value,
+                               **{f"ceiling_{op}": val for op, val in p.ceilings_macs_per_s.items()}})
         path = write_report(v, output, runs_table)
         err.print(f"wrote {path}")
+
+
+def _parse_ints(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise RooflineError(f"{option} must be integers separated by commas, got {text!r}") from None
+    if not values or any(v < 1 for v in values):
+        raise RooflineError(f"{option} must be positive integers, got {text!r}")
+    return values
 
 
 def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:

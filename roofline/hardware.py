@@ -16,6 +16,18 @@ A profile file (``hardware_profiles/<name>.yaml``)::
       mem_bw_bytes_per_s: 1.1e+10  # optional effective bandwidth calibrated with the fit
       source: "..."
       confidence: medium
+    overhead:                      # optional: fixed costs outside Eq. 1 (seconds); zero when absent
+      per_inference_s: {value: 5.0e-04, source: "...", confidence: measured}
+      per_kernel_s:                # per execution mode: fused | eager | graph
+        eager: {value: 3.0e-06, source: "...", confidence: measured,
+                by_op: {dwconv2d: 6.0e-05}}    # optional per-op-class costs where they differ
+    ceilings:                      # optional: measured per-op-class rates, per batch size
+      - batch: 1
+        macs_per_s: {conv2d: 8.2e+10, conv1x1: 7.3e+10, dwconv2d: 1.4e+10, fc: 1.0e+10}
+        bytes_per_s: {elementwise: 5.0e+10}
+        source: "..."
+
+``ceilings_macs_per_s: {op: MAC/s}`` (older profiles) reads as the batch-1 ceilings.
 
 Files are read with ``yaml.safe_load`` only. Validation names the file and the
 field of every problem.
@@ -40,12 +52,22 @@ KINDS = ("cpu", "gpu", "dsp", "npu")
 CONFIDENCE = ("high", "medium", "low", "medium/high", "high/medium", "medium/low", "low/medium",
               "low/high", "measured")
 TOP_KEYS = {"name", "kind", "description", "default_dtype", "peak_macs_per_s", "mem_bw_bytes_per_s",
-            "on_chip_bytes", "fitted", "machine", "ceilings_macs_per_s"}
+            "on_chip_bytes", "fitted", "machine", "ceilings_macs_per_s", "ceilings", "overhead"}
+EXECUTIONS = ("fused", "eager", "graph")
+OVERHEAD_KEYS = {"per_inference_s", "per_kernel_s"}
+CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source"}
 REQUIRED = ("name", "kind", "default_dtype", "mem_bw_bytes_per_s")
 FIGURE_KEYS = {"value", "source", "confidence"}
 FITTED_KEYS = {"dtype", "ridge_point_macs_per_byte", "mem_bw_bytes_per_s", "source", "confidence"}
-# Below these a number is almost surely in the wrong unit (TOPS, GB/s, MB) rather than per second.
+# Below these a number is almost surely in the wrong unit (TOPS, GB/s, MB) rather than per second;
+# above these, in the wrong unit the other way (bits, ops per ns) or a typo in the exponent.
 _PLAUSIBLE_MIN = {"peak_macs_per_s": 1e6, "mem_bw_bytes_per_s": 1e6, "on_chip_bytes": 1024}
+_PLAUSIBLE_MAX = {"peak_macs_per_s": 1e17, "mem_bw_bytes_per_s": 1e17, "on_chip_bytes": 1e12}
+_UNITS = {"peak_macs_per_s": "MACs per second (e.g. 2e12, not 4 TOPS)",
+          "mem_bw_bytes_per_s": "bytes per second (e.g. 5.12e10, not 51.2 GB/s)",
+          "on_chip_bytes": "bytes (e.g. 8388608, not 8 MB)"}
+MAX_PER_KERNEL_S = 1.0      # a fixed cost per kernel above a second is a unit error (ms, µs)
+MAX_PER_INFERENCE_S = 60.0
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -70,6 +92,41 @@ class Fitted:
 
 
 @dataclass(frozen=True)
+class Ceilings:
+    """Attainable rates per op class, measured at one batch size (``roofline profile``)."""
+
+    batch: int
+    macs_per_s: dict[str, float]
+    bytes_per_s: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class KernelCost:
+    """Fixed seconds per kernel launch in one execution mode; ``by_op`` where an op class differs."""
+
+    value: float
+    source: str = ""
+    confidence: str = ""
+    by_op: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """Costs Eq. 1 leaves out: per kernel (by execution mode) and per inference, in seconds."""
+
+    per_kernel_s: dict[str, KernelCost] = field(default_factory=dict)
+    per_inference_s: Figure | None = None
+
+    def kernel_cost(self, execution: str) -> KernelCost:
+        return self.per_kernel_s.get(execution, KernelCost(0.0))
+
+    @property
+    def inference_s(self) -> float:
+        return self.per_inference_s.value if self.per_inference_s else 0.0
+
+
+@dataclass(frozen=True)
 class Roof:
     """The two numbers a roofline needs, and which reading of the profile gave them."""
 
@@ -78,6 +135,8 @@ class Roof:
     dtype: str
     mode: str  # "spec", "fitted" or "calibrated"
     ceilings: dict[str, float] | None = None  # calibrated: attainable MAC/s per op class
+    ceiling_bytes: dict[str, float] | None = None  # calibrated: attainable bytes/s of memory-only ops
+    ceilings_batch: int | None = None  # the batch size the ceilings were measured at
 
     @property
     def ridge_point(self) -> float:
@@ -98,21 +157,34 @@ class HardwareProfile:
     on_chip_bytes: Figure | None = None
     fitted: Fitted | None = None
     machine: dict[str, Any] = field(default_factory=dict)
-    ceilings_macs_per_s: dict[str, float] = field(default_factory=dict)
+    ceilings: tuple[Ceilings, ...] = ()
+    overhead: Overhead = field(default_factory=Overhead)
     path: str = ""
+
+    @property
+    def ceilings_macs_per_s(self) -> dict[str, float]:
+        """The batch-1 (or smallest-batch) MAC/s ceilings."""
+        return dict(self.ceilings[0].macs_per_s) if self.ceilings else {}
+
+    def ceilings_for(self, batch: int) -> Ceilings | None:
+        """The ceilings measured at the batch size nearest ``batch`` (in log scale)."""
+        if not self.ceilings:
+            return None
+        return min(self.ceilings, key=lambda c: (abs(math.log(c.batch) - math.log(batch)), c.batch))
 
     @property
     def dtypes(self) -> list[str]:
         return list(self.peak_macs_per_s) or ([self.fitted.dtype] if self.fitted else [])
 
-    def roof(self, dtype: str | None = None, mode: str = "auto") -> Roof:
+    def roof(self, dtype: str | None = None, mode: str = "auto", batch: int = 1) -> Roof:
         """The roofline for ``dtype`` (default: the profile's).
 
         ``mode``: ``"spec"`` (vendor peak and bandwidth), ``"fitted"`` (the fitted
         ridge point; peak = RP x bandwidth, with the calibrated bandwidth when
         the fit has one), ``"calibrated"`` (spec numbers plus the measured
-        per-op-class ceilings of ``roofline profile``: each layer's MACs run at
-        what its op class attains, not at the GEMM peak), or ``"auto"``: fitted
+        per-op-class ceilings of ``roofline profile``, those measured at the batch
+        size nearest ``batch``: each layer's MACs run at what its op class
+        attains, not at the GEMM peak), or ``"auto"``: fitted
         where a fit exists for that dtype, else spec. Fitted is the default
         because it was fitted to measured latency; spec sheets overstate what
         layers reach.
@@ -123,12 +195,13 @@ class HardwareProfile:
         if mode not in ("auto", "spec", "fitted", "calibrated"):
             raise ProfileError(f"roofline mode must be auto, spec, fitted or calibrated, got {mode!r}")
         if mode == "calibrated":
-            if not self.ceilings_macs_per_s:
-                raise ProfileError(f"profile {self.name} has no measured op ceilings (ceilings_macs_per_s); "
+            c = self.ceilings_for(batch)
+            if c is None:
+                raise ProfileError(f"profile {self.name} has no measured op ceilings (ceilings); "
                                    f"'roofline profile' measures them")
             spec = self.roof(dtype, "spec")
             return Roof(spec.peak_macs_per_s, spec.mem_bw_bytes_per_s, dtype, "calibrated",
-                        dict(self.ceilings_macs_per_s))
+                        dict(c.macs_per_s), dict(c.bytes_per_s), c.batch)
         fit = self.fitted if self.fitted and self.fitted.dtype == dtype else None
         if mode == "fitted" and fit is None:
             have = f"for {self.fitted.dtype} only" if self.fitted else "none"
@@ -212,11 +285,23 @@ def _number(value: Any, where: str, field_name: str, unit_key: str | None = None
     if not math.isfinite(value) or value <= 0:
         raise ProfileError(f"{where}: {field_name} must be positive, got {value:g}")
     if unit_key and value < _PLAUSIBLE_MIN[unit_key]:
-        unit = {"peak_macs_per_s": "MACs per second (e.g. 2e12, not 4 TOPS)",
-                "mem_bw_bytes_per_s": "bytes per second (e.g. 5.12e10, not 51.2 GB/s)",
-                "on_chip_bytes": "bytes (e.g. 8388608, not 8 MB)"}[unit_key]
-        raise ProfileError(f"{where}: {field_name} = {value:g} is implausibly small: units are {unit}")
+        raise ProfileError(f"{where}: {field_name} = {value:g} is implausibly small: units are "
+                           f"{_UNITS[unit_key]}")
+    if unit_key and value > _PLAUSIBLE_MAX[unit_key]:
+        raise ProfileError(f"{where}: {field_name} = {value:g} is implausibly large (above "
+                           f"{_PLAUSIBLE_MAX[unit_key]:g}): units are {_UNITS[unit_key]}")
     return value
+
+
+def _seconds(value: Any, where: str, field_name: str, upper: float) -> float:
+    """A fixed cost in seconds: zero or positive, below ``upper``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == 0:
+        return 0.0
+    v = _number(value, where, field_name)
+    if v > upper:
+        raise ProfileError(f"{where}: {field_name} = {v:g} s is implausibly large (above {upper:g} s): "
+                           f"units are seconds (e.g. 3e-06, not 3 µs)")
+    return v
 
 
 def _check_keys(d: dict, allowed: set[str], where: str, context: str) -> None:
@@ -230,10 +315,7 @@ def _figure(value: Any, where: str, field_name: str, unit_key: str) -> Figure:
         _check_keys(value, FIGURE_KEYS, where, f"{field_name}.")
         if "value" not in value:
             raise ProfileError(f"{where}: {field_name} is missing 'value'")
-        conf = str(value.get("confidence", ""))
-        if conf and conf not in CONFIDENCE:
-            raise ProfileError(f"{where}: {field_name}.confidence must be one of {', '.join(CONFIDENCE)}, "
-                               f"got {conf!r}")
+        conf = _confidence(value, where, field_name)
         return Figure(_number(value["value"], where, f"{field_name}.value", unit_key),
                       str(value.get("source", "")), conf)
     return Figure(_number(value, where, field_name, unit_key))
@@ -285,15 +367,89 @@ def _parse(data: Any, where: str) -> HardwareProfile:
     if default_dtype not in peaks and not (fitted and fitted.dtype == default_dtype):
         raise ProfileError(f"{where}: no peak_macs_per_s for the default dtype {default_dtype} "
                            f"and no fitted roofline for it")
-    ceilings = data.get("ceilings_macs_per_s") or {}
-    if not isinstance(ceilings, dict):
-        raise ProfileError(f"{where}: ceilings_macs_per_s must be a mapping of op to number")
-    ceilings = {str(k): _number(v, where, f"ceilings_macs_per_s.{k}") for k, v in ceilings.items()}
+    ceilings = _ceilings(data, where)
+    overhead = _overhead(data.get("overhead"), where)
     machine = data.get("machine") or {}
     if not isinstance(machine, dict):
         raise ProfileError(f"{where}: machine must be a mapping")
     return HardwareProfile(str(data["name"]), kind, str(data.get("description", "")), default_dtype,
-                           peaks, bw, on_chip, fitted, machine, ceilings, where)
+                           peaks, bw, on_chip, fitted, machine, ceilings, overhead, where)
+
+
+def _rates(d: Any, where: str, field_name: str, unit_key: str) -> dict[str, float]:
+    if not isinstance(d, dict):
+        raise ProfileError(f"{where}: {field_name} must be a mapping of op class to number")
+    return {str(k): _number(v, where, f"{field_name}.{k}", unit_key) for k, v in d.items()}
+
+
+def _ceilings(data: dict, where: str) -> tuple[Ceilings, ...]:
+    out = []
+    if data.get("ceilings_macs_per_s") is not None:
+        out.append(Ceilings(1, _rates(data["ceilings_macs_per_s"], where, "ceilings_macs_per_s",
+                                      "peak_macs_per_s")))
+    raw = data.get("ceilings")
+    if raw is not None:
+        if not isinstance(raw, list):
+            raise ProfileError(f"{where}: ceilings must be a list of {{batch, macs_per_s, bytes_per_s}}")
+        for i, c in enumerate(raw):
+            at = f"ceilings[{i}]"
+            if not isinstance(c, dict):
+                raise ProfileError(f"{where}: {at} must be a mapping")
+            _check_keys(c, CEILING_KEYS, where, f"{at}.")
+            batch = c.get("batch", 1)
+            if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+                raise ProfileError(f"{where}: {at}.batch must be a positive integer, got {batch!r}")
+            out.append(Ceilings(batch, _rates(c.get("macs_per_s") or {}, where, f"{at}.macs_per_s",
+                                              "peak_macs_per_s"),
+                                _rates(c.get("bytes_per_s") or {}, where, f"{at}.bytes_per_s",
+                                       "mem_bw_bytes_per_s"), str(c.get("source", ""))))
+    batches = [c.batch for c in out]
+    if len(set(batches)) != len(batches):
+        raise ProfileError(f"{where}: ceilings are given twice for batch {max(batches, key=batches.count)}")
+    return tuple(sorted(out, key=lambda c: c.batch))
+
+
+def _overhead(raw: Any, where: str) -> Overhead:
+    if raw is None:
+        return Overhead()
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: overhead must be a mapping with per_kernel_s and/or per_inference_s")
+    _check_keys(raw, OVERHEAD_KEYS, where, "overhead.")
+    per_inf = None
+    if raw.get("per_inference_s") is not None:
+        v = raw["per_inference_s"]
+        d = v if isinstance(v, dict) else {"value": v}
+        _check_keys(d, FIGURE_KEYS, where, "overhead.per_inference_s.")
+        per_inf = Figure(_seconds(d.get("value"), where, "overhead.per_inference_s.value", MAX_PER_INFERENCE_S),
+                         str(d.get("source", "")), _confidence(d, where, "overhead.per_inference_s"))
+    kernels = {}
+    pk = raw.get("per_kernel_s") or {}
+    if not isinstance(pk, dict):
+        raise ProfileError(f"{where}: overhead.per_kernel_s must map an execution mode "
+                           f"({', '.join(EXECUTIONS)}) to seconds")
+    for ex, v in pk.items():
+        if ex not in EXECUTIONS:
+            raise ProfileError(f"{where}: overhead.per_kernel_s has unknown execution mode {ex!r}; use "
+                               f"{', '.join(EXECUTIONS)}")
+        d = v if isinstance(v, dict) else {"value": v}
+        at = f"overhead.per_kernel_s.{ex}"
+        _check_keys(d, FIGURE_KEYS | {"by_op"}, where, f"{at}.")
+        by_op = d.get("by_op") or {}
+        if not isinstance(by_op, dict):
+            raise ProfileError(f"{where}: {at}.by_op must map an op class to seconds")
+        kernels[ex] = KernelCost(_seconds(d.get("value"), where, f"{at}.value", MAX_PER_KERNEL_S),
+                                 str(d.get("source", "")), _confidence(d, where, at),
+                                 {str(k): _seconds(x, where, f"{at}.by_op.{k}", MAX_PER_KERNEL_S)
+                                  for k, x in by_op.items()})
+    return Overhead(kernels, per_inf)
+
+
+def _confidence(d: dict, where: str, field_name: str) -> str:
+    conf = str(d.get("confidence", ""))
+    if conf and conf not in CONFIDENCE:
+        raise ProfileError(f"{where}: {field_name}.confidence must be one of {', '.join(CONFIDENCE)}, "
+                           f"got {conf!r}")
+    return conf
 
 
 def profile_to_yaml(p: HardwareProfile) -> str:
@@ -318,8 +474,27 @@ def profile_to_yaml(p: HardwareProfile) -> str:
         if f.mem_bw_bytes_per_s:
             doc["fitted"]["mem_bw_bytes_per_s"] = float(f.mem_bw_bytes_per_s)
         doc["fitted"].update({"source": f.source, "confidence": f.confidence})
-    if p.ceilings_macs_per_s:
-        doc["ceilings_macs_per_s"] = dict(p.ceilings_macs_per_s)
+    if p.overhead.per_kernel_s or p.overhead.per_inference_s:
+        o: dict[str, Any] = {}
+        if p.overhead.per_inference_s:
+            o["per_inference_s"] = fig(p.overhead.per_inference_s)
+        if p.overhead.per_kernel_s:
+            o["per_kernel_s"] = {}
+            for ex, k in p.overhead.per_kernel_s.items():
+                d = fig(Figure(k.value, k.source, k.confidence))
+                if k.by_op:
+                    d["by_op"] = {op: float(v) for op, v in k.by_op.items()}
+                o["per_kernel_s"][ex] = d
+        doc["overhead"] = o
+    if p.ceilings:
+        doc["ceilings"] = []
+        for c in p.ceilings:
+            d = {"batch": c.batch, "macs_per_s": {k: float(v) for k, v in c.macs_per_s.items()}}
+            if c.bytes_per_s:
+                d["bytes_per_s"] = {k: float(v) for k, v in c.bytes_per_s.items()}
+            if c.source:
+                d["source"] = c.source
+            doc["ceilings"].append(d)
     if p.machine:
         doc["machine"] = dict(p.machine)
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,8 +18,9 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from .errors import RooflineError
 from .io import check_writable, write_atomic
 
-if TYPE_CHECKING:
-    from .engine import Analysis
+# Plots take the engine's results (roofline.engine.Analysis) without importing the engine:
+# data flows one way, engine -> plots.
+Analysis = Any
 
 # Op type -> (legend label, colour): Conv2D, DW-Conv2D, FC, attention, memory-only.
 OP_GROUPS = {

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .engine import Analysis, analyze
 from .errors import RooflineError
-from .fit import fit_roofline, latency_sums, model_costs
+from .measure.fit import fit_roofline, latency_sums, model_costs
 from .hardware import load_hardware
 from .io import write_atomic
 from .measured import SOURCE, measured_for

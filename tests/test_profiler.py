@@ -1,13 +1,15 @@
 """Hardware profiler, calibrated mode and `roofline validate` (on tiny budgets: not speed tests)."""
 
+import json
+
 import pytest
 import torch
 
 import roofline
 from roofline.errors import RooflineError
 from roofline.hardware import load_hardware, profile_to_yaml
-from roofline.profiler import Budget, profile_machine, to_profile
-from roofline.validate import validate, write_report
+from roofline.measure.profiler import Budget, profile_machine, to_profile
+from roofline.measure.validate import validate, write_report
 
 TINY = Budget(matmul_n=128, conv_hw=8, buffer_bytes=1 << 20, trials=2, warmup=1)
 
@@ -23,9 +25,12 @@ def test_measurements_are_positive_with_units(tiny_profile):
     assert run.peaks["fp32"].unit == "MAC/s" and run.peaks["fp32"].value > 1e6
     assert run.bandwidth.unit == "B/s" and run.bandwidth.value > 1e6
     assert "2 reads + 1 write" in run.bandwidth.what and "read + write counted" in run.copy.what
-    assert {"conv2d", "conv1x1", "dwconv2d", "fc", "elementwise"} <= set(run.ceilings)
-    assert run.ceilings["elementwise"].unit == "B/s"
-    assert all(m.trials >= 2 and m.spread >= 0 for m in run.ceilings.values())
+    fits = run.ceilings[1]
+    assert {"conv2d", "conv1x1", "dwconv2d", "fc", "bn", "activation", "add", "pool"} == set(fits)
+    assert fits["bn"].unit == "B/s" and fits["conv1x1"].unit == "MAC/s"
+    assert all(f.rate > 0 and f.fixed_s >= 0 and f.shapes >= 3 for f in fits.values())
+    assert run.overhead["eager"].unit == "s" and 0 < run.overhead["eager"].value < 1e-2
+    assert 0 < run.overhead["inference"].value < 1e-3 and "graph" not in run.overhead
     assert run.machine["threads_used"] == torch.get_num_threads() and run.machine["torch"]
 
 
@@ -38,8 +43,14 @@ def test_profile_round_trips_and_drives_analyze(tiny_profile, tmp_path):
     assert p.mem_bw_bytes_per_s.confidence == "measured" and "roofline profile" in p.mem_bw_bytes_per_s.source
     a = roofline.analyze("mnv4-conv-s", f)
     assert a.dtype == "fp32" and a.layers["weight_bytes"].sum() == 4 * a.table.layers["weight_elems"].sum()
-    c = roofline.analyze("mnv4-conv-s", f, mode="calibrated")
-    assert c.roof.mode == "calibrated" and c.total_latency_s >= 0
+    c = roofline.analyze("mnv4-conv-s", f, mode="calibrated", execution="eager")
+    assert c.roof.mode == "calibrated" and c.roof.ceilings_batch == 1 and c.convention.name == "unfused"
+    eager = p.overhead.per_kernel_s["eager"]
+    assert set(eager.by_op) >= {"conv1x1", "dwconv2d", "bn", "activation", "elementwise"}
+    # every aten op row pays its class's measured fixed cost
+    dw = c.layers[c.layers["op"] == "dwconv2d"]
+    assert (dw["overhead_s"] == eager.by_op["dwconv2d"]).all() and (dw["kernels"] == 1).all()
+    assert c.total_latency_s == pytest.approx(c.layers["latency_s"].sum() + p.overhead.inference_s)
 
 
 def test_calibrated_mode_uses_op_ceilings():
@@ -57,7 +68,7 @@ def test_cli_profile_quick_then_hw_and_analyze(cli, tmp_path):
     f = tmp_path / "local-cpu.yaml"
     code, out, err = cli("profile", "--quick", "--no-ceilings", "-o", str(f))
     assert code == 0, err
-    assert "peak fp32" in out and "MAC/s" in out and "bandwidth (triad)" in out
+    assert "peak fp32" in out and "MAC/s" in out and "bandwidth (triad)" in out and "overhead eager" in out
     code, out, _ = cli("hw", str(f))
     assert code == 0 and "measured by roofline profile" in out
     code, out, err = cli("analyze", "mnv2", "--hw", str(f))
@@ -79,12 +90,29 @@ def test_cli_profile_bad_input(cli, tmp_path):
 
 def test_validate_small(tiny_profile, tmp_path):
     _, prof = tiny_profile
-    v = validate(["mnv3-s", "mnv4-conv-s"], prof, runs=2)
+    v = validate(["mnv3-s", "mnv4-conv-s"], prof, runs=2, mode="calibrated")
     assert list(v.models["model"]) == ["mnv3-s", "mnv4-conv-s"]
     assert (v.models["measured_ms"] > 0).all() and (v.models["predicted_ms"] > 0).all()
-    assert len(v.layers) > 50 and set(v.layers["op"]) <= {"conv2d", "dwconv2d", "fc"}
-    assert 0.0 <= v.bound_holds_share <= 1.0
+    assert list(v.models["kernels"]) == [155, 134]  # eager: one kernel per aten op of the unfused trace
+    # per-layer times from torch.profiler, matched to the trace rows by module and op: every one of
+    # mnv3-s's 155 aten ops (11 depthwise convs, 34 batch norms, ...) is found
+    m3 = v.layers[v.layers["model"] == "mnv3-s"]
+    assert len(m3) == 155 and (m3["op"] == "dwconv2d").sum() == 11 and (m3["op"] == "bn").sum() == 34
+    assert (v.layers["measured_us"] > 0).all()
+    assert v.analyses["mnv3-s"].latency.execution == "eager"
     path = write_report(v, tmp_path / "val", [{"profile": "a", "peak_macs_per_s": 1e10}])
     text = path.read_text()
     assert "Spearman" in text and "## The machine" in text and "threads_used" in text
+    assert f"**{v.median_abs_error:.0%}**" in text or f"**{v.median_abs_error:.1%}**" in text
+    assert "meets" not in text and "target" not in text
+    doc = json.loads((tmp_path / "val" / "validation.json").read_text())
+    assert doc["summary"]["median_abs_error"] == pytest.approx(v.median_abs_error)
+    assert doc["predicted_with"]["execution"] == "eager" and len(doc["models"]) == 2
     assert (tmp_path / "val" / "layers_predicted_vs_measured.png").stat().st_size > 10_000
+
+
+def test_validate_bad_exec():
+    with pytest.raises(RooflineError, match="needs --device cuda"):
+        validate(["mnv3-s"], "pixel6-cpu", execution="graph")
+    with pytest.raises(RooflineError, match="unknown --exec"):
+        validate(["mnv3-s"], "pixel6-cpu", execution="jit")

@@ -131,14 +131,20 @@ def test_cli_fit_writes_a_valid_profile(cli, tmp_path):
     csv = tmp_path / "p6.csv"
     csv.write_text("model,ms\n" + "\n".join(f"{m},{v}" for m, v in P6_CPU) + "\n")
     out_yaml = tmp_path / "my-device.yaml"
-    code, out, err = cli("fit", str(csv), "--convention", "mnv4-paper", "-o", str(out_yaml))
+    code, out, err = cli("fit", str(csv), "--convention", "mnv4-paper", "--overhead", "none", "-o", str(out_yaml))
     assert code == 0, err
-    assert "ridge point 45.1 MACs/byte" in out and "MACs only: Spearman 0.991" in out
+    assert "ridge point 45.1 MACs/byte" in out and "MACs only : Spearman 0.991" in out
     p = roofline.load_hardware(out_yaml)
     assert p.name == "my-device" and p.fitted.ridge_point_macs_per_byte == pytest.approx(45.1, abs=0.1)
     assert "roofline fit" in p.fitted.source and p.roof().mode == "fitted"
     a = roofline.analyze("mnv4-conv-l", out_yaml, convention="mnv4-paper")
     assert a.total_latency_s * 1e3 == pytest.approx(59.9, rel=0.3)
+    assert not p.overhead.per_kernel_s and a.latency.is_eq1
+    # auto: 11 models support both overhead terms (4 parameters + 2); the profile carries them
+    code, out, err = cli("fit", str(csv), "-o", str(out_yaml))
+    assert code == 0 and "overheads : ridge point" in out and "Eq. 1     : ridge point 27.9" in out, err
+    p = roofline.load_hardware(out_yaml)
+    assert "fused" in p.overhead.per_kernel_s and p.overhead.per_inference_s is not None
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -1,0 +1,176 @@
+"""The result users hold: a model on a piece of hardware, per layer and in total."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from ..conventions import Convention, get_convention
+from ..errors import RooflineError
+from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, Roof, load_hardware
+from ..trace import LayerTable, trace
+from .latency import LatencyModel, add_overheads, check_execution, latency_model
+from .roofline import evaluate, layer_bytes
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A model on a piece of hardware: per-layer roofline times and their totals."""
+
+    model: str
+    hardware: HardwareProfile
+    roof: Roof
+    convention: Convention
+    table: LayerTable
+    layers: pd.DataFrame
+    on_chip: bool = False
+    latency: LatencyModel = field(default_factory=LatencyModel)
+
+    @property
+    def dtype(self) -> str:
+        return self.roof.dtype
+
+    @property
+    def total_latency_s(self) -> float:
+        """Predicted seconds: the layers' latency plus the per-inference cost."""
+        return float(self.layers["latency_s"].sum()) + self.latency.per_inference_s
+
+    @property
+    def roofline_latency_s(self) -> float:
+        """Eq. 1 alone: the sum of per-layer max(MAC time, memory time)."""
+        return float(self.layers["roofline_s"].sum())
+
+    @property
+    def overhead_s(self) -> float:
+        """The fixed costs: per kernel (all layers) plus per inference."""
+        return float(self.layers["overhead_s"].sum()) + self.latency.per_inference_s
+
+    @property
+    def totals(self) -> dict[str, float]:
+        """The JSON totals: MACs, params, weight and activation bytes, latency (seconds)."""
+        return {"macs": int(self.layers["macs"].sum()), "params": int(self.table.params),
+                "weight_bytes": float(self.layers["weight_bytes"].sum()),
+                "activation_bytes": float(self.layers["activation_bytes"].sum()),
+                "kernels": int(self.layers["kernels"].sum()),
+                "roofline_latency_s": self.roofline_latency_s, "overhead_s": self.overhead_s,
+                "latency_s": self.total_latency_s}
+
+    def assumptions(self) -> str:
+        r = self.roof
+        lines = [
+            f"hardware: {self.hardware.name} ({self.hardware.description}); {r.mode} roofline: "
+            f"peak {r.peak_macs_per_s:.4g} MAC/s, bandwidth {r.mem_bw_bytes_per_s:.4g} B/s, "
+            f"ridge point {r.ridge_point:.1f} MAC/B, dtype {r.dtype}",
+            f"convention: {self.convention.describe(BYTES_PER_ELEMENT[r.dtype])}",
+            f"input: {'x'.join(map(str, self.table.input_shape))}; on-chip weight caching "
+            f"{'on' if self.on_chip else 'off'}",
+            f"latency model: {self.latency.describe()}",
+        ]
+        if r.mode == "calibrated":
+            lines.insert(1, f"calibrated: per-op-class ceilings measured at batch {r.ceilings_batch}: "
+                            + ", ".join(f"{k} {v:.3g} MAC/s" for k, v in (r.ceilings or {}).items())
+                            + "".join(f", {k} {v:.3g} B/s" for k, v in (r.ceiling_bytes or {}).items()))
+        return "\n".join(lines)
+
+    def summary(self) -> pd.Series:
+        """Headline figures, with units in the names."""
+        lat = self.layers["latency_s"]
+        mem = self.layers["bound"] == "memory"
+        t = self.totals
+        return pd.Series({
+            "model": self.model, "hardware": self.hardware.name, "dtype": self.dtype,
+            "roofline": self.roof.mode, "convention": self.convention.name,
+            "params": t["params"], "macs": t["macs"], "weight_bytes": t["weight_bytes"],
+            "activation_bytes": t["activation_bytes"], "execution": self.latency.execution,
+            "kernels": t["kernels"], "roofline_latency_ms": t["roofline_latency_s"] * 1e3,
+            "overhead_ms": t["overhead_s"] * 1e3, "latency_ms": t["latency_s"] * 1e3,
+            "memory_bound_time_share": float(lat[mem].sum() / lat.sum()) if lat.sum() else 0.0,
+            "memory_bound_layers": int(mem.sum()), "layers": len(self.layers),
+        })
+
+    def slowest(self, n: int = 5) -> pd.DataFrame:
+        return self.layers.nlargest(n, "latency_s")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON document of ``roofline analyze --format json``."""
+        cols = ["name", "op", "macs", "weight_bytes", "activation_bytes", "mac_time_s", "mem_time_s",
+                "kernels", "overhead_s", "latency_s", "bound"]
+        layers = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                  for row in self.layers[cols].to_dict(orient="records")]
+        return {"model": self.model, "hardware": self.hardware.name,
+                "convention": self.convention.name, "dtype": self.dtype, "roofline": self.roof.mode,
+                "peak_macs_per_s": self.roof.peak_macs_per_s,
+                "mem_bw_bytes_per_s": self.roof.mem_bw_bytes_per_s, "execution": self.latency.execution,
+                "per_kernel_s": self.latency.per_kernel.value,
+                "per_kernel_by_op_s": dict(self.latency.per_kernel.by_op),
+                "per_inference_s": self.latency.per_inference_s,
+                "assumptions": self.assumptions(), "totals": self.totals, "layers": layers}
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return (f"Analysis: {self.model} on {self.hardware.name}: predicted {s['latency_ms']:.3f} ms, "
+                f"{s['macs']:,} MACs, {s['memory_bound_layers']}/{s['layers']} layers memory-bound "
+                f"({s['memory_bound_time_share']:.0%} of the time)\n{self.assumptions()}")
+
+    def _repr_html_(self) -> str:
+        head = repr(self).replace("\n", "<br>")
+        return f"<p>{head}</p>" + self.layers.to_html(max_rows=40)
+
+    def plot(self, path: str | None = None):
+        """The classic roofline chart (attainable MAC/s vs operational intensity, log-log)."""
+        from ..plots import plot_roofline
+
+        return plot_roofline(self, path)
+
+    def plot_layers(self, path: str | None = None):
+        """Per-layer predicted latency in layer order, coloured by op type (the paper's Figure 3)."""
+        from ..plots import plot_layer_latency
+
+        return plot_layer_latency([self], path)
+
+
+def resolve_execution(convention: str | Convention | None, execution: str | None) -> tuple[Convention, str]:
+    """Fill in whichever of convention and execution is missing from the other.
+
+    Fused execution counts the ``default`` convention; eager and graph execution
+    run every aten op, so they count ``unfused`` bytes.
+    """
+    if execution is not None:
+        check_execution(execution)
+    if convention is None:
+        convention = "default" if execution in (None, "fused") else "unfused"
+    conv = get_convention(convention)
+    if execution is None:
+        execution = "fused" if conv.fused else "eager"
+    return conv, execution
+
+
+def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | Convention | None = None,
+            mode: str = "auto", resolution: int | None = None, width: float | None = None,
+            batch: int = 1, input_shape: tuple[int, ...] | None = None, on_chip: bool = False,
+            execution: str | None = None, overhead: bool | None = None) -> Analysis:
+    """Predict ``model``'s latency on ``hw`` (a profile name, YAML path, dict or HardwareProfile).
+
+    ``mode``: ``auto`` (fitted roofline where the profile has one, else spec),
+    ``spec``, ``fitted`` or ``calibrated`` (measured per-op-class ceilings).
+    ``on_chip``: keep weights that fit in the profile's on-chip memory resident
+    (not re-read from DRAM). ``execution``: ``fused`` (default with the default
+    convention), ``eager`` or ``graph`` (default with ``unfused``); see
+    :mod:`roofline.engine.latency`. ``overhead``: ``None`` uses the profile's
+    overhead terms where it has them, ``False`` gives Eq. 1 alone, ``True``
+    requires them.
+    """
+    profile = load_hardware(hw)
+    conv, execution = resolve_execution(convention, execution)
+    table = model if isinstance(model, LayerTable) else trace(
+        model, input_shape, resolution=resolution, batch=batch, width=width, fuse=conv.fused)
+    roof = profile.roof(dtype, mode, batch=table.input_shape[0] if table.input_shape else 1)
+    if on_chip and profile.on_chip_bytes is None:
+        raise RooflineError(f"profile {profile.name} gives no on_chip_bytes; on-chip caching needs it")
+    layers = layer_bytes(table, conv, roof.dtype,
+                         on_chip_bytes=profile.on_chip_bytes.value if on_chip and profile.on_chip_bytes else None)
+    lat = latency_model(profile, execution, overhead)
+    return Analysis(table.model, profile, roof, conv, table, add_overheads(evaluate(layers, roof), lat),
+                    on_chip, lat)

@@ -1,0 +1,122 @@
+"""The latency model: Eq. 1 plus the fixed costs it leaves out.
+
+Per layer::
+
+    latency_s = max(mac_time_s, mem_time_s) + overhead_s
+    overhead_s = sum over the layer's kernels of the per-kernel cost of its op class
+
+and per model ``total = sum(latency_s) + per-inference cost``. How many kernels
+a layer is depends on how the model executes:
+
+- ``fused``: a deployed engine or compiled graph: one kernel per fused layer
+  (conv + BN + activation is one kernel).
+- ``eager``: PyTorch eager: one kernel per aten op (conv + BN + activation is
+  three), with unfused bytes (the ``unfused`` convention).
+- ``graph``: CUDA-graph replay of the eager kernels: the same kernels, a
+  smaller launch cost.
+
+The costs come from a profile's ``overhead`` block (measured by ``roofline
+profile`` or fitted by ``roofline fit``); without one they are zero and the
+latency is exactly Eq. 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..errors import RooflineError
+from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead
+from .roofline import cost_class
+
+def check_execution(execution: str) -> str:
+    if execution not in EXECUTIONS:
+        raise RooflineError(f"unknown execution mode {execution!r}; use one of {', '.join(EXECUTIONS)}")
+    return execution
+
+
+def kernel_counts(layers: pd.DataFrame, execution: str) -> np.ndarray:
+    """Kernels per layer: 1 when fused, else 1 + the ops fused into the row (one per aten op)."""
+    check_execution(execution)
+    n = len(layers)
+    if execution == "fused" or "fused" not in layers:
+        return np.ones(n, dtype=np.int64)
+    return np.array([1 + (len(f.split(",")) if f else 0) for f in layers["fused"]], dtype=np.int64)
+
+
+def _cost(cost: KernelCost, cls: str, memory_only: bool) -> float:
+    if cls in cost.by_op:
+        return cost.by_op[cls]
+    if memory_only and "elementwise" in cost.by_op:
+        return cost.by_op["elementwise"]
+    return cost.value
+
+
+def kernel_overheads(layers: pd.DataFrame, cost: KernelCost, execution: str) -> np.ndarray:
+    """Seconds of fixed per-kernel cost per layer (the layer's own op, plus its fused ops when
+    they run as separate kernels)."""
+    check_execution(execution)
+    if cost.value == 0 and not cost.by_op:
+        return np.zeros(len(layers))
+    kernels = layers["kernel"] if "kernel" in layers else [""] * len(layers)
+    mem = layers["memory_only"] if "memory_only" in layers else [False] * len(layers)
+    fused = layers["fused"] if "fused" in layers else [""] * len(layers)
+    out = np.empty(len(layers))
+    for i, (op, k, m, f) in enumerate(zip(layers["op"], kernels, mem, fused)):
+        t = _cost(cost, cost_class(op, k), bool(m))
+        if execution != "fused" and f:
+            t += sum(_cost(cost, cost_class(x), True) for x in f.split(","))
+        out[i] = t
+    return out
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """Which terms a prediction uses beyond Eq. 1, and their values."""
+
+    execution: str = "fused"
+    per_kernel: KernelCost = KernelCost(0.0)
+    per_inference_s: float = 0.0
+    source: str = ""
+
+    @property
+    def is_eq1(self) -> bool:
+        """No overhead terms: the prediction is exactly Eq. 1."""
+        return self.per_kernel.value == 0 and not self.per_kernel.by_op and self.per_inference_s == 0
+
+    def describe(self) -> str:
+        if self.is_eq1:
+            return (f"execution {self.execution}; overhead terms: none (Eq. 1 only: per-layer "
+                    f"max(MAC time, memory time))")
+        by_op = ", ".join(f"{k} {v * 1e6:.3g} µs" for k, v in self.per_kernel.by_op.items())
+        return (f"execution {self.execution}; overhead terms: {self.per_kernel.value * 1e6:.3g} µs per kernel"
+                f"{f' ({by_op})' if by_op else ''}, {self.per_inference_s * 1e3:.3g} ms per inference"
+                f"{f' [{self.source}]' if self.source else ''}")
+
+
+def latency_model(profile: HardwareProfile, execution: str = "fused", overhead: bool | None = None
+                  ) -> LatencyModel:
+    """The profile's overhead terms for ``execution``; ``overhead=False`` gives Eq. 1 alone."""
+    check_execution(execution)
+    if overhead is False:
+        return LatencyModel(execution)
+    o: Overhead = profile.overhead
+    cost = o.kernel_cost(execution)
+    if overhead is True and not o.per_kernel_s and o.per_inference_s is None:
+        raise RooflineError(f"profile {profile.name} has no overhead block; 'roofline profile' measures one "
+                            f"and 'roofline fit' fits one")
+    src = "; ".join(s for s in (cost.source, o.per_inference_s.source if o.per_inference_s else "") if s)
+    return LatencyModel(execution, cost, o.inference_s, src)
+
+
+def add_overheads(layers: pd.DataFrame, model: LatencyModel) -> pd.DataFrame:
+    """Add ``kernels``, ``roofline_s`` (Eq. 1) and ``overhead_s``; ``latency_s`` becomes their sum."""
+    out = layers.copy()
+    out["kernels"] = kernel_counts(out, model.execution)
+    out["roofline_s"] = out["latency_s"]
+    out["overhead_s"] = kernel_overheads(out, model.per_kernel, model.execution)
+    if not model.is_eq1:
+        out["latency_s"] = out["roofline_s"] + out["overhead_s"]
+    return out

@@ -1,0 +1,93 @@
+"""Timing primitives shared by the profiler and validation: wall clock on CPU, CUDA events on GPU,
+medians with their spread, and more trials when a loaded machine makes a figure noisy."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+# A figure whose interquartile range exceeds this share of its median is noisy: the
+# profiler takes more trials, then flags it.
+NOISY_SPREAD = 0.20
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured rate or time: median of the trials, their spread, and what was timed.
+
+    ``spread`` is the interquartile range over the median (robust to one stray trial).
+    """
+
+    value: float
+    spread: float
+    unit: str
+    what: str
+    trials: int
+
+    @property
+    def noisy(self) -> bool:
+        return self.spread > NOISY_SPREAD
+
+    def describe(self) -> str:
+        return (f"{self.what}: median of {self.trials} trials, spread {self.spread:.1%}"
+                + (" (noisy: the machine was loaded)" if self.noisy else ""))
+
+
+def spread(values: list[float]) -> float:
+    """Interquartile range over the median; 0 for fewer than 2 values."""
+    if len(values) < 2:
+        return 0.0
+    q = statistics.quantiles(values, n=4, method="inclusive")
+    med = statistics.median(values)
+    return (q[2] - q[0]) / med if med else 0.0
+
+
+def time_calls(fn: Callable[[], object], trials: int, warmup: int, device: str, inner: int = 1) -> list[float]:
+    """Seconds per call of ``fn`` (``inner`` calls per trial), after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    if device == "cuda":
+        torch.cuda.synchronize()
+        for _ in range(trials):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(inner):
+                fn()
+            end.record()
+            torch.cuda.synchronize()
+            times.append(start.elapsed_time(end) / 1e3 / inner)
+    else:
+        for _ in range(trials):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times.append((time.perf_counter() - t0) / inner)
+    return times
+
+
+def steady_times(fn: Callable[[], object], trials: int, warmup: int, device: str, inner: int = 1,
+                 retries: int = 2) -> list[float]:
+    """Like :func:`time_calls`, but takes twice the trials (up to ``retries`` times) while noisy."""
+    times = time_calls(fn, trials, warmup, device, inner)
+    for _ in range(retries):
+        if spread(times) <= NOISY_SPREAD:
+            break
+        times = time_calls(fn, 2 * len(times), 1, device, inner)
+    return times
+
+
+def rate(work: float, times: list[float], unit: str, what: str) -> Measurement:
+    """``work`` per second over the trials (median), with the spread of the rates."""
+    rates = [work / t for t in times if t > 0]
+    if not rates:
+        rates = [float("inf")]
+    return Measurement(statistics.median(rates), spread(rates), unit, what, len(rates))
+
+
+def seconds(times: list[float], what: str) -> Measurement:
+    return Measurement(statistics.median(times), spread(times), "s", what, len(times))

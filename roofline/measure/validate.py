@@ -1,0 +1,450 @@
+"""Check latency predictions against latency measured on this machine.
+
+Each model runs for real (eval mode, ``torch.inference_mode``, warm-up, repeated
+timing, median) in one of three ways, and is predicted with the matching
+execution mode of the latency model (:mod:`roofline.engine.latency`):
+
+- ``eager``: PyTorch eager, one kernel per aten op (predicted ``eager``, ``unfused`` bytes);
+- ``graph``: CUDA-graph replay of the eager kernels (cuda only; predicted ``graph``);
+- ``compile``: ``torch.compile`` (predicted ``fused``, ``default`` bytes).
+
+Per-layer latency comes from ``torch.profiler`` in an eager run: each aten op's
+time (CPU time on cpu, the device time of its kernels on cuda), attributed to
+the innermost module scope it ran in and matched in order to the trace's rows of
+that module. Synchronised hooks are not used: they add ~80 µs per layer on a GPU.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..engine import Analysis, analyze
+from ..errors import RooflineError
+from ..hardware import HardwareProfile, load_hardware
+from ..io import write_atomic
+from ..stats import spearman
+from ..zoo import build_model, model_card
+from .profiler import TORCH_DTYPES, check_device
+from .timing import NOISY_SPREAD, spread
+
+EXECS = ("eager", "graph", "compile")
+PREDICT_WITH = {"eager": "eager", "graph": "graph", "compile": "fused"}
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Predicted against measured latency, per model and per layer."""
+
+    profile: HardwareProfile
+    device: str
+    run_dtype: str
+    runs: int
+    execution: str
+    batch: int
+    channels_last: bool
+    models: pd.DataFrame  # model, macs, kernels, roofline_ms, overhead_ms, predicted_ms, measured_ms, spread, error
+    layers: pd.DataFrame  # model, name, op, macs, predicted_us, measured_us
+    analyses: dict[str, Analysis]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def median_abs_error(self) -> float:
+        """Median over models of |predicted / measured - 1|."""
+        return float(np.median(np.abs(self.models["error"])))
+
+    @property
+    def spearman_models(self) -> float:
+        return spearman(self.models["predicted_ms"], self.models["measured_ms"])
+
+    @property
+    def spearman_macs(self) -> float:
+        return spearman(self.models["macs"], self.models["measured_ms"])
+
+    @property
+    def spearman_layers(self) -> float:
+        if self.layers.empty:
+            return float("nan")
+        return spearman(self.layers["predicted_us"], self.layers["measured_us"])
+
+    @property
+    def median_abs_error_layers(self) -> float:
+        if self.layers.empty:
+            return float("nan")
+        return float(np.median(np.abs(self.layers["predicted_us"] / self.layers["measured_us"] - 1)))
+
+    def spearman_layers_by_model(self) -> pd.Series:
+        if self.layers.empty:
+            return pd.Series(dtype=float)
+        return self.layers.groupby("model", sort=False).apply(
+            lambda g: spearman(g["predicted_us"], g["measured_us"]), include_groups=False)
+
+    @property
+    def setup(self) -> str:
+        return (f"{self.execution} execution on {self.device}, batch {self.batch}, {self.run_dtype}"
+                f"{', channels_last' if self.channels_last else ''}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON document of ``roofline validate --format json``."""
+        a = next(iter(self.analyses.values()))
+        return {
+            "profile": self.profile.name, "device": self.device, "execution": self.execution,
+            "predicted_with": {"execution": a.latency.execution, "convention": a.convention.name,
+                               "roofline": a.roof.mode, "latency_model": a.latency.describe()},
+            "batch": self.batch, "dtype": self.run_dtype, "channels_last": self.channels_last, "runs": self.runs,
+            "summary": {"median_abs_error": self.median_abs_error, "spearman_models": self.spearman_models,
+                        "spearman_macs": self.spearman_macs, "spearman_layers": _nan_none(self.spearman_layers),
+                        "median_abs_error_layers": _nan_none(self.median_abs_error_layers),
+                        "spearman_layers_by_model": {k: _nan_none(v) for k, v in
+                                                     self.spearman_layers_by_model().items()}},
+            "warnings": list(self.warnings),
+            "models": _records(self.models), "layers": _records(self.layers),
+        }
+
+
+def _nan_none(v: float) -> float | None:
+    return None if v != v else float(v)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
+# --- running and timing -------------------------------------------------------------------------------
+
+def _sync(device: str) -> Callable[[], None]:
+    return torch.cuda.synchronize if device == "cuda" else (lambda: None)
+
+
+def _runner(model: nn.Module, x: torch.Tensor, device: str, execution: str) -> Callable[[], object]:
+    """A callable running one inference the way ``execution`` says."""
+    if execution == "eager":
+        return lambda: model(x)
+    if execution == "compile":
+        try:
+            compiled = torch.compile(model)
+            compiled(x)
+        except Exception as e:  # noqa: BLE001  (inductor raises many types; report the first line)
+            raise RooflineError(f"--exec compile: torch.compile failed on this machine: "
+                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+        return lambda: compiled(x)
+    if device != "cuda":
+        raise RooflineError("--exec graph replays CUDA graphs: it needs --device cuda")
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            model(x)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        model(x)
+    return graph.replay
+
+
+def time_model(run: Callable[[], object], runs: int, device: str, warmup: int = 3) -> list[float]:
+    """Seconds of each of ``runs`` inferences after ``warmup`` (synchronised on CUDA)."""
+    sync = _sync(device)
+    for _ in range(warmup):
+        run()
+    sync()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        run()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _base(aten: str) -> str:
+    """``aten.conv2d.default`` / ``aten::conv2d`` -> ``conv2d``."""
+    return aten.replace("aten::", "").replace("aten.", "").split(".")[0]
+
+
+def profile_layers(model: nn.Module, x: torch.Tensor, runs: int, device: str) -> dict[str, list[tuple[str, float]]]:
+    """Per module scope, the (aten op, median seconds) of each op it ran, in order, from ``torch.profiler``.
+
+    Each module's forward is wrapped in a ``record_function`` scope by pre/post
+    hooks (no synchronisation); an op belongs to its innermost scope.
+    """
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    names = {id(m): (n or "(model)") for n, m in model.named_modules()}
+    open_scopes: list[Any] = []
+
+    def pre(mod: nn.Module, _args: Any) -> None:
+        r = record_function(f"roofline::{names[id(mod)]}")
+        r.__enter__()
+        open_scopes.append(r)
+
+    def post(mod: nn.Module, _args: Any, _out: Any) -> None:
+        open_scopes.pop().__exit__(None, None, None)
+
+    handles = [h for m in model.modules() for h in (m.register_forward_pre_hook(pre), m.register_forward_hook(post))]
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    try:
+        model(x)
+        _sync(device)()
+        with profile(activities=activities) as prof:
+            for _ in range(runs):
+                model(x)
+            _sync(device)()
+    finally:
+        for h in handles:
+            h.remove()
+    samples: dict[str, list[list[tuple[str, float]]]] = {}
+    current: dict[str, list[tuple[str, float]]] = {}
+    for ev in prof.events():
+        parent = ev.cpu_parent
+        if parent is None or not parent.name.startswith("roofline::") or ev.name.startswith("roofline::"):
+            continue
+        scope = parent.name[len("roofline::"):]
+        secs = (ev.device_time_total if device == "cuda" else ev.cpu_time_total) / 1e6
+        current.setdefault(scope, []).append((ev.name, secs))
+    # split each scope's ops into the runs (every run executes the same ops in the same order)
+    out: dict[str, list[tuple[str, float]]] = {}
+    for scope, ops in current.items():
+        per_run = len(ops) // runs if runs else 0
+        if per_run == 0 or len(ops) % runs:
+            continue
+        samples[scope] = [ops[i * per_run:(i + 1) * per_run] for i in range(runs)]
+        out[scope] = [(samples[scope][0][j][0], statistics.median(r[j][1] for r in samples[scope]))
+                      for j in range(per_run)]
+    return out
+
+
+def match_layers(a: Analysis, scopes: dict[str, list[tuple[str, float]]]) -> pd.DataFrame:
+    """Pair the analysis rows with the profiled ops of their module, in order, by aten op name."""
+    rows = []
+    queues = {k: list(v) for k, v in scopes.items()}
+    for r in a.layers.itertuples():
+        scope = r.name.split("#")[0]
+        q = queues.get(scope)
+        if not q:
+            continue
+        want = _base(r.aten)
+        while q and _base(q[0][0]) != want:
+            q.pop(0)  # ops the trace has no row for (views, flatten, dropout)
+        if q:
+            _, secs = q.pop(0)
+            rows.append({"model": a.model, "name": r.name, "op": r.op, "macs": int(r.macs),
+                         "predicted_us": r.latency_s * 1e6, "measured_us": secs * 1e6})
+    return pd.DataFrame(rows, columns=["model", "name", "op", "macs", "predicted_us", "measured_us"])
+
+
+def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10, convention: str | None = None,
+             mode: str = "auto", dtype: str | None = None, batch: int = 1, channels_last: bool = False,
+             execution: str = "eager", layers: bool = True,
+             progress: Callable[[str], None] | None = None) -> Validation:
+    """Run each zoo model for real on ``device`` and compare with its prediction on ``hw``."""
+    check_device(device)
+    if execution not in EXECS:
+        raise RooflineError(f"unknown --exec {execution!r}; use one of {', '.join(EXECS)}")
+    if execution == "graph" and device != "cuda":
+        raise RooflineError("--exec graph replays CUDA graphs: it needs --device cuda")
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise RooflineError(f"--runs must be a positive integer, got {runs}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096:
+        raise RooflineError(f"--batch must be an integer from 1 to 4096, got {batch}")
+    if not models:
+        raise RooflineError("no models to validate")
+    profile = load_hardware(hw)
+    roof = profile.roof(dtype, mode, batch=batch)
+    run_dtype = roof.dtype if roof.dtype in ("fp32", "fp16", "bf16") else "fp32"
+    if device == "cpu" and run_dtype != "fp32":
+        run_dtype = "fp32"  # CPU fp16/bf16 kernels here are reference paths, not what deployments use
+    predict = PREDICT_WITH[execution]
+    model_rows, layer_frames, analyses, warnings = [], [], {}, []
+    for name in models:
+        if progress:
+            progress(name)
+        a = analyze(name, profile, dtype=roof.dtype, convention=convention, mode=mode, batch=batch,
+                    execution=predict)
+        analyses[a.model] = a
+        model = build_model(name, device=device).to(TORCH_DTYPES[run_dtype]).eval()
+        res = model_card(name).resolution
+        x = torch.randn(batch, 3, res, res, device=device, dtype=TORCH_DTYPES[run_dtype])
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            times = time_model(_runner(model, x, device, execution), runs, device)
+            if layers and execution != "compile" and a.latency.execution != "fused":
+                layer_frames.append(match_layers(a, profile_layers(model, x, max(3, min(runs, 10)), device)))
+        measured = statistics.median(times)
+        sp = spread(times)
+        if sp > NOISY_SPREAD:
+            warnings.append(f"{a.model}: run-to-run spread {sp:.0%} (interquartile range / median): the "
+                            f"machine was loaded; its measured latency is uncertain")
+        model_rows.append({"model": a.model, "macs": a.totals["macs"], "kernels": a.totals["kernels"],
+                           "roofline_ms": a.roofline_latency_s * 1e3, "overhead_ms": a.overhead_s * 1e3,
+                           "predicted_ms": a.total_latency_s * 1e3, "measured_ms": measured * 1e3,
+                           "spread": sp, "error": a.total_latency_s / measured - 1.0})
+        del model, x
+    layer_df = (pd.concat(layer_frames, ignore_index=True) if layer_frames else
+                pd.DataFrame(columns=["model", "name", "op", "macs", "predicted_us", "measured_us"]))
+    return Validation(profile, device, run_dtype, runs, execution, batch, channels_last,
+                      pd.DataFrame(model_rows), layer_df, analyses, warnings)
+
+
+# --- the report ---------------------------------------------------------------------------------------
+
+def write_report(v: Validation, out_dir: str | Path, profile_runs: list[dict] | None = None) -> Path:
+    """Markdown + PNG + CSV + JSON report of a validation run in ``out_dir``."""
+    import json
+
+    from ..plots import OP_GROUPS, op_group, save_figure
+    from matplotlib.figure import Figure
+
+    out = Path(out_dir)
+    if not out.parent.is_dir():
+        raise RooflineError(f"cannot write the report to {out}: {out.parent} does not exist")
+    out.mkdir(exist_ok=True)
+
+    if not v.layers.empty:
+        fig = Figure(figsize=(6.5, 6))
+        ax = fig.add_subplot()
+        groups = v.layers["op"].map(op_group)
+        for g, (label, colour) in OP_GROUPS.items():
+            sel = groups == g
+            if sel.any():
+                ax.scatter(v.layers.loc[sel, "predicted_us"], v.layers.loc[sel, "measured_us"], s=10, c=colour,
+                           label=label, alpha=0.7)
+        lo = max(min(v.layers["predicted_us"].min(), v.layers["measured_us"].min()) / 2, 1e-3)
+        hi = max(v.layers["predicted_us"].max(), v.layers["measured_us"].max()) * 2
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("predicted latency (µs)")
+        ax.set_ylabel("measured latency (µs)")
+        ax.set_title(f"Per-layer latency, {len(v.models)} models: {v.setup}\n(profile {v.profile.name})",
+                     fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        save_figure(fig, out / "layers_predicted_vs_measured.png")
+
+    fig = Figure(figsize=(6.5, 5))
+    ax = fig.add_subplot()
+    ax.scatter(v.models["predicted_ms"], v.models["measured_ms"], c="#1f77b4", label="latency model")
+    ax.scatter(v.models["roofline_ms"], v.models["measured_ms"], c="#bbbbbb", marker="x",
+               label="Eq. 1 alone (roofline lower bound)")
+    for r in v.models.itertuples():
+        ax.annotate(r.model, (r.predicted_ms, r.measured_ms), fontsize=7, textcoords="offset points",
+                    xytext=(3, 3))
+    cols = v.models[["roofline_ms", "predicted_ms", "measured_ms"]]
+    lo, hi = cols.min().min() / 2, cols.max().max() * 2
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("predicted latency (ms)")
+    ax.set_ylabel("measured latency (ms)")
+    ax.set_title(f"Model latency, predicted vs measured: {v.setup}", fontsize=9)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, out / "models_predicted_vs_measured.png")
+
+    write_atomic(out / "models.csv", v.models.to_csv(index=False))
+    write_atomic(out / "layers.csv", v.layers.to_csv(index=False))
+    write_atomic(out / "validation.json", json.dumps(v.to_dict(), indent=2))
+    write_atomic(out / "README.md", markdown(v, profile_runs or []))
+    return out / "README.md"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if abs(x) >= 0.1 else f"{x:.1%}"
+
+
+def markdown(v: Validation, profile_runs: list[dict]) -> str:
+    """The report's text, every sentence computed from the data."""
+    a = next(iter(v.analyses.values()))
+    roof = a.roof
+    machine = v.profile.machine
+    facts = "\n".join(f"- {k}: {val:.4g}" if isinstance(val, float) else f"- {k}: {val}"
+                      for k, val in machine.items()) or "- (no machine facts in the profile)"
+    runs_md = ""
+    if profile_runs:
+        table = pd.DataFrame(profile_runs)
+        spread_between = {c: table[c].max() / table[c].min() - 1 for c in table.columns
+                          if c != "profile" and table[c].notna().all()}
+        runs_md = (f"\n## Repeated runs of `roofline profile` on this machine\n\n"
+                   + table.to_markdown(index=False, floatfmt=".4g") + "\n\nLargest difference between runs: "
+                   + ", ".join(f"{k} {x:.1%}" for k, x in spread_between.items()) + ".\n")
+    m = v.models.copy()
+    err = m["error"]
+    eq1_ratio = m["measured_ms"] / m["roofline_ms"]
+    under = int((err < 0).sum())
+    within = int((err.abs() <= 0.2).sum())
+    worst = m.loc[err.abs().idxmax()]
+    overhead_share = (m["overhead_ms"] / m["predicted_ms"])
+    lines = [
+        f"- Median |predicted / measured - 1| over the {len(m)} models: **{_pct(v.median_abs_error)}**; "
+        f"{within} of {len(m)} within 20 %; the worst is {worst['model']} ({worst['error']:+.0%}). "
+        f"{under} of {len(m)} predictions are below the measurement.",
+        f"- Spearman rank correlation, predicted vs measured model latency: **{v.spearman_models:.3f}**; "
+        f"MAC count vs measured: {v.spearman_macs:.3f}.",
+        f"- Eq. 1 alone (no overhead terms): measured is {eq1_ratio.min():.2g}-{eq1_ratio.max():.2g}x it; "
+        + (f"it is a lower bound for every model here. " if (eq1_ratio >= 1).all() else
+           f"it is above the measurement for {int((eq1_ratio < 1).sum())} of {len(m)} models. ")
+        + f"The overhead terms make up {overhead_share.min():.0%}-{overhead_share.max():.0%} of the predictions.",
+    ]
+    if not v.layers.empty:
+        by_model = v.spearman_layers_by_model()
+        lines.append(
+            f"- Per layer ({len(v.layers)} layers matched to profiled ops): Spearman **{v.spearman_layers:.3f}**, "
+            f"median |error| {_pct(v.median_abs_error_layers)}; per model: "
+            + ", ".join(f"{k} {s:.2f}" for k, s in by_model.items()) + ".")
+        ratio = v.layers.assign(ratio=v.layers["measured_us"] / v.layers["predicted_us"]).groupby("op")["ratio"]
+        per_op = pd.DataFrame({"layers": ratio.size(), "median measured / predicted": ratio.median(),
+                               "share measured >= predicted": v.layers.assign(
+                                   ok=v.layers["measured_us"] >= v.layers["predicted_us"]).groupby("op")["ok"].mean()})
+        per_layer_md = ("\n## Per layer\n\n![layers](layers_predicted_vs_measured.png)\n\n"
+                        + per_op.reset_index().to_markdown(index=False, floatfmt=".3g") + "\n")
+    else:
+        per_layer_md = ("\n## Per layer\n\nNot measured: per-layer times come from a profiled eager run, "
+                        f"and this run predicted `{a.latency.execution}` execution.\n")
+    warn_md = ("\n**Warnings:**\n\n" + "\n".join(f"- {w}" for w in v.warnings) + "\n") if v.warnings else ""
+    m["spread"] = m["spread"].map(lambda s: f"{s:.0%}")
+    m["error"] = m["error"].map(lambda s: f"{s:+.1%}")
+    ceilings = ""
+    if roof.mode == "calibrated":
+        ceilings = (f"Per-op-class ceilings measured at batch {roof.ceilings_batch}: "
+                    + ", ".join(f"{k} {x:.3g} MAC/s" for k, x in (roof.ceilings or {}).items())
+                    + "".join(f", {k} {x:.3g} B/s" for k, x in (roof.ceiling_bytes or {}).items()) + ".\n")
+    return f"""# Latency predictions against measured latency ({v.device})
+
+Generated by `roofline validate` with the profile `{v.profile.name}`
+({v.profile.description}). Models ran for real: {v.setup}, eval mode,
+`torch.inference_mode`, {v.runs} timed runs after 3 warm-up runs, median.
+Per-layer times: `torch.profiler` op times in a profiled eager run
+({'device time of each op' if v.device == 'cuda' else 'CPU time of each op'}), attributed to
+the module that ran them.
+
+**Predicted with:** {roof.mode} roofline, peak {roof.peak_macs_per_s:.4g} MAC/s, bandwidth
+{roof.mem_bw_bytes_per_s:.4g} B/s (ridge point {roof.ridge_point:.2f} MACs/byte), dtype {roof.dtype};
+convention `{a.convention.name}` ({a.convention.describe(4 if roof.dtype == 'fp32' else 2)});
+latency model: {a.latency.describe()}.
+{ceilings}
+## The machine
+
+{facts}
+{runs_md}
+## Per model
+
+{m.to_markdown(index=False, floatfmt=".4g")}
+
+{chr(10).join(lines)}
+{warn_md}
+![models](models_predicted_vs_measured.png)
+{per_layer_md}
+Data: `models.csv`, `layers.csv`, `validation.json`.
+"""

@@ -1,0 +1,140 @@
+"""The latency model (Eq. 1 plus per-kernel and per-inference costs), its profiles and its fit."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from torch import nn
+
+import roofline
+from roofline.engine import kernel_counts, kernel_overheads
+from roofline.errors import ProfileError, RooflineError
+from roofline.hardware import KernelCost, load_hardware
+from roofline.measure.fit import fit_overhead, latency_sums, model_costs, supported_terms
+
+BASE = {"name": "toy", "kind": "cpu", "default_dtype": "fp32", "peak_macs_per_s": {"fp32": 1e9},
+        "mem_bw_bytes_per_s": 1e9}
+
+
+class ConvBNReLU(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(8, 16, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(16)
+        self.act = nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+def test_conv_bn_relu_is_one_fused_kernel_and_three_eager_ones():
+    fused = roofline.trace(ConvBNReLU(), (1, 8, 10, 10))
+    unfused = roofline.trace(ConvBNReLU(), (1, 8, 10, 10), fuse=False)
+    assert len(fused) == 1 and fused.layers.loc[0, "fused"] == "bn,relu"
+    assert list(kernel_counts(fused.layers, "fused")) == [1]
+    assert list(kernel_counts(fused.layers, "eager")) == [3]
+    assert list(kernel_counts(fused.layers, "graph")) == [3]
+    assert list(unfused.layers["op"]) == ["conv2d", "bn", "relu"]
+    assert list(kernel_counts(unfused.layers, "eager")) == [1, 1, 1]
+    # per-op-class costs: the conv pays its own, its fused BN and ReLU the elementwise one when eager
+    cost = KernelCost(1e-6, by_op={"conv2d": 5e-6, "elementwise": 2e-6})
+    assert kernel_overheads(fused.layers, cost, "fused")[0] == pytest.approx(5e-6)
+    assert kernel_overheads(fused.layers, cost, "eager")[0] == pytest.approx(5e-6 + 2 * 2e-6)
+    assert list(kernel_overheads(unfused.layers, cost, "eager")) == pytest.approx([5e-6, 2e-6, 2e-6])
+
+
+def test_overhead_terms_on_a_hand_computed_layer():
+    # conv 3x3 8 -> 16 on 10x10, fp32: 115,200 MACs -> 115.2 µs at 1e9 MAC/s; bytes: weights
+    # 1,152 x 4 + BN folded into a 16-element bias x 4, activations (800 + 1,600) x 4 = 14,272 B -> 14.3 µs
+    hw = {**BASE, "overhead": {"per_kernel_s": {"fused": 10e-6, "eager": {"value": 20e-6}},
+                               "per_inference_s": {"value": 1e-3, "source": "hand", "confidence": "low"}}}
+    a = roofline.analyze(ConvBNReLU(), hw, input_shape=(1, 8, 10, 10))
+    r = a.layers.iloc[0]
+    assert r["roofline_s"] == pytest.approx(115.2e-6) and r["kernels"] == 1
+    assert r["overhead_s"] == pytest.approx(10e-6) and r["latency_s"] == pytest.approx(125.2e-6)
+    assert a.total_latency_s == pytest.approx(125.2e-6 + 1e-3)
+    assert a.latency.execution == "fused" and "10 µs per kernel" in a.assumptions()
+    # eager: three aten ops with unfused bytes; BN reads 4 x 16 vectors, ReLU none
+    e = roofline.analyze(ConvBNReLU(), hw, input_shape=(1, 8, 10, 10), execution="eager")
+    assert e.convention.name == "unfused" and list(e.layers["kernels"]) == [1, 1, 1]
+    bn_bytes = (1600 + 1600 + 64) * 4
+    assert e.layers["roofline_s"].tolist() == pytest.approx([115.2e-6, bn_bytes / 1e9, 3200 * 4 / 1e9])
+    assert e.total_latency_s == pytest.approx(e.layers["roofline_s"].sum() + 3 * 20e-6 + 1e-3)
+    # Eq. 1 alone on request, bit for bit
+    q = roofline.analyze(ConvBNReLU(), hw, input_shape=(1, 8, 10, 10), overhead=False)
+    assert q.total_latency_s == r["roofline_s"] and q.latency.is_eq1
+
+
+def test_no_overhead_block_is_exactly_eq1():
+    a = roofline.analyze("mnv2", "pixel6-cpu")
+    assert (a.layers["latency_s"] == np.maximum(a.layers["mac_time_s"], a.layers["mem_time_s"])).all()
+    assert a.overhead_s == 0 and "overhead terms: none" in a.assumptions()
+    with pytest.raises(RooflineError, match="no overhead block"):
+        roofline.analyze("mnv2", "pixel6-cpu", overhead=True)
+    with pytest.raises(RooflineError, match="unknown execution mode 'jit'"):
+        roofline.analyze("mnv2", "pixel6-cpu", execution="jit")
+
+
+def test_ceilings_keyed_by_batch():
+    hw = {**BASE, "peak_macs_per_s": {"fp32": 1e12}, "mem_bw_bytes_per_s": 1e15,
+          "ceilings": [{"batch": 1, "macs_per_s": {"conv1x1": 1e9}},
+                       {"batch": 256, "macs_per_s": {"conv1x1": 1e11}, "bytes_per_s": {"bn": 1e12}}]}
+    p = load_hardware(hw)
+    assert p.ceilings_for(1).batch == 1 and p.ceilings_for(8).batch == 1 and p.ceilings_for(64).batch == 256
+    for batch, rate in ((1, 1e9), (200, 1e11)):
+        a = roofline.analyze("mnv2", hw, mode="calibrated", batch=batch)
+        assert a.roof.ceilings_batch == (1 if batch == 1 else 256)
+        r = a.layers[(a.layers["op"] == "conv2d") & (a.layers["kernel"] == "1x1")].iloc[0]
+        assert r["mac_time_s"] == pytest.approx(r["macs"] / rate)
+
+
+@pytest.mark.parametrize(("patch", "message"), [
+    ({"peak_macs_per_s": {"fp32": 1e20}}, "implausibly large"),
+    ({"mem_bw_bytes_per_s": 5e17}, "implausibly large"),
+    ({"overhead": {"per_kernel_s": {"eager": 5.0}}}, "implausibly large (above 1 s)"),
+    ({"overhead": {"per_kernel_s": {"eager": -1e-6}}}, "must be positive"),
+    ({"overhead": {"per_kernel_s": {"jit": 1e-6}}}, "unknown execution mode 'jit'"),
+    ({"overhead": {"per_inference_s": 120}}, "implausibly large (above 60 s)"),
+    ({"overhead": {"per_kernel_s": {"eager": {"value": 1e-6, "by_op": {"conv2d": "3 us"}}}}}, "must be a number"),
+    ({"overhead": {"per_kernel": 1e-6}}, "unknown key overhead.'per_kernel'"),
+    ({"ceilings": [{"batch": 0, "macs_per_s": {"fc": 1e9}}]}, "positive integer"),
+    ({"ceilings": [{"batch": 1, "macs_per_s": {"fc": 1e-300}}]}, "implausibly small"),
+    ({"ceilings": [{"batch": 1, "macs_per_s": {"fc": 1e9}}, {"batch": 1, "macs_per_s": {"fc": 2e9}}]},
+     "given twice for batch 1"),
+])
+def test_plausibility_bounds_reject_bad_profiles(patch, message):
+    with pytest.raises(ProfileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_hardware({**BASE, **patch})
+
+
+def test_fit_recovers_known_overheads():
+    names = ["mnv1", "mnv2", "mnv2-0.5x", "mnv2-1.5x", "mnv3-s", "mnv3-l", "mnv4-conv-s", "mnv4-conv-m"]
+    costs = model_costs([roofline.trace(n) for n in names], "default", "int8")
+    kernels = np.array([len(m) for m, _ in costs])
+    rp, bw, c, o = 80.0, 2e10, 5e-6, 4e-4
+    t = latency_sums(costs, np.array([rp]))[0] / bw + kernels * c + o
+    f = fit_overhead(costs, kernels, t, names)
+    assert f.ridge_point_macs_per_byte == pytest.approx(rp, rel=0.02)
+    assert f.mem_bw_bytes_per_s == pytest.approx(bw, rel=0.02)
+    assert f.per_kernel_s == pytest.approx(c, rel=0.05) and f.per_inference_s == pytest.approx(o, rel=0.05)
+    assert f.median_rel_error < 0.005
+    # at a fixed ridge point, the rest is recovered exactly
+    g = fit_overhead(costs, kernels, t, names, rp=rp)
+    assert g.rp_fixed and g.per_kernel_s == pytest.approx(c, rel=1e-6) and g.per_inference_s == pytest.approx(o, rel=1e-6)
+
+
+def test_fit_refuses_more_parameters_than_the_data_supports():
+    assert supported_terms(6) == ("kernel", "inference") and supported_terms(5) == ("kernel",)
+    assert supported_terms(4) == () and supported_terms(5, rp_fixed=True) == ("kernel", "inference")
+    with pytest.raises(RooflineError, match="needs at least 6 models"):
+        supported_terms(5, "both")
+
+
+def test_paper_devices_fit_within_15_percent(cli):
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    for csv in ("measured_pixel8_edgetpu.csv", "measured_pixel4_dsp.csv"):
+        code, out, err = cli("fit", str(examples / csv), "--kind", "npu")
+        assert code == 0, err
+        eq1 = float(out.split("Eq. 1")[1].split("median relative error ")[1].split("%")[0])
+        ovh = float(out.split("overheads :")[1].split("median relative error ")[1].split("%")[0])
+        assert ovh <= 15 and ovh < eq1, out  # EdgeTPU 6.4 % vs 36.5 %, DSP 3.7 % vs 15.5 %
