@@ -566,6 +566,8 @@ def validate(
     dtype: Annotated[Optional[str], typer.Option(help="fp32, fp16 or bf16 (default: the profile's).")] = None,
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Run in channels_last memory "
                                                 "format.")] = False,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's); match the "
+                                                   "profile's.")] = None,
     execution: Annotated[Exec, typer.Option("--exec", help="eager (PyTorch eager), graph (CUDA-graph "
                                             "replay, cuda only) or compile (torch.compile); predicted with "
                                             "the matching execution mode.")] = Exec.eager,
@@ -594,7 +596,8 @@ def validate(
     with bar:
         v = run_validate(names, hw_name, device=device, runs=runs, convention=convention,
                          mode="calibrated" if calibrated else "auto", dtype=dtype, batch=batch,
-                         channels_last=channels_last, execution=execution.value, progress=advance)
+                         channels_last=channels_last, execution=execution.value, threads=threads,
+                         progress=advance)
     for w in v.warnings:
         err.print(f"warning: {w}", style="yellow")
     if fmt is Fmt.json:

@@ -21,6 +21,9 @@ A profile file (``hardware_profiles/<name>.yaml``)::
       per_kernel_s:                # per execution mode: fused | eager | graph
         eager: {value: 3.0e-06, source: "...", confidence: measured,
                 by_op: {dwconv2d: 6.0e-05}}    # optional per-op-class costs where they differ
+      fresh_memory_s_per_byte:     # optional, eager only: page-faulting fresh memory, per byte, paid
+        value: 6.6e-10             # once per inference for the largest layer's activations
+        source: "..."
     ceilings:                      # optional: measured per-op-class rates, per batch size
       - batch: 1
         macs_per_s: {conv2d: 8.2e+10, conv1x1: 7.3e+10, dwconv2d: 1.4e+10, fc: 1.0e+10}
@@ -54,7 +57,7 @@ CONFIDENCE = ("high", "medium", "low", "medium/high", "high/medium", "medium/low
 TOP_KEYS = {"name", "kind", "description", "default_dtype", "peak_macs_per_s", "mem_bw_bytes_per_s",
             "on_chip_bytes", "fitted", "machine", "ceilings_macs_per_s", "ceilings", "overhead"}
 EXECUTIONS = ("fused", "eager", "graph")
-OVERHEAD_KEYS = {"per_inference_s", "per_kernel_s"}
+OVERHEAD_KEYS = {"per_inference_s", "per_kernel_s", "fresh_memory_s_per_byte"}
 CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source"}
 REQUIRED = ("name", "kind", "default_dtype", "mem_bw_bytes_per_s")
 FIGURE_KEYS = {"value", "source", "confidence"}
@@ -68,6 +71,7 @@ _UNITS = {"peak_macs_per_s": "MACs per second (e.g. 2e12, not 4 TOPS)",
           "on_chip_bytes": "bytes (e.g. 8388608, not 8 MB)"}
 MAX_PER_KERNEL_S = 1.0      # a fixed cost per kernel above a second is a unit error (ms, µs)
 MAX_PER_INFERENCE_S = 60.0
+MAX_PER_BYTE_S = 1e-6       # a microsecond per byte is 1 MB/s: slower than any memory
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
 
@@ -117,6 +121,9 @@ class Overhead:
 
     per_kernel_s: dict[str, KernelCost] = field(default_factory=dict)
     per_inference_s: Figure | None = None
+    # eager PyTorch on CPU: the allocator hands the largest activations back to the OS after each
+    # inference, and page-faults them in again (zeroed) in the next one
+    fresh_memory_s_per_byte: Figure | None = None
 
     def kernel_cost(self, execution: str) -> KernelCost:
         return self.per_kernel_s.get(execution, KernelCost(0.0))
@@ -441,7 +448,14 @@ def _overhead(raw: Any, where: str) -> Overhead:
                                  str(d.get("source", "")), _confidence(d, where, at),
                                  {str(k): _seconds(x, where, f"{at}.by_op.{k}", MAX_PER_KERNEL_S)
                                   for k, x in by_op.items()})
-    return Overhead(kernels, per_inf)
+    fresh = None
+    if raw.get("fresh_memory_s_per_byte") is not None:
+        v = raw["fresh_memory_s_per_byte"]
+        d = v if isinstance(v, dict) else {"value": v}
+        _check_keys(d, FIGURE_KEYS, where, "overhead.fresh_memory_s_per_byte.")
+        fresh = Figure(_seconds(d.get("value"), where, "overhead.fresh_memory_s_per_byte.value", MAX_PER_BYTE_S),
+                       str(d.get("source", "")), _confidence(d, where, "overhead.fresh_memory_s_per_byte"))
+    return Overhead(kernels, per_inf, fresh)
 
 
 def _confidence(d: dict, where: str, field_name: str) -> str:
@@ -474,10 +488,12 @@ def profile_to_yaml(p: HardwareProfile) -> str:
         if f.mem_bw_bytes_per_s:
             doc["fitted"]["mem_bw_bytes_per_s"] = float(f.mem_bw_bytes_per_s)
         doc["fitted"].update({"source": f.source, "confidence": f.confidence})
-    if p.overhead.per_kernel_s or p.overhead.per_inference_s:
+    if p.overhead.per_kernel_s or p.overhead.per_inference_s or p.overhead.fresh_memory_s_per_byte:
         o: dict[str, Any] = {}
         if p.overhead.per_inference_s:
             o["per_inference_s"] = fig(p.overhead.per_inference_s)
+        if p.overhead.fresh_memory_s_per_byte:
+            o["fresh_memory_s_per_byte"] = fig(p.overhead.fresh_memory_s_per_byte)
         if p.overhead.per_kernel_s:
             o["per_kernel_s"] = {}
             for ex, k in p.overhead.per_kernel_s.items():

@@ -47,7 +47,8 @@ def test_overhead_terms_on_a_hand_computed_layer():
     # conv 3x3 8 -> 16 on 10x10, fp32: 115,200 MACs -> 115.2 µs at 1e9 MAC/s; bytes: weights
     # 1,152 x 4 + BN folded into a 16-element bias x 4, activations (800 + 1,600) x 4 = 14,272 B -> 14.3 µs
     hw = {**BASE, "overhead": {"per_kernel_s": {"fused": 10e-6, "eager": {"value": 20e-6}},
-                               "per_inference_s": {"value": 1e-3, "source": "hand", "confidence": "low"}}}
+                               "per_inference_s": {"value": 1e-3, "source": "hand", "confidence": "low"},
+                               "fresh_memory_s_per_byte": 1e-9}}
     a = roofline.analyze(ConvBNReLU(), hw, input_shape=(1, 8, 10, 10))
     r = a.layers.iloc[0]
     assert r["roofline_s"] == pytest.approx(115.2e-6) and r["kernels"] == 1
@@ -59,7 +60,8 @@ def test_overhead_terms_on_a_hand_computed_layer():
     assert e.convention.name == "unfused" and list(e.layers["kernels"]) == [1, 1, 1]
     bn_bytes = (1600 + 1600 + 64) * 4
     assert e.layers["roofline_s"].tolist() == pytest.approx([115.2e-6, bn_bytes / 1e9, 3200 * 4 / 1e9])
-    assert e.total_latency_s == pytest.approx(e.layers["roofline_s"].sum() + 3 * 20e-6 + 1e-3)
+    # per inference, eager only: fresh memory for the largest layer's activations, BN's 3,200 elements
+    assert e.total_latency_s == pytest.approx(e.layers["roofline_s"].sum() + 3 * 20e-6 + 1e-3 + 12_800e-9)
     # Eq. 1 alone on request, bit for bit
     q = roofline.analyze(ConvBNReLU(), hw, input_shape=(1, 8, 10, 10), overhead=False)
     assert q.total_latency_s == r["roofline_s"] and q.latency.is_eq1

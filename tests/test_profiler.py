@@ -31,6 +31,7 @@ def test_measurements_are_positive_with_units(tiny_profile):
     assert all(f.rate > 0 and f.fixed_s >= 0 and f.shapes >= 3 for f in fits.values())
     assert run.overhead["eager"].unit == "s" and 0 < run.overhead["eager"].value < 1e-2
     assert 0 < run.overhead["inference"].value < 1e-3 and "graph" not in run.overhead
+    assert run.overhead["fresh_memory"].unit == "s" and run.overhead["in_context"].value >= 0
     assert run.machine["threads_used"] == torch.get_num_threads() and run.machine["torch"]
 
 
@@ -50,7 +51,12 @@ def test_profile_round_trips_and_drives_analyze(tiny_profile, tmp_path):
     # every aten op row pays its class's measured fixed cost
     dw = c.layers[c.layers["op"] == "dwconv2d"]
     assert (dw["overhead_s"] == eager.by_op["dwconv2d"]).all() and (dw["kernels"] == 1).all()
-    assert c.total_latency_s == pytest.approx(c.layers["latency_s"].sum() + p.overhead.inference_s)
+    # per inference: the empty-call cost plus fresh memory for the largest layer's activations (eager)
+    fresh = p.overhead.fresh_memory_s_per_byte.value
+    assert 1e-12 < fresh < 1e-8 and c.latency.fresh_memory_s_per_byte == fresh
+    largest = c.layers["activation_bytes"].max()
+    assert c.total_latency_s == pytest.approx(c.layers["latency_s"].sum() + p.overhead.inference_s + largest * fresh)
+    assert roofline.analyze("mnv4-conv-s", f, execution="graph").latency.fresh_memory_s_per_byte == 0
 
 
 def test_calibrated_mode_uses_op_ceilings():

@@ -35,7 +35,7 @@ class Analysis:
     @property
     def total_latency_s(self) -> float:
         """Predicted seconds: the layers' latency plus the per-inference cost."""
-        return float(self.layers["latency_s"].sum()) + self.latency.per_inference_s
+        return float(self.layers["latency_s"].sum()) + self.latency.inference_s(self.layers)
 
     @property
     def roofline_latency_s(self) -> float:
@@ -45,7 +45,7 @@ class Analysis:
     @property
     def overhead_s(self) -> float:
         """The fixed costs: per kernel (all layers) plus per inference."""
-        return float(self.layers["overhead_s"].sum()) + self.latency.per_inference_s
+        return float(self.layers["overhead_s"].sum()) + self.latency.inference_s(self.layers)
 
     @property
     def totals(self) -> dict[str, float]:
@@ -105,7 +105,7 @@ class Analysis:
                 "mem_bw_bytes_per_s": self.roof.mem_bw_bytes_per_s, "execution": self.latency.execution,
                 "per_kernel_s": self.latency.per_kernel.value,
                 "per_kernel_by_op_s": dict(self.latency.per_kernel.by_op),
-                "per_inference_s": self.latency.per_inference_s,
+                "per_inference_s": self.latency.inference_s(self.layers),
                 "assumptions": self.assumptions(), "totals": self.totals, "layers": layers}
 
     def __repr__(self) -> str:

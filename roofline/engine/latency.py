@@ -5,7 +5,10 @@ Per layer::
     latency_s = max(mac_time_s, mem_time_s) + overhead_s
     overhead_s = sum over the layer's kernels of the per-kernel cost of its op class
 
-and per model ``total = sum(latency_s) + per-inference cost``. How many kernels
+and per model ``total = sum(latency_s) + per-inference cost``, where eager execution
+on a profile that measured it adds the cost of page-faulting fresh memory for the
+largest layer's activations (eager PyTorch on CPU hands them back to the OS
+after each inference). How many kernels
 a layer is depends on how the model executes:
 
 - ``fused``: a deployed engine or compiled graph: one kernel per fused layer
@@ -80,11 +83,21 @@ class LatencyModel:
     per_kernel: KernelCost = KernelCost(0.0)
     per_inference_s: float = 0.0
     source: str = ""
+    fresh_memory_s_per_byte: float = 0.0
 
     @property
     def is_eq1(self) -> bool:
         """No overhead terms: the prediction is exactly Eq. 1."""
-        return self.per_kernel.value == 0 and not self.per_kernel.by_op and self.per_inference_s == 0
+        k = self.per_kernel
+        return (k.value == 0 and not k.by_op and self.per_inference_s == 0
+                and self.fresh_memory_s_per_byte == 0)
+
+    def inference_s(self, layers: pd.DataFrame) -> float:
+        """The per-inference cost: fixed, plus fresh memory for the largest layer's activations."""
+        fresh = 0.0
+        if self.fresh_memory_s_per_byte and len(layers):
+            fresh = float(layers["activation_bytes"].max()) * self.fresh_memory_s_per_byte
+        return self.per_inference_s + fresh
 
     def describe(self) -> str:
         if self.is_eq1:
@@ -92,8 +105,11 @@ class LatencyModel:
                     f"max(MAC time, memory time))")
         by_op = ", ".join(f"{k} {v * 1e6:.3g} µs" for k, v in self.per_kernel.by_op.items())
         return (f"execution {self.execution}; overhead terms: {self.per_kernel.value * 1e6:.3g} µs per kernel"
-                f"{f' ({by_op})' if by_op else ''}, {self.per_inference_s * 1e3:.3g} ms per inference"
-                f"{f' [{self.source}]' if self.source else ''}")
+                f"{f' ({by_op})' if by_op else ''}"
+                + f", {self.per_inference_s * 1e3:.3g} ms per inference"
+                + (f" plus {self.fresh_memory_s_per_byte * 1e12:.3g} µs per MB of the largest layer's "
+                   f"activations (fresh memory)" if self.fresh_memory_s_per_byte else "")
+                + (f" [{self.source}]" if self.source else ""))
 
 
 def latency_model(profile: HardwareProfile, execution: str = "fused", overhead: bool | None = None
@@ -104,11 +120,13 @@ def latency_model(profile: HardwareProfile, execution: str = "fused", overhead: 
         return LatencyModel(execution)
     o: Overhead = profile.overhead
     cost = o.kernel_cost(execution)
-    if overhead is True and not o.per_kernel_s and o.per_inference_s is None:
+    if overhead is True and not o.per_kernel_s and o.per_inference_s is None and o.fresh_memory_s_per_byte is None:
         raise RooflineError(f"profile {profile.name} has no overhead block; 'roofline profile' measures one "
                             f"and 'roofline fit' fits one")
-    src = "; ".join(s for s in (cost.source, o.per_inference_s.source if o.per_inference_s else "") if s)
-    return LatencyModel(execution, cost, o.inference_s, src)
+    fresh = o.fresh_memory_s_per_byte if execution == "eager" else None
+    src = "; ".join(s for s in (cost.source, o.per_inference_s.source if o.per_inference_s else "",
+                                fresh.source if fresh else "") if s)
+    return LatencyModel(execution, cost, o.inference_s, src, fresh.value if fresh else 0.0)
 
 
 def add_overheads(layers: pd.DataFrame, model: LatencyModel) -> pd.DataFrame:

@@ -16,7 +16,8 @@
 - Overheads (``overhead`` block): the eager per-kernel cost (the class's fixed
   part plus what a generic synthetic network costs beyond its ops run alone,
   spread over its kernels), on CUDA the per-kernel cost under CUDA-graph replay,
-  and the per-inference cost of one call (and, on CUDA, one synchronisation).
+  the per-inference cost of one call (and, on CUDA, one synchronisation), and on
+  CPU the cost of memory fresh from the OS per byte (page faults).
 Every figure is the median of repeated trials after warm-up, with its spread
 (interquartile range / median); a figure spread by more than 20 % is measured
 again with more trials and, if still noisy, flagged.
@@ -338,35 +339,87 @@ def measure_class_fits(device: str, dtype: str, batch: int, b: Budget, quick: bo
 
 # A generic MobileNet-like ladder (not a zoo model): (in channels, expanded, out, stride) per block,
 # from a 112 px map down to 7 px, for what ops cost in a network beyond their cost alone.
-_LADDER = ((16, 64, 24, 2), (24, 96, 24, 1), (24, 96, 40, 2), (40, 160, 40, 1), (40, 240, 80, 2),
-           (80, 320, 80, 1), (80, 480, 160, 2), (160, 640, 160, 1))
+_LADDER = ((16, 96, 24, 2), (24, 144, 24, 1), (24, 144, 40, 2), (40, 240, 40, 1), (40, 240, 80, 2),
+           (80, 480, 80, 1), (80, 480, 160, 2), (160, 960, 160, 1))  # expansion ratio 6
+
+
+class _InvertedResidual(nn.Module):
+    """1x1 expand, BN, ReLU, 3x3 depthwise, BN, ReLU, 1x1 project, BN; a residual add where shapes allow."""
+
+    def __init__(self, cin: int, e: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.ops = nn.Sequential(nn.Conv2d(cin, e, 1, bias=False), nn.BatchNorm2d(e), nn.ReLU(),
+                                 nn.Conv2d(e, e, 3, stride, 1, groups=e, bias=False), nn.BatchNorm2d(e),
+                                 nn.ReLU(), nn.Conv2d(e, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.ops(x)
+        return x + y if self.residual else y
 
 
 def _synthetic_network() -> nn.Sequential:
-    """1x1 expand, BN, ReLU, 3x3 depthwise (with the block's stride), BN, ReLU, 1x1 project, BN."""
-    layers: list[nn.Module] = []
-    for cin, e, cout, s in _LADDER:
-        layers += [nn.Conv2d(cin, e, 1, bias=False), nn.BatchNorm2d(e), nn.ReLU(),
-                   nn.Conv2d(e, e, 3, s, 1, groups=e, bias=False), nn.BatchNorm2d(e), nn.ReLU(),
-                   nn.Conv2d(e, cout, 1, bias=False), nn.BatchNorm2d(cout)]
-    return nn.Sequential(*layers)
+    return nn.Sequential(*[_InvertedResidual(*spec) for spec in _LADDER])
 
 
-def _predict_synthetic(net: nn.Sequential, hw: int, fits: dict[str, ClassFit], elem: int) -> float:
-    """Seconds the class fits predict for the synthetic network run op by op."""
-    total, c = 0.0, net[0].in_channels
-    for m in net:
-        if isinstance(m, nn.Conv2d):
-            op = "dwconv2d" if m.groups > 1 else "conv1x1"
-            hw //= m.stride[0]
-            work = float(m.out_channels * hw * hw * (m.in_channels // m.groups) * m.kernel_size[0] ** 2)
-            c = m.out_channels
-        else:
-            op = "bn" if isinstance(m, nn.BatchNorm2d) else "activation"
-            work = 2.0 * c * hw * hw * elem
-        f = fits[op]
-        total += f.fixed_s + work / f.rate
-    return total
+def _predict_synthetic(net: nn.Sequential, hw: int, fits: dict[str, ClassFit], elem: int
+                       ) -> tuple[float, float, int]:
+    """Seconds the class fits predict for the synthetic network run op by op, the bytes it writes,
+    and its kernels."""
+    total, written, kernels = 0.0, 0.0, 0
+    for block in net:
+        c = block.ops[0].in_channels
+        for m in block.ops:
+            if isinstance(m, nn.Conv2d):
+                op = "dwconv2d" if m.groups > 1 else "conv1x1"
+                hw //= m.stride[0]
+                work = float(m.out_channels * hw * hw * (m.in_channels // m.groups) * m.kernel_size[0] ** 2)
+                c = m.out_channels
+            else:
+                op = "bn" if isinstance(m, nn.BatchNorm2d) else "activation"
+                work = 2.0 * c * hw * hw * elem
+            f = fits[op]
+            total += f.fixed_s + work / f.rate
+            written += float(c * hw * hw * elem)
+            kernels += 1
+        if block.residual:
+            total += fits["add"].fixed_s + 3.0 * c * hw * hw * elem / fits["add"].rate
+            written += float(c * hw * hw * elem)
+            kernels += 1
+    return total, written, kernels
+
+
+def _largest_working_set(net: nn.Sequential, hw: int, elem: int) -> float:
+    """Bytes read plus written by the synthetic network's largest op (its largest layer's activations)."""
+    best = 0.0
+    for block in net:
+        for m in block.ops:
+            if isinstance(m, nn.Conv2d):
+                out_hw = hw // m.stride[0]
+                best = max(best, float((m.in_channels * hw * hw + m.out_channels * out_hw * out_hw) * elem))
+                hw = out_hw
+    return best
+
+
+def measure_fresh_memory(trials: int, mib: int = 16) -> Measurement:
+    """Seconds per byte of memory fresh from the OS: map anonymous pages and touch each one (the
+    kernel faults and zeroes them), as an allocator that returned memory to the OS must again."""
+    import mmap
+
+    n = mib << 20
+    page = mmap.PAGESIZE
+
+    def touch() -> None:
+        m = mmap.mmap(-1, n)
+        try:
+            for off in range(0, n, page):
+                m[off] = 1
+        finally:
+            m.close()
+
+    times = steady_times(touch, trials, 1, "cpu")
+    return seconds([t / n for t in times], f"fresh anonymous memory ({mib} MiB mapped, one write per "
+                                           f"{page} B page), per byte")
 
 
 def measure_overheads(device: str, dtype: str, b: Budget, fits: dict[str, ClassFit] | None
@@ -394,16 +447,26 @@ def measure_overheads(device: str, dtype: str, b: Budget, fits: dict[str, ClassF
             replay = _runner(chain, x, device, 1)
             graph = steady_times(replay, trials, 3, device)
             out["graph"] = seconds([t / k for t in graph], f"CUDA-graph replay of the same {k} kernels, per kernel")
-        elif fits and all(op in fits for op in ("conv1x1", "dwconv2d", "bn", "activation")):
-            # what ops cost in a network beyond their cost alone (allocation, cache, thread wake-up)
+        elif fits and all(op in fits for op in ("conv1x1", "dwconv2d", "bn", "activation", "add")):
+            # fresh memory: eager PyTorch's allocator returns the largest activations to the OS
+            fresh = measure_fresh_memory(trials)
+            out["fresh_memory"] = fresh
+            # What ops cost in a network beyond their cost alone and beyond fresh memory (cache, thread
+            # wake-up, Python between modules): a synthetic ladder network at several input sizes,
+            # measured minus its ops alone and its fresh memory, per kernel.
             net = _synthetic_network().to(dev, dt).eval()
-            hw = 112
-            xin = torch.randn(1, 16, hw, hw, device=dev, dtype=dt)
-            times = steady_times(lambda: net(xin), trials, 3, "cpu")
-            alone = _predict_synthetic(net, hw, fits, BYTES_PER_ELEMENT[dtype])
-            per = [max(t - alone, 0.0) / len(net) for t in times]
-            out["in_context"] = seconds(per, f"generic synthetic network ({len(net)} kernels, 1x16x{hw}x{hw} "
-                                             f"{dtype}): measured minus its ops alone, per kernel")
+            elem = BYTES_PER_ELEMENT[dtype]
+            sizes = (56, 112) if b.trials < 5 else (56, 80, 112, 128)
+            per_kernel = []
+            for hw in sizes:
+                xin = torch.randn(1, 16, hw, hw, device=dev, dtype=dt)
+                for t in steady_times(lambda: net(xin), trials, 3, "cpu"):
+                    alone, _, n_kernels = _predict_synthetic(net, hw, fits, elem)
+                    rest = t - alone - fresh.value * _largest_working_set(net, hw, elem)
+                    per_kernel.append(max(rest, 0.0) / n_kernels)
+            out["in_context"] = seconds(per_kernel, f"generic synthetic network ({n_kernels} kernels, inputs "
+                                                    f"1x16x{{{','.join(map(str, sizes))}}}^2 {dtype}): measured "
+                                                    f"minus its ops alone and its fresh memory, per kernel")
     return out
 
 
@@ -511,8 +574,11 @@ def to_profile(run: ProfileRun, name: str) -> HardwareProfile:
                                       "(a compiled engine launches its kernels the same way)", "low", by_op)
     per_inf = (Figure(_sig(o["inference"].value), f"{src}: {o['inference'].describe()}", "measured")
                if "inference" in o else None)
+    fresh = (Figure(_sig(o["fresh_memory"].value), f"{src}: {o['fresh_memory'].describe()}; charged once per "
+                    f"inference for the largest layer's activations (eager only)", "measured")
+             if "fresh_memory" in o else None)
     return HardwareProfile(name=name, kind="gpu" if run.device == "cuda" else "cpu", description=desc,
                            default_dtype=default, peak_macs_per_s=peaks,
                            mem_bw_bytes_per_s=Figure(run.bandwidth.value, f"{src}: {run.bandwidth.describe()}",
                                                      "measured"),
-                           machine=machine, ceilings=tuple(ceilings), overhead=Overhead(kernels, per_inf))
+                           machine=machine, ceilings=tuple(ceilings), overhead=Overhead(kernels, per_inf, fresh))

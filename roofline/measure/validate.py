@@ -88,10 +88,13 @@ class Validation:
         return self.layers.groupby("model", sort=False).apply(
             lambda g: spearman(g["predicted_us"], g["measured_us"]), include_groups=False)
 
+    threads: int = 0
+
     @property
     def setup(self) -> str:
-        return (f"{self.execution} execution on {self.device}, batch {self.batch}, {self.run_dtype}"
-                f"{', channels_last' if self.channels_last else ''}")
+        return (f"{self.execution} execution on {self.device}"
+                f"{f' ({self.threads} threads)' if self.device == 'cpu' and self.threads else ''}, batch "
+                f"{self.batch}, {self.run_dtype}{', channels_last' if self.channels_last else ''}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``roofline validate --format json``."""
@@ -244,7 +247,7 @@ def match_layers(a: Analysis, scopes: dict[str, list[tuple[str, float]]]) -> pd.
 
 def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10, convention: str | None = None,
              mode: str = "auto", dtype: str | None = None, batch: int = 1, channels_last: bool = False,
-             execution: str = "eager", layers: bool = True,
+             execution: str = "eager", layers: bool = True, threads: int | None = None,
              progress: Callable[[str], None] | None = None) -> Validation:
     """Run each zoo model for real on ``device`` and compare with its prediction on ``hw``."""
     check_device(device)
@@ -258,13 +261,23 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
         raise RooflineError(f"--batch must be an integer from 1 to 4096, got {batch}")
     if not models:
         raise RooflineError("no models to validate")
+    if threads is not None:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise RooflineError(f"--threads must be a positive integer, got {threads}")
+        torch.set_num_threads(threads)
     profile = load_hardware(hw)
+    used = profile.machine.get("threads_used")
+    if device == "cpu" and isinstance(used, int) and used != torch.get_num_threads():
+        warnings_pre = [f"the profile was measured with {used} threads, this run uses "
+                        f"{torch.get_num_threads()}: per-kernel costs and ceilings may not transfer"]
+    else:
+        warnings_pre = []
     roof = profile.roof(dtype, mode, batch=batch)
     run_dtype = roof.dtype if roof.dtype in ("fp32", "fp16", "bf16") else "fp32"
     if device == "cpu" and run_dtype != "fp32":
         run_dtype = "fp32"  # CPU fp16/bf16 kernels here are reference paths, not what deployments use
     predict = PREDICT_WITH[execution]
-    model_rows, layer_frames, analyses, warnings = [], [], {}, []
+    model_rows, layer_frames, analyses, warnings = [], [], {}, warnings_pre
     for name in models:
         if progress:
             progress(name)
@@ -294,7 +307,7 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
     layer_df = (pd.concat(layer_frames, ignore_index=True) if layer_frames else
                 pd.DataFrame(columns=["model", "name", "op", "macs", "predicted_us", "measured_us"]))
     return Validation(profile, device, run_dtype, runs, execution, batch, channels_last,
-                      pd.DataFrame(model_rows), layer_df, analyses, warnings)
+                      pd.DataFrame(model_rows), layer_df, analyses, warnings, torch.get_num_threads())
 
 
 # --- the report ---------------------------------------------------------------------------------------
