@@ -239,9 +239,17 @@ def analyze(
     width: Annotated[Optional[float], typer.Option(help="Width multiplier (alpha).")] = None,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
     dtype: Annotated[Optional[str], typer.Option(help="int8, fp16, bf16 or fp32 (default: the profile's).")] = None,
-    convention: Annotated[str, typer.Option(help="Counting convention: default, mnv4-paper, unfused.")] = "default",
+    convention: Annotated[Optional[str], typer.Option(help="Counting convention: default, mnv4-paper, unfused "
+                                                      "(default: the one the execution mode implies).")] = None,
     fitted: Annotated[Optional[bool], typer.Option("--fitted/--spec", help="Fitted roofline (default where "
                                                    "the profile has one) or the spec-sheet one.")] = None,
+    calibrated: Annotated[bool, typer.Option("--calibrated", help="The profile's measured per-op-class "
+                                             "ceilings (batch nearest --batch).")] = False,
+    execution: Annotated[Optional[str], typer.Option("--exec", help="fused (a deployed engine, default), eager "
+                                                     "(PyTorch eager) or graph (CUDA graphs): which kernels run "
+                                                     "and which per-kernel cost applies.")] = None,
+    overhead: Annotated[bool, typer.Option("--overhead/--no-overhead", help="Add the profile's per-kernel and "
+                                           "per-inference costs (default) or give Eq. 1 alone.")] = True,
     on_chip: Annotated[bool, typer.Option("--on-chip", help="Weights that fit in on-chip memory are not "
                                           "re-read from DRAM.")] = False,
     top: Annotated[Optional[int], typer.Option(help="Show only the N slowest layers.")] = None,
@@ -262,9 +270,11 @@ def analyze(
         check_writable(output)
     if top is not None and top < 1:
         raise RooflineError(f"--top must be a positive integer, got {top}")
-    mode = "auto" if fitted is None else ("fitted" if fitted else "spec")
+    if calibrated and fitted is not None:
+        raise RooflineError("give --calibrated or --fitted/--spec, not both")
+    mode = "calibrated" if calibrated else "auto" if fitted is None else ("fitted" if fitted else "spec")
     if compare_measured and model is None and user_model is None:
-        df = run_compare(hw_name, convention, mode)
+        df = run_compare(hw_name, convention, mode, execution, None if overhead else False)
         if df.empty:
             raise RooflineError(f"the MobileNetV4 paper's Table 6 has no measurements for {hw_name}")
         _emit_frame(df, fmt, output, f"{hw_name}: predicted vs measured latency (ms); measured: "
@@ -272,7 +282,8 @@ def analyze(
         return
     target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
     a = run_analyze(target, hw_name, dtype=dtype, convention=convention, mode=mode, resolution=resolution,
-                    width=width, batch=batch, input_shape=shape, on_chip=on_chip)
+                    width=width, batch=batch, input_shape=shape, on_chip=on_chip, execution=execution,
+                    overhead=None if overhead else False)
     for op, n in a.table.unsupported.items():
         err.print(f"warning: no counting rule for {op} ({n} calls): counted as 0 MACs", style="yellow")
     layers = a.layers if top is None else a.layers.loc[a.layers["latency_s"].nlargest(top).index.sort_values()]
@@ -282,26 +293,26 @@ def analyze(
         _emit(f"# {a.assumptions().replace(chr(10), chr(10) + '# ')}\n" + layers.to_csv(index=False), output)
     elif fmt is Fmt.markdown:
         cols = ["name", "op", "macs", "weight_bytes", "activation_bytes", "intensity_macs_per_byte",
-                "mac_time_s", "mem_time_s", "latency_s", "bound"]
+                "mac_time_s", "mem_time_s", "kernels", "overhead_s", "latency_s", "bound"]
         body = layers[cols].to_markdown(index=False) if _has_tabulate() else layers[cols].to_string(index=False)
         _emit(f"# {a.model} on {a.hardware.name}\n\n```\n{a.assumptions()}\n```\n\n{body}\n\n"
               + _summary_text(a), output)
     else:
         t = Table(title=f"{a.model} on {a.hardware.name} ({a.roof.mode} roofline, {a.dtype})")
         for c in ("layer", "op", "MACs", "bytes (B)", "intensity (MAC/B)", "MAC time (µs)",
-                  "mem time (µs)", "latency (µs)", "bound"):
+                  "mem time (µs)", "overhead (µs)", "latency (µs)", "bound"):
             t.add_column(c, justify="left" if c in ("layer", "op", "bound") else "right")
         for r in layers.itertuples(index=False):
             t.add_row(r.name, r.op, _fmt_int(r.macs), _fmt_int(r.bytes), f"{r.intensity_macs_per_byte:.1f}",
-                      f"{r.mac_time_s * 1e6:.2f}", f"{r.mem_time_s * 1e6:.2f}", f"{r.latency_s * 1e6:.2f}",
-                      r.bound)
+                      f"{r.mac_time_s * 1e6:.2f}", f"{r.mem_time_s * 1e6:.2f}", f"{r.overhead_s * 1e6:.2f}",
+                      f"{r.latency_s * 1e6:.2f}", r.bound)
         if output is None:
             out.print(t)
             out.print(_summary_text(a), markup=False)
         else:
             _emit(_as_text(t, _summary_text(a)), output)
     if compare_measured:
-        df = run_compare(hw_name, convention, mode)
+        df = run_compare(hw_name, convention, mode, execution, None if overhead else False)
         row = df[df["model"] == a.model]
         if row.empty:
             err.print(f"no measured latency for {a.model} on {a.hardware.name} in the MobileNetV4 paper's Table 6")
@@ -318,8 +329,10 @@ def _summary_text(a) -> str:
         f"Assumptions:\n  " + a.assumptions().replace("\n", "\n  "),
         f"Summary: params {s['params']:,}; MACs {s['macs']:,}; weight bytes {s['weight_bytes']:,.0f} B; "
         f"activation bytes {s['activation_bytes']:,.0f} B",
-        f"Predicted latency: {s['latency_ms']:.4f} ms; memory-bound layers {s['memory_bound_layers']} of "
-        f"{s['layers']} ({s['memory_bound_time_share']:.1%} of the time)",
+        f"Predicted latency: {s['latency_ms']:.4f} ms (Eq. 1 roofline {s['roofline_latency_ms']:.4f} ms + "
+        f"overheads {s['overhead_ms']:.4f} ms over {s['kernels']} kernels, {s['execution']} execution); "
+        f"memory-bound layers {s['memory_bound_layers']} of {s['layers']} ({s['memory_bound_time_share']:.1%} "
+        f"of the Eq. 1 time)",
         "Five slowest layers: " + "; ".join(f"{r.name} ({r.op}) {r.latency_s * 1e6:.1f} µs {r.bound}-bound"
                                             for r in slow.itertuples()),
     ]
@@ -525,7 +538,7 @@ def profile(
     with bar:
         run = profile_machine(device, dtypes, threads, quick, ceilings, progress=advance, batches=batches)
     t = Table(title=f"Measured on {run.machine.get('gpu') or run.machine.get('cpu')} ({device}, "
-                    f"{run.machine['threads_used']} threads)")
+                    f"{run.machine['threads_used']} thread{'' if run.machine['threads_used'] == 1 else 's'})")
     for c in ("what", "median", "unit", "spread", "trials", "how"):
         t.add_column(c)
     rows = [(f"peak {d}", m) for d, m in run.peaks.items()] + [("bandwidth (triad)", run.bandwidth),
@@ -603,12 +616,15 @@ def validate(
     if fmt is Fmt.json:
         print(json.dumps(v.to_dict(), indent=2))
     else:
-        print(f"{v.setup}; predicted with {next(iter(v.analyses.values())).latency.describe()}")
+        print(f"{v.setup}; predicted with {next(iter(v.analyses.values())).latency.describe(sources=False)}")
         print(v.models.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+        def num(x: float, f: str) -> str:
+            return "n/a" if x != x else format(x, f)
+
         print(f"median |predicted/measured - 1|: {v.median_abs_error:.1%} (models), "
-              f"{v.median_abs_error_layers:.1%} (layers); Spearman predicted vs measured: "
-              f"{v.spearman_models:.3f} (models), {v.spearman_layers:.3f} (layers); MACs vs measured: "
-              f"{v.spearman_macs:.3f}")
+              f"{num(v.median_abs_error_layers, '.1%')} (layers); Spearman predicted vs measured: "
+              f"{num(v.spearman_models, '.3f')} (models), {num(v.spearman_layers, '.3f')} (layers); MACs vs "
+              f"measured: {num(v.spearman_macs, '.3f')}")
     if output is not None:
         from .hardware import load_hardware
 

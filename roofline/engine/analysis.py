@@ -76,7 +76,7 @@ class Analysis:
 
     def summary(self) -> pd.Series:
         """Headline figures, with units in the names."""
-        lat = self.layers["latency_s"]
+        lat = self.layers["roofline_s"]  # the share of Eq. 1's time spent in memory-bound layers
         mem = self.layers["bound"] == "memory"
         t = self.totals
         return pd.Series({
@@ -112,7 +112,7 @@ class Analysis:
         s = self.summary()
         return (f"Analysis: {self.model} on {self.hardware.name}: predicted {s['latency_ms']:.3f} ms, "
                 f"{s['macs']:,} MACs, {s['memory_bound_layers']}/{s['layers']} layers memory-bound "
-                f"({s['memory_bound_time_share']:.0%} of the time)\n{self.assumptions()}")
+                f"({s['memory_bound_time_share']:.0%} of the Eq. 1 time)\n{self.assumptions()}")
 
     def _repr_html_(self) -> str:
         head = repr(self).replace("\n", "<br>")

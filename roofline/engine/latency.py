@@ -34,6 +34,14 @@ from ..errors import RooflineError
 from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead
 from .roofline import cost_class
 
+def seconds_text(s: float) -> str:
+    """A duration with the unit that reads best: ns, µs, ms or s."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(s) >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return "0 s" if s == 0 else f"{s * 1e9:.3g} ns"
+
+
 def check_execution(execution: str) -> str:
     if execution not in EXECUTIONS:
         raise RooflineError(f"unknown execution mode {execution!r}; use one of {', '.join(EXECUTIONS)}")
@@ -99,17 +107,18 @@ class LatencyModel:
             fresh = float(layers["activation_bytes"].max()) * self.fresh_memory_s_per_byte
         return self.per_inference_s + fresh
 
-    def describe(self) -> str:
+    def describe(self, sources: bool = True) -> str:
+        """The terms in words; ``sources`` appends where each figure came from."""
         if self.is_eq1:
             return (f"execution {self.execution}; overhead terms: none (Eq. 1 only: per-layer "
                     f"max(MAC time, memory time))")
-        by_op = ", ".join(f"{k} {v * 1e6:.3g} µs" for k, v in self.per_kernel.by_op.items())
-        return (f"execution {self.execution}; overhead terms: {self.per_kernel.value * 1e6:.3g} µs per kernel"
+        by_op = ", ".join(f"{k} {seconds_text(v)}" for k, v in self.per_kernel.by_op.items())
+        return (f"execution {self.execution}; overhead terms: {seconds_text(self.per_kernel.value)} per kernel"
                 f"{f' ({by_op})' if by_op else ''}"
-                + f", {self.per_inference_s * 1e3:.3g} ms per inference"
+                + f", {seconds_text(self.per_inference_s)} per inference"
                 + (f" plus {self.fresh_memory_s_per_byte * 1e12:.3g} µs per MB of the largest layer's "
                    f"activations (fresh memory)" if self.fresh_memory_s_per_byte else "")
-                + (f" [{self.source}]" if self.source else ""))
+                + (f" [{self.source}]" if self.source and sources else ""))
 
 
 def latency_model(profile: HardwareProfile, execution: str = "fused", overhead: bool | None = None

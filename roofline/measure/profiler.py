@@ -528,7 +528,7 @@ def to_profile(run: ProfileRun, name: str) -> HardwareProfile:
     if run.device == "cuda" and "fp16" in peaks:
         default = "fp16"
     desc = (f"{run.machine.get('gpu') or run.machine.get('cpu')} ({run.device}, "
-            f"{run.machine.get('threads_used')} threads), measured")
+            f"{run.machine.get('threads_used')} thread{'' if run.machine.get('threads_used') == 1 else 's'}), measured")
     machine = dict(run.machine)
     machine["copy_bytes_per_s"] = _sig(run.copy.value)
     for d, det in run.peak_details.items():

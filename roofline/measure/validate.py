@@ -16,9 +16,13 @@ that module. Synchronised hooks are not used: they add ~80 µs per layer on a GP
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
+import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,9 +96,11 @@ class Validation:
 
     @property
     def setup(self) -> str:
-        return (f"{self.execution} execution on {self.device}"
-                f"{f' ({self.threads} threads)' if self.device == 'cpu' and self.threads else ''}, batch "
-                f"{self.batch}, {self.run_dtype}{', channels_last' if self.channels_last else ''}")
+        threads = ""
+        if self.device == "cpu" and self.threads:
+            threads = f" ({self.threads} thread{'' if self.threads == 1 else 's'})"
+        return (f"{self.execution} execution on {self.device}{threads}, batch {self.batch}, {self.run_dtype}"
+                f"{', channels_last' if self.channels_last else ''}")
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``roofline validate --format json``."""
@@ -169,6 +175,24 @@ def time_model(run: Callable[[], object], runs: int, device: str, warmup: int = 
     return times
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what the profiler's native library prints on file descriptor 2 (start/stop lines)."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _base(aten: str) -> str:
     """``aten.conv2d.default`` / ``aten::conv2d`` -> ``conv2d``."""
     return aten.replace("aten::", "").replace("aten.", "").split(".")[0]
@@ -198,10 +222,12 @@ def profile_layers(model: nn.Module, x: torch.Tensor, runs: int, device: str) ->
     try:
         model(x)
         _sync(device)()
-        with profile(activities=activities) as prof:
-            for _ in range(runs):
-                model(x)
-            _sync(device)()
+        with _quiet_native_stderr(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Profiler clears events.*")
+            with profile(activities=activities) as prof:
+                for _ in range(runs):
+                    model(x)
+                _sync(device)()
     finally:
         for h in handles:
             h.remove()
