@@ -10,14 +10,17 @@ dev="${1:-cuda}"
 gpu=$(python3 -c "import torch; print(torch.cuda.get_device_name(0).split()[1].lower() if torch.cuda.is_available() else 'cpu')" 2>/dev/null)
 name="${gpu:-gpu}"
 if [ "$dev" = cuda ]; then
-  timeout 190 python3 -m roofline.cli profile --device cuda --dtype fp16,fp32 --batch 1,256 --name "local-$name" \
+  timeout 170 python3 -m roofline.cli profile --device cuda --dtype fp16,fp32 --batch 1,256 --name "local-$name" \
     -o "$OUT/reports/profile-$name.yaml" > "$OUT/profile.log" 2>&1; echo "profile rc $?" >> "$OUT/status.txt"
   timeout 150 python3 -m roofline.cli validate --models zoo --hw "$OUT/reports/profile-$name.yaml" --device cuda --dtype fp16 \
     --channels-last --exec graph --batch 1 --calibrated --runs 20 -o "$OUT/reports/validation-$name-b1" \
     > "$OUT/validate-b1.log" 2>&1; echo "validate b1 rc $?" >> "$OUT/status.txt"
-  timeout 200 python3 -m roofline.cli validate --models zoo --hw "$OUT/reports/profile-$name.yaml" --device cuda --dtype fp16 \
+  timeout 160 python3 -m roofline.cli validate --models zoo --hw "$OUT/reports/profile-$name.yaml" --device cuda --dtype fp16 \
     --channels-last --exec graph --batch 256 --calibrated --runs 10 -o "$OUT/reports/validation-$name-b256" \
     > "$OUT/validate-b256.log" 2>&1; echo "validate b256 rc $?" >> "$OUT/status.txt"
+  timeout 120 python3 -m roofline.cli validate --models zoo --hw "$OUT/reports/profile-$name.yaml" --device cuda --dtype fp16 \
+    --channels-last --exec eager --batch 1 --calibrated --runs 20 -o "$OUT/reports/validation-$name-b1-eager" \
+    > "$OUT/validate-b1-eager.log" 2>&1; echo "validate b1 eager rc $?" >> "$OUT/status.txt"
 else  # the CPU path of this script, to check it before spending device time
   timeout 120 python3 -m roofline.cli profile --quick -o "$OUT/reports/profile-cpu.yaml" > "$OUT/profile.log" 2>&1
   echo "profile rc $?" >> "$OUT/status.txt"

@@ -422,13 +422,7 @@ def _overhead(raw: Any, where: str) -> Overhead:
     if not isinstance(raw, dict):
         raise ProfileError(f"{where}: overhead must be a mapping with per_kernel_s and/or per_inference_s")
     _check_keys(raw, OVERHEAD_KEYS, where, "overhead.")
-    per_inf = None
-    if raw.get("per_inference_s") is not None:
-        v = raw["per_inference_s"]
-        d = v if isinstance(v, dict) else {"value": v}
-        _check_keys(d, FIGURE_KEYS, where, "overhead.per_inference_s.")
-        per_inf = Figure(_seconds(d.get("value"), where, "overhead.per_inference_s.value", MAX_PER_INFERENCE_S),
-                         str(d.get("source", "")), _confidence(d, where, "overhead.per_inference_s"))
+    per_inf = _seconds_figure(raw, "per_inference_s", where, MAX_PER_INFERENCE_S)
     kernels = {}
     pk = raw.get("per_kernel_s") or {}
     if not isinstance(pk, dict):
@@ -448,14 +442,19 @@ def _overhead(raw: Any, where: str) -> Overhead:
                                  str(d.get("source", "")), _confidence(d, where, at),
                                  {str(k): _seconds(x, where, f"{at}.by_op.{k}", MAX_PER_KERNEL_S)
                                   for k, x in by_op.items()})
-    fresh = None
-    if raw.get("fresh_memory_s_per_byte") is not None:
-        v = raw["fresh_memory_s_per_byte"]
-        d = v if isinstance(v, dict) else {"value": v}
-        _check_keys(d, FIGURE_KEYS, where, "overhead.fresh_memory_s_per_byte.")
-        fresh = Figure(_seconds(d.get("value"), where, "overhead.fresh_memory_s_per_byte.value", MAX_PER_BYTE_S),
-                       str(d.get("source", "")), _confidence(d, where, "overhead.fresh_memory_s_per_byte"))
+    fresh = _seconds_figure(raw, "fresh_memory_s_per_byte", where, MAX_PER_BYTE_S)
     return Overhead(kernels, per_inf, fresh)
+
+
+def _seconds_figure(raw: dict, key: str, where: str, upper: float) -> Figure | None:
+    """``overhead.<key>``: seconds (a number, or a figure with source and confidence), or None."""
+    if raw.get(key) is None:
+        return None
+    v = raw[key]
+    d = v if isinstance(v, dict) else {"value": v}
+    _check_keys(d, FIGURE_KEYS, where, f"overhead.{key}.")
+    return Figure(_seconds(d.get("value"), where, f"overhead.{key}.value", upper), str(d.get("source", "")),
+                  _confidence(d, where, f"overhead.{key}"))
 
 
 def _confidence(d: dict, where: str, field_name: str) -> str:

@@ -41,7 +41,7 @@ from torch import nn
 
 from ..errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, Ceilings, Figure, HardwareProfile, KernelCost, Overhead
-from .timing import Measurement, rate, seconds, spread, steady_times
+from .timing import Measurement, cuda_graph, rate, seconds, spread, steady_times
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.int8}
 
@@ -291,19 +291,8 @@ def fit_fixed_and_rate(work: np.ndarray, secs: np.ndarray) -> tuple[float, float
 def _runner(module: nn.Module, x: torch.Tensor, device: str, inner: int) -> Callable[[], object]:
     """A callable running ``module`` ``inner`` times: eager on CPU, one CUDA-graph replay on CUDA
     (so launch costs do not hide what the kernels take)."""
-    if device != "cuda":
-        return lambda: [module(x) for _ in range(inner)]
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(2):
-            module(x)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for _ in range(inner):
-            module(x)
-    return graph.replay
+    run = lambda: [module(x) for _ in range(inner)]  # noqa: E731
+    return run if device != "cuda" else cuda_graph(run, warmup=1)
 
 
 def measure_class_fits(device: str, dtype: str, batch: int, b: Budget, quick: bool = False,

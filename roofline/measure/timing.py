@@ -81,6 +81,20 @@ def steady_times(fn: Callable[[], object], trials: int, warmup: int, device: str
     return times
 
 
+def cuda_graph(fn: Callable[[], object], warmup: int = 3) -> Callable[[], object]:
+    """Capture ``fn`` (after warm-up on a side stream, as CUDA graphs require) and return the replay."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(warmup):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
 def rate(work: float, times: list[float], unit: str, what: str) -> Measurement:
     """``work`` per second over the trials (median), with the spread of the rates."""
     rates = [work / t for t in times if t > 0]

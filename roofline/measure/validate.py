@@ -39,7 +39,7 @@ from ..io import write_atomic
 from ..stats import spearman
 from ..zoo import build_model, model_card
 from .profiler import TORCH_DTYPES, check_device
-from .timing import NOISY_SPREAD, spread
+from .timing import NOISY_SPREAD, cuda_graph, spread
 
 EXECS = ("eager", "graph", "compile")
 PREDICT_WITH = {"eager": "eager", "graph": "graph", "compile": "fused"}
@@ -148,16 +148,7 @@ def _runner(model: nn.Module, x: torch.Tensor, device: str, execution: str) -> C
         return lambda: compiled(x)
     if device != "cuda":
         raise RooflineError("--exec graph replays CUDA graphs: it needs --device cuda")
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        for _ in range(3):
-            model(x)
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        model(x)
-    return graph.replay
+    return cuda_graph(lambda: model(x))
 
 
 def time_model(run: Callable[[], object], runs: int, device: str, warmup: int = 3) -> list[float]:
