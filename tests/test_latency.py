@@ -140,3 +140,23 @@ def test_paper_devices_fit_within_15_percent(cli):
         eq1 = float(out.split("Eq. 1")[1].split("median relative error ")[1].split("%")[0])
         ovh = float(out.split("overheads :")[1].split("median relative error ")[1].split("%")[0])
         assert ovh <= 15 and ovh < eq1, out  # EdgeTPU 6.4 % vs 36.5 %, DSP 3.7 % vs 15.5 %
+
+
+def test_committed_gpu_reports_reproduce_from_their_profile():
+    """The H200 reports' predictions follow from their profile with today's engine, and meet the bar."""
+    import pandas as pd
+
+    from roofline.stats import spearman
+
+    root = Path(__file__).resolve().parent.parent / "reports" / "validation-h200"
+    profile = load_hardware(root / "profile-h200.yaml")
+    assert profile.overhead.per_kernel_s["graph"].value == pytest.approx(2.568e-6)
+    assert [c.batch for c in profile.ceilings] == [1, 256]
+    for batch, folder in ((1, "batch1"), (256, "batch256")):
+        m = pd.read_csv(root / folder / "models.csv")
+        assert len(m) == 9
+        for r in m.itertuples():
+            a = roofline.analyze(r.model, profile, dtype="fp16", mode="calibrated", batch=batch, execution="graph")
+            assert a.total_latency_s * 1e3 == pytest.approx(r.predicted_ms, rel=1e-9)
+        err = m["predicted_ms"] / m["measured_ms"] - 1
+        assert np.median(np.abs(err)) <= 0.25 and spearman(m["predicted_ms"], m["measured_ms"]) >= 0.95

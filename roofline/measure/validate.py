@@ -367,7 +367,7 @@ def write_report(v: Validation, out_dir: str | Path, profile_runs: list[dict] | 
     ax = fig.add_subplot()
     ax.scatter(v.models["predicted_ms"], v.models["measured_ms"], c="#1f77b4", label="latency model")
     ax.scatter(v.models["roofline_ms"], v.models["measured_ms"], c="#bbbbbb", marker="x",
-               label="Eq. 1 alone (roofline lower bound)")
+               label="Eq. 1 alone (no overhead terms)")
     for r in v.models.itertuples():
         ax.annotate(r.model, (r.predicted_ms, r.measured_ms), fontsize=7, textcoords="offset points",
                     xytext=(3, 3))
