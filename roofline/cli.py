@@ -223,9 +223,24 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
         r = p.roof(dt)
         lines.append(f"  roofline used by default for {dt}: {r.mode}, peak {r.peak_macs_per_s:.4g} MAC/s, "
                      f"bandwidth {r.mem_bw_bytes_per_s:.4g} B/s, ridge point {r.ridge_point:.1f} MAC/B")
-    if p.ceilings_macs_per_s:
-        for op, v in p.ceilings_macs_per_s.items():
-            lines.append(f"  measured ceiling {op}: {v:.4g} MAC/s")
+    for c in p.ceilings:
+        rates = [f"{op} {v:.4g} MAC/s" for op, v in c.macs_per_s.items()]
+        rates += [f"{op} {v:.4g} B/s" for op, v in c.bytes_per_s.items()]
+        lines.append(f"  measured ceilings at batch {c.batch}: " + ", ".join(rates))
+    from .engine.latency import seconds_text
+
+    o = p.overhead
+    for ex, k in o.per_kernel_s.items():
+        by_op = ", ".join(f"{op} {seconds_text(v)}" for op, v in k.by_op.items())
+        lines.append(f"  per-kernel cost ({ex} execution): {seconds_text(k.value)}"
+                     f"{f' ({by_op})' if by_op else ''} [{k.confidence}] source: {k.source}")
+    if o.per_inference_s:
+        f = o.per_inference_s
+        lines.append(f"  per-inference cost: {seconds_text(f.value)} [{f.confidence}] source: {f.source}")
+    if o.fresh_memory_s_per_byte:
+        f = o.fresh_memory_s_per_byte
+        lines.append(f"  fresh memory (eager): {seconds_text(f.value * 1e6)} per MB [{f.confidence}] "
+                     f"source: {f.source}")
     if p.machine:
         lines.append("  machine: " + ", ".join(f"{k}={v}" for k, v in p.machine.items()))
     print("\n".join(lines))

@@ -55,7 +55,8 @@ KINDS = ("cpu", "gpu", "dsp", "npu")
 CONFIDENCE = ("high", "medium", "low", "medium/high", "high/medium", "medium/low", "low/medium",
               "low/high", "measured")
 TOP_KEYS = {"name", "kind", "description", "default_dtype", "peak_macs_per_s", "mem_bw_bytes_per_s",
-            "on_chip_bytes", "fitted", "machine", "ceilings_macs_per_s", "ceilings", "overhead"}
+            "on_chip_bytes", "fitted", "machine", "ceilings_macs_per_s", "ceilings", "overhead",
+            "activations_on_chip"}
 EXECUTIONS = ("fused", "eager", "graph")
 OVERHEAD_KEYS = {"per_inference_s", "per_kernel_s", "fresh_memory_s_per_byte"}
 CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source"}
@@ -166,6 +167,8 @@ class HardwareProfile:
     machine: dict[str, Any] = field(default_factory=dict)
     ceilings: tuple[Ceilings, ...] = ()
     overhead: Overhead = field(default_factory=Overhead)
+    activations_on_chip: bool = False  # with on-chip caching, activations stay on chip too
+    activations_on_chip_source: str = ""
     path: str = ""
 
     @property
@@ -376,11 +379,18 @@ def _parse(data: Any, where: str) -> HardwareProfile:
                            f"and no fitted roofline for it")
     ceilings = _ceilings(data, where)
     overhead = _overhead(data.get("overhead"), where)
+    act = data.get("activations_on_chip") or {}
+    if not isinstance(act, dict) or not isinstance(act.get("value", False), bool):
+        raise ProfileError(f"{where}: activations_on_chip must be a mapping {{value: true or false, source: ...}}")
+    _check_keys(act, FIGURE_KEYS, where, "activations_on_chip.")
+    if act.get("value") and on_chip is None:
+        raise ProfileError(f"{where}: activations_on_chip needs on_chip_bytes")
     machine = data.get("machine") or {}
     if not isinstance(machine, dict):
         raise ProfileError(f"{where}: machine must be a mapping")
     return HardwareProfile(str(data["name"]), kind, str(data.get("description", "")), default_dtype,
-                           peaks, bw, on_chip, fitted, machine, ceilings, overhead, where)
+                           peaks, bw, on_chip, fitted, machine, ceilings, overhead, bool(act.get("value", False)),
+                           str(act.get("source", "")), where)
 
 
 def _rates(d: Any, where: str, field_name: str, unit_key: str) -> dict[str, float]:
@@ -481,6 +491,8 @@ def profile_to_yaml(p: HardwareProfile) -> str:
                            "mem_bw_bytes_per_s": fig(p.mem_bw_bytes_per_s)}
     if p.on_chip_bytes:
         doc["on_chip_bytes"] = fig(p.on_chip_bytes)
+    if p.activations_on_chip:
+        doc["activations_on_chip"] = {"value": True, "source": p.activations_on_chip_source}
     if p.fitted:
         f = p.fitted
         doc["fitted"] = {"dtype": f.dtype, "ridge_point_macs_per_byte": float(f.ridge_point_macs_per_byte)}

@@ -135,6 +135,11 @@ def test_more_bandwidth_never_slower(peak, bw, factor):
 def test_on_chip_weights():
     a = roofline.analyze("mnv4-conv-s", "coral-usb", on_chip=True)  # 3.8 MB of int8 weights < 8 MiB
     assert a.layers["weight_bytes"].sum() == 0
+    # the Edge TPU keeps activations on chip: only the 3x224x224 input and the 1000 logits cross USB
+    assert a.layers["activation_bytes"].sum() == 3 * 224 * 224 + 1000
+    assert "activations kept on chip" in a.assumptions()
+    off = roofline.analyze("mnv4-conv-s", "coral-usb")
+    assert off.layers["activation_bytes"].sum() == off.table.layers[["in_elems", "out_elems"]].sum().sum()
     b = roofline.analyze("mnv4-conv-l", "coral-usb", on_chip=True)  # 32.6 MB: only the first layers fit
     full = roofline.analyze("mnv4-conv-l", "coral-usb")
     cached = full.layers["weight_bytes"].sum() - b.layers["weight_bytes"].sum()

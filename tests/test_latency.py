@@ -103,6 +103,8 @@ def test_ceilings_keyed_by_batch():
     ({"ceilings": [{"batch": 1, "macs_per_s": {"fc": 1e-300}}]}, "implausibly small"),
     ({"ceilings": [{"batch": 1, "macs_per_s": {"fc": 1e9}}, {"batch": 1, "macs_per_s": {"fc": 2e9}}]},
      "given twice for batch 1"),
+    ({"activations_on_chip": {"value": True}}, "needs on_chip_bytes"),
+    ({"activations_on_chip": {"value": "yes"}, "on_chip_bytes": 8e6}, "true or false"),
 ])
 def test_plausibility_bounds_reject_bad_profiles(patch, message):
     with pytest.raises(ProfileError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -160,3 +162,18 @@ def test_committed_gpu_reports_reproduce_from_their_profile():
             assert a.total_latency_s * 1e3 == pytest.approx(r.predicted_ms, rel=1e-9)
         err = m["predicted_ms"] / m["measured_ms"] - 1
         assert np.median(np.abs(err)) <= 0.25 and spearman(m["predicted_ms"], m["measured_ms"]) >= 0.95
+
+
+def test_noisy_timings_get_more_trials_then_a_flag():
+    import itertools
+    import time
+
+    from roofline.measure.timing import NOISY_SPREAD, rate, steady_times
+
+    delays = itertools.cycle([0.001, 0.004])  # a machine whose every other trial is 4x slower
+    times = steady_times(lambda: time.sleep(next(delays)), trials=4, warmup=0, device="cpu", retries=2)
+    assert len(times) == 4 + 8 + 8  # twice as many more trials, twice, while still spread
+    m = rate(1.0, times, "1/s", "sleep")
+    assert m.spread > NOISY_SPREAD and m.noisy and "noisy" in m.describe()
+    steady = steady_times(lambda: time.sleep(0.002), trials=4, warmup=0, device="cpu")
+    assert len(steady) == 4

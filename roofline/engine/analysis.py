@@ -65,7 +65,9 @@ class Analysis:
             f"ridge point {r.ridge_point:.1f} MAC/B, dtype {r.dtype}",
             f"convention: {self.convention.describe(BYTES_PER_ELEMENT[r.dtype])}",
             f"input: {'x'.join(map(str, self.table.input_shape))}; on-chip weight caching "
-            f"{'on' if self.on_chip else 'off'}",
+            f"{'on' if self.on_chip else 'off'}"
+            + ("; activations kept on chip (only the model's input and output cross the memory bus)"
+               if self.on_chip and self.hardware.activations_on_chip else ""),
             f"latency model: {self.latency.describe()}",
         ]
         if r.mode == "calibrated":
@@ -156,7 +158,8 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
     ``mode``: ``auto`` (fitted roofline where the profile has one, else spec),
     ``spec``, ``fitted`` or ``calibrated`` (measured per-op-class ceilings).
     ``on_chip``: keep weights that fit in the profile's on-chip memory resident
-    (not re-read from DRAM). ``execution``: ``fused`` (default with the default
+    (not re-read from DRAM), and activations on chip where the profile says the
+    device keeps them there (``activations_on_chip``). ``execution``: ``fused`` (default with the default
     convention), ``eager`` or ``graph`` (default with ``unfused``); see
     :mod:`roofline.engine.latency`. ``overhead``: ``None`` uses the profile's
     overhead terms where it has them, ``False`` gives Eq. 1 alone, ``True``
@@ -170,7 +173,8 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
     if on_chip and profile.on_chip_bytes is None:
         raise RooflineError(f"profile {profile.name} gives no on_chip_bytes; on-chip caching needs it")
     layers = layer_bytes(table, conv, roof.dtype,
-                         on_chip_bytes=profile.on_chip_bytes.value if on_chip and profile.on_chip_bytes else None)
+                         on_chip_bytes=profile.on_chip_bytes.value if on_chip and profile.on_chip_bytes else None,
+                         activations_on_chip=on_chip and profile.activations_on_chip)
     lat = latency_model(profile, execution, overhead)
     return Analysis(table.model, profile, roof, conv, table, add_overheads(evaluate(layers, roof), lat),
                     on_chip, lat)

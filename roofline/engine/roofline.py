@@ -22,9 +22,12 @@ from ..trace import LayerTable
 
 
 def layer_bytes(table: LayerTable, convention: Convention, dtype: str, *,
-                on_chip_bytes: float | None = None) -> pd.DataFrame:
+                on_chip_bytes: float | None = None, activations_on_chip: bool = False) -> pd.DataFrame:
     """The layers a convention counts, with MACs, weight bytes and activation bytes.
 
+    ``activations_on_chip``: intermediate activations never leave the chip (an
+    Edge TPU keeps them in its SRAM): only the model's input (read by the first
+    layer) and output (written by the last) cross the memory bus.
     ``on_chip_bytes``: weights that fit in on-chip memory, filled in layer order,
     stay resident and are not read from DRAM (Edge TPU-style parameter caching).
     """
@@ -46,6 +49,11 @@ def layer_bytes(table: LayerTable, convention: Convention, dtype: str, *,
     act_elems = df["in_elems"].to_numpy(dtype=np.float64)
     if convention.activations == "input+output":
         act_elems = act_elems + df["out_elems"].to_numpy(dtype=np.float64)
+    if activations_on_chip and len(act_elems):
+        act_elems = np.zeros_like(act_elems)
+        act_elems[0] += float(df["in_elems"].iloc[0])
+        if convention.activations == "input+output":
+            act_elems[-1] += float(df["out_elems"].iloc[-1])
     out = df.loc[:, ["name", "op", "in_shape", "out_shape", "kernel", "macs", "params", "memory_only",
                      "fused", "aten"]].reset_index(drop=True)
     out["weight_bytes"] = weight_bytes

@@ -72,12 +72,13 @@ def time_calls(fn: Callable[[], object], trials: int, warmup: int, device: str, 
 
 def steady_times(fn: Callable[[], object], trials: int, warmup: int, device: str, inner: int = 1,
                  retries: int = 2) -> list[float]:
-    """Like :func:`time_calls`, but takes twice the trials (up to ``retries`` times) while noisy."""
+    """Like :func:`time_calls`, but while the trials are noisy (spread above 20 %) takes twice as many
+    more, up to ``retries`` times, and returns them all."""
     times = time_calls(fn, trials, warmup, device, inner)
     for _ in range(retries):
         if spread(times) <= NOISY_SPREAD:
             break
-        times = time_calls(fn, 2 * len(times), 1, device, inner)
+        times += time_calls(fn, 2 * trials, 1, device, inner)
     return times
 
 
