@@ -6,6 +6,7 @@ as one line on stderr with exit code 2.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sys
@@ -18,13 +19,44 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
-from .errors import RooflineError
-from .io import check_writable, write_atomic
+from . import interrupts
+from .errors import OutputError, RooflineError
+from .io import check_report_folder, check_writable, report_folder, write_atomic
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Roofline latency analysis for mobile vision networks (MobileNetV4 paper, Eq. 1).")
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+class _LazyConsole:
+    """A rich Console made on first use, not at import (stdout may be closed or replaced by then)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str):
+        if self._console is None:
+            if self._stderr:
+                self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+            else:
+                tty = sys.stdout is not None and sys.stdout.isatty()
+                self._console = Console(highlight=False, width=None if tty else 200)
+        return getattr(self._console, name)
+
+
+out = _LazyConsole(stderr=False)
+err = _LazyConsole(stderr=True)
+
+
+class _ClosedStdout(io.TextIOBase):
+    """Standard output when it was closed: writing is a user error, not a traceback."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, s: str) -> int:
+        raise OutputError("standard output is closed: give -o FILE, or do not close it")
+
+    def isatty(self) -> bool:
+        return False
 
 
 class Fmt(str, Enum):
@@ -609,51 +641,53 @@ def validate(
                                                               "'roofline profile' runs to list in the report.")] = None,
 ) -> None:
     """Run models for real and compare measured with predicted latency, per model and per layer."""
+    from .hardware import load_hardware
     from .measure.validate import validate as run_validate
-    from .measure.validate import write_report
+    from .measure.validate import write_report_files
     from .sweep import expand_models
 
     if not hw_name:
         raise RooflineError("missing --hw (a profile name or YAML file, e.g. from 'roofline profile')")
-    if output is not None and not output.parent.is_dir():
-        raise RooflineError(f"cannot write the report to {output}: {output.parent} does not exist")
+    if output is not None:
+        check_report_folder(output)
     if fmt not in (Fmt.table, Fmt.json):
         raise RooflineError("validate --format takes table or json")
     names = expand_models(models or [], groups or [], families or [])
-    bar, advance = _progress(len(names), "running")
-    with bar:
-        v = run_validate(names, hw_name, device=device, runs=runs, convention=convention,
-                         mode="calibrated" if calibrated else "auto", dtype=dtype, batch=batch,
-                         channels_last=channels_last, execution=execution.value, threads=threads,
-                         progress=advance)
-    for w in v.warnings:
-        err.print(f"warning: {w}", style="yellow")
-    if fmt is Fmt.json:
-        print(json.dumps(v.to_dict(), indent=2))
-    else:
-        print(f"{v.setup}; predicted with {next(iter(v.analyses.values())).latency.describe(sources=False)}")
-        print(v.models.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
-        def num(x: float, f: str) -> str:
-            return "n/a" if x != x else format(x, f)
+    runs_table = []
+    for f in profile_run or []:
+        p = load_hardware(f)
+        r = p.roof(mode="spec")
+        k = p.overhead.kernel_cost("eager")
+        runs_table.append({"profile": Path(f).name, "peak_macs_per_s": r.peak_macs_per_s,
+                           "mem_bw_bytes_per_s": r.mem_bw_bytes_per_s, "ridge_point": r.ridge_point,
+                           "eager_per_kernel_s": k.value,
+                           **{f"ceiling_{op}": val for op, val in p.ceilings_macs_per_s.items()}})
+    # the report folder is made before measuring: one that cannot be written fails at once
+    with report_folder(output) if output is not None else contextlib.nullcontext() as folder:
+        bar, advance = _progress(len(names), "running")
+        with bar:
+            v = run_validate(names, hw_name, device=device, runs=runs, convention=convention,
+                             mode="calibrated" if calibrated else "auto", dtype=dtype, batch=batch,
+                             channels_last=channels_last, execution=execution.value, threads=threads,
+                             progress=advance)
+        for w in v.warnings:
+            err.print(f"warning: {w}", style="yellow")
+        if fmt is Fmt.json:
+            print(json.dumps(v.to_dict(), indent=2))
+        else:
+            def num(x: float, f: str) -> str:
+                return "n/a" if x != x else format(x, f)
 
-        print(f"median |predicted/measured - 1|: {v.median_abs_error:.1%} (models), "
-              f"{num(v.median_abs_error_layers, '.1%')} (layers); Spearman predicted vs measured: "
-              f"{num(v.spearman_models, '.3f')} (models), {num(v.spearman_layers, '.3f')} (layers); MACs vs "
-              f"measured: {num(v.spearman_macs, '.3f')}")
+            print(f"{v.setup}; predicted with {next(iter(v.analyses.values())).latency.describe(sources=False)}")
+            print(v.models.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+            print(f"median |predicted/measured - 1|: {v.median_abs_error:.1%} (models), "
+                  f"{num(v.median_abs_error_layers, '.1%')} (layers); Spearman predicted vs measured: "
+                  f"{num(v.spearman_models, '.3f')} (models), {num(v.spearman_layers, '.3f')} (layers); MACs vs "
+                  f"measured: {num(v.spearman_macs, '.3f')}")
+        if folder is not None:
+            write_report_files(v, folder, runs_table)
     if output is not None:
-        from .hardware import load_hardware
-
-        runs_table = []
-        for f in profile_run or []:
-            p = load_hardware(f)
-            r = p.roof(mode="spec")
-            k = p.overhead.kernel_cost("eager")
-            runs_table.append({"profile": Path(f).name, "peak_macs_per_s": r.peak_macs_per_s,
-                               "mem_bw_bytes_per_s": r.mem_bw_bytes_per_s, "ridge_point": r.ridge_point,
-                               "eager_per_kernel_s": k.value,
-                               **{f"ceiling_{op}": val for op, val in p.ceilings_macs_per_s.items()}})
-        path = write_report(v, output, runs_table)
-        err.print(f"wrote {path}")
+        err.print(f"wrote {output / 'README.md'}")
 
 
 def _parse_ints(text: str, option: str) -> tuple[int, ...]:
@@ -684,7 +718,21 @@ def _has_tabulate() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the CLI and turn user errors into one line and exit code 2."""
+    """Entry point: run the CLI and turn user errors into one line and exit code 2.
+
+    Ctrl-C ends with ``error: interrupted`` and 130, SIGTERM with ``error: terminated`` and 143;
+    temporary files are removed on the way out.
+    """
+    restore = interrupts.install()
+    try:
+        return _main(argv)
+    finally:
+        restore()
+
+
+def _main(argv: list[str] | None) -> int:
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
     command = typer.main.get_command(app)
     try:
         rv = command.main(args=argv, prog_name="roofline", standalone_mode=False)
@@ -694,6 +742,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error_line("interrupted")
         return 130
+    except interrupts.Terminated:
+        _error_line("terminated")
+        return 143
+    except BrokenPipeError:
+        return 141  # the reader went away (roofline ... | head): nothing to say
     except Exception as e:
         # click's exceptions (typer may vendor its own copy of click: match by class name)
         kinds = {c.__name__ for c in type(e).__mro__}
@@ -701,21 +754,27 @@ def main(argv: list[str] | None = None) -> int:
             e.show()  # type: ignore[attr-defined]
             return 0
         if "Exit" in kinds:
-            return int(getattr(e, "exit_code", 0))
+            code = int(getattr(e, "exit_code", 0))
+            if code == 130:  # typer's way of saying KeyboardInterrupt
+                _error_line("interrupted")
+            return code
         if "Abort" in kinds:
-            _error_line("aborted")
+            _error_line("interrupted")
             return 130
         if "ClickException" in kinds:
             _error_line(e.format_message())  # type: ignore[attr-defined]
             return int(getattr(e, "exit_code", 2))
         raise
+    if rv == 130:  # typer returns 130 (instead of raising) when Ctrl-C interrupted a command
+        _error_line("interrupted")
     return rv if isinstance(rv, int) else 0
 
 
 def _error_line(message: str) -> None:
     """One line on stderr: ``error: <message>``."""
     text = " ".join(str(message).split())
-    sys.stderr.write(f"error: {text}\n")
+    if sys.stderr is not None:
+        sys.stderr.write(f"error: {text}\n")
 
 
 def run() -> None:

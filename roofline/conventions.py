@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .checks import show
 from .errors import RooflineError
 
 
@@ -68,6 +69,6 @@ CONVENTIONS: dict[str, Convention] = {
 def get_convention(name: str | Convention) -> Convention:
     if isinstance(name, Convention):
         return name
-    if name not in CONVENTIONS:
-        raise RooflineError(f"unknown convention {name!r}; use one of {', '.join(CONVENTIONS)}")
+    if not isinstance(name, str) or name not in CONVENTIONS:
+        raise RooflineError(f"unknown convention {show(name)}; use one of {', '.join(CONVENTIONS)}")
     return CONVENTIONS[name]

@@ -40,6 +40,20 @@ class UnsupportedOpError(TraceError):
     """Raised under ``strict=True`` when an op has no counting rule."""
 
 
+class InvalidInputError(RooflineError, ValueError):
+    """A user-supplied value of the wrong type, out of range, or too large to compute with."""
+
+
+class OutputError(RooflineError, OSError):
+    """An output file or folder that cannot be written."""
+
+
+def describe_exception(e: BaseException) -> str:
+    """``Type: first line of the message`` of an exception from a user's code."""
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
 def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return a ' (did you mean ...?)' suffix listing the closest choices, or ''."""
     matches = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)

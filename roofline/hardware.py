@@ -48,7 +48,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ProfileError, UnknownHardwareError, closest
+from .checks import show
+from .errors import InvalidInputError, ProfileError, UnknownHardwareError, closest
 
 BYTES_PER_ELEMENT: dict[str, int] = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
 KINDS = ("cpu", "gpu", "dsp", "npu")
@@ -199,11 +200,11 @@ class HardwareProfile:
         because it was fitted to measured latency; spec sheets overstate what
         layers reach.
         """
-        dtype = dtype or self.default_dtype
-        if dtype not in BYTES_PER_ELEMENT:
-            raise ProfileError(f"unknown dtype {dtype!r}; use one of {', '.join(BYTES_PER_ELEMENT)}")
-        if mode not in ("auto", "spec", "fitted", "calibrated"):
-            raise ProfileError(f"roofline mode must be auto, spec, fitted or calibrated, got {mode!r}")
+        dtype = self.default_dtype if dtype is None else dtype
+        if not isinstance(dtype, str) or dtype not in BYTES_PER_ELEMENT:
+            raise InvalidInputError(f"unknown dtype {show(dtype)}; use one of {', '.join(BYTES_PER_ELEMENT)}")
+        if not isinstance(mode, str) or mode not in ("auto", "spec", "fitted", "calibrated"):
+            raise InvalidInputError(f"roofline mode must be auto, spec, fitted or calibrated, got {show(mode)}")
         if mode == "calibrated":
             c = self.ceilings_for(batch)
             if c is None:
@@ -270,7 +271,13 @@ def load_hardware(spec: str | Path | dict | HardwareProfile) -> HardwareProfile:
     if not path.is_file():
         raise UnknownHardwareError(f"hardware profile file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+        if size > MAX_PROFILE_BYTES:
+            raise ProfileError(f"{path}: {size:,} bytes is too large for a hardware profile (at most "
+                               f"{MAX_PROFILE_BYTES:,})")
+        text = path.read_text(encoding="utf-8")
+        _refuse_aliases(text, path)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -278,6 +285,31 @@ def load_hardware(spec: str | Path | dict | HardwareProfile) -> HardwareProfile:
     except (OSError, UnicodeDecodeError) as e:
         raise ProfileError(f"{path}: cannot read: {e}") from None
     return _parse(data, str(path))
+
+
+MAX_PROFILE_BYTES = 1 << 20
+MAX_TEXT = 4096  # characters in a free-text field (name, description, source)
+
+
+def _refuse_aliases(text: str, path: Path) -> None:
+    """Profiles never need YAML anchors or aliases; refusing them bounds what a file can expand to."""
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, (yaml.AnchorToken, yaml.AliasToken)):
+            line = token.start_mark.line + 1
+            raise ProfileError(f"{path}: line {line}: YAML anchors and aliases (&, *) are not allowed in "
+                               f"hardware profiles")
+
+
+def _text(value: Any, where: str, field_name: str) -> str:
+    """A free-text field: a string (numbers are written as text) of bounded length."""
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise ProfileError(f"{where}: {field_name} must be text, got {type(value).__name__}")
+    text = str(value)
+    if len(text) > MAX_TEXT:
+        raise ProfileError(f"{where}: {field_name} has {len(text):,} characters (at most {MAX_TEXT:,})")
+    return text
 
 
 def _number(value: Any, where: str, field_name: str, unit_key: str | None = None) -> float:
@@ -291,7 +323,10 @@ def _number(value: Any, where: str, field_name: str, unit_key: str | None = None
         value = float(value)
     if not isinstance(value, (int, float)):
         raise ProfileError(f"{where}: {field_name} must be a number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise ProfileError(f"{where}: {field_name} is too large to be a number") from None
     if not math.isfinite(value) or value <= 0:
         raise ProfileError(f"{where}: {field_name} must be positive, got {value:g}")
     if unit_key and value < _PLAUSIBLE_MIN[unit_key]:
@@ -327,7 +362,7 @@ def _figure(value: Any, where: str, field_name: str, unit_key: str) -> Figure:
             raise ProfileError(f"{where}: {field_name} is missing 'value'")
         conf = _confidence(value, where, field_name)
         return Figure(_number(value["value"], where, f"{field_name}.value", unit_key),
-                      str(value.get("source", "")), conf)
+                      _text(value.get("source"), where, f"{field_name}.source"), conf)
     return Figure(_number(value, where, field_name, unit_key))
 
 
@@ -373,7 +408,8 @@ def _parse(data: Any, where: str) -> HardwareProfile:
         fitted = Fitted(fdt, _number(f["ridge_point_macs_per_byte"], where, "fitted.ridge_point_macs_per_byte"),
                         _number(fbw, where, "fitted.mem_bw_bytes_per_s", "mem_bw_bytes_per_s")
                         if fbw is not None else None,
-                        str(f.get("source", "")), str(f.get("confidence", "")))
+                        _text(f.get("source"), where, "fitted.source"),
+                        _text(f.get("confidence"), where, "fitted.confidence"))
     if default_dtype not in peaks and not (fitted and fitted.dtype == default_dtype):
         raise ProfileError(f"{where}: no peak_macs_per_s for the default dtype {default_dtype} "
                            f"and no fitted roofline for it")
@@ -388,9 +424,14 @@ def _parse(data: Any, where: str) -> HardwareProfile:
     machine = data.get("machine") or {}
     if not isinstance(machine, dict):
         raise ProfileError(f"{where}: machine must be a mapping")
-    return HardwareProfile(str(data["name"]), kind, str(data.get("description", "")), default_dtype,
+    for k, v in machine.items():
+        if not isinstance(v, (str, int, float, bool)) or (isinstance(v, str) and len(v) > MAX_TEXT):
+            raise ProfileError(f"{where}: machine.{k} must be a number or a text of at most {MAX_TEXT:,} "
+                               f"characters")
+    return HardwareProfile(_text(data["name"], where, "name"), kind,
+                           _text(data.get("description"), where, "description"), default_dtype,
                            peaks, bw, on_chip, fitted, machine, ceilings, overhead, bool(act.get("value", False)),
-                           str(act.get("source", "")), where)
+                           _text(act.get("source"), where, "activations_on_chip.source"), where)
 
 
 def _rates(d: Any, where: str, field_name: str, unit_key: str) -> dict[str, float]:
@@ -419,7 +460,7 @@ def _ceilings(data: dict, where: str) -> tuple[Ceilings, ...]:
             out.append(Ceilings(batch, _rates(c.get("macs_per_s") or {}, where, f"{at}.macs_per_s",
                                               "peak_macs_per_s"),
                                 _rates(c.get("bytes_per_s") or {}, where, f"{at}.bytes_per_s",
-                                       "mem_bw_bytes_per_s"), str(c.get("source", ""))))
+                                       "mem_bw_bytes_per_s"), _text(c.get("source"), where, f"{at}.source")))
     batches = [c.batch for c in out]
     if len(set(batches)) != len(batches):
         raise ProfileError(f"{where}: ceilings are given twice for batch {max(batches, key=batches.count)}")
@@ -449,7 +490,7 @@ def _overhead(raw: Any, where: str) -> Overhead:
         if not isinstance(by_op, dict):
             raise ProfileError(f"{where}: {at}.by_op must map an op class to seconds")
         kernels[ex] = KernelCost(_seconds(d.get("value"), where, f"{at}.value", MAX_PER_KERNEL_S),
-                                 str(d.get("source", "")), _confidence(d, where, at),
+                                 _text(d.get("source"), where, f"{at}.source"), _confidence(d, where, at),
                                  {str(k): _seconds(x, where, f"{at}.by_op.{k}", MAX_PER_KERNEL_S)
                                   for k, x in by_op.items()})
     fresh = _seconds_figure(raw, "fresh_memory_s_per_byte", where, MAX_PER_BYTE_S)
@@ -463,7 +504,8 @@ def _seconds_figure(raw: dict, key: str, where: str, upper: float) -> Figure | N
     v = raw[key]
     d = v if isinstance(v, dict) else {"value": v}
     _check_keys(d, FIGURE_KEYS, where, f"overhead.{key}.")
-    return Figure(_seconds(d.get("value"), where, f"overhead.{key}.value", upper), str(d.get("source", "")),
+    return Figure(_seconds(d.get("value"), where, f"overhead.{key}.value", upper),
+                  _text(d.get("source"), where, f"overhead.{key}.source"),
                   _confidence(d, where, f"overhead.{key}"))
 
 

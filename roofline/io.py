@@ -1,24 +1,46 @@
-"""Atomic file output: a file is either fully written or not there at all."""
+"""Output: a file or report folder is either fully written or not there at all.
+
+Files go through a temporary file in the same folder and a rename; a character
+device or FIFO (``-o /dev/null``) is written directly, never renamed over.
+Report folders are built in a temporary sibling and renamed into place.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import RooflineError
+from .errors import OutputError
+
+
+def _special(p: Path) -> bool:
+    """An existing target that is not a regular file or folder (a device, a FIFO, a socket)."""
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, with one line, if ``path`` cannot be written (missing folder, no permission)."""
     p = Path(path)
+    if _special(p):
+        if not os.access(p, os.W_OK):
+            raise OutputError(f"cannot write {p}: not writable")
+        return p
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
-        raise RooflineError(f"cannot write {p}: directory {parent} does not exist")
+        raise OutputError(f"cannot write {p}: directory {parent} does not exist")
     if p.is_dir():
-        raise RooflineError(f"cannot write {p}: it is a directory")
+        raise OutputError(f"cannot write {p}: it is a directory")
     if not os.access(parent, os.W_OK):
-        raise RooflineError(f"cannot write {p}: directory {parent} is not writable")
+        raise OutputError(f"cannot write {p}: directory {parent} is not writable")
     return p
 
 
@@ -26,19 +48,70 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     p = check_writable(path)
     mode = "wb" if isinstance(data, bytes) else "w"
+    text_args = {} if mode == "wb" else {"encoding": "utf-8", "newline": ""}
+    if _special(p):  # a device or FIFO: write to it, never replace it
+        try:
+            with open(p, mode, **text_args) as f:
+                f.write(data)
+        except OSError as e:
+            raise OutputError(f"cannot write {p}: {e.strerror}") from None
+        return p
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     except OSError as e:
-        raise RooflineError(f"cannot write {p}: {e.strerror}") from e
+        raise OutputError(f"cannot write {p}: {e.strerror}") from None
     try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": ""})) as f:
+        with os.fdopen(fd, mode, **text_args) as f:
             f.write(data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, p)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise RooflineError(f"cannot write {p}: {e.strerror}") from e
+        raise OutputError(f"cannot write {p}: {e.strerror}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def check_report_folder(path: str | os.PathLike) -> Path:
+    """Fail early if ``path`` cannot become a report folder."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"cannot write the report to {p}: it exists and is not a folder")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write the report to {p}: {parent} does not exist")
+    return p
+
+
+@contextlib.contextmanager
+def report_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary sibling of ``path`` to build a report in; renamed to ``path`` when the block ends
+    without error (replacing an older report there), removed otherwise."""
+    p = check_report_folder(path)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else "."))
+    except OSError as e:
+        raise OutputError(f"cannot write the report to {p}: {e.strerror}") from None
+    try:
+        yield tmp
+        os.chmod(tmp, 0o755)
+        old = None
+        if p.is_dir():
+            old = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".old", dir=tmp.parent))
+            os.replace(p, old / p.name)
+        try:
+            os.replace(tmp, p)
+        except OSError:
+            if old is not None:
+                os.replace(old / p.name, p)  # put the older report back
+            raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot write the report to {p}: {e.strerror}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -85,5 +85,16 @@ def read_accuracy_csv(path: str) -> dict[str, float]:
     acc = pd.to_numeric(df["top1"], errors="coerce")
     if acc.isna().any():
         bad = df.loc[acc.isna(), "top1"].iloc[0]
-        raise RooflineError(f"accuracy CSV {path}: top1 must be numeric, got {bad!r}")
-    return {model_name(*resolve(str(m))): float(a) for m, a in zip(df["model"], acc)}
+        raise RooflineError(f"accuracy CSV {path}: top1 must be numeric, got {str(bad)!r}")
+    out: dict[str, float] = {}
+    rows: dict[str, int] = {}
+    for i, (m, a) in enumerate(zip(df["model"], acc)):
+        name = model_name(*resolve(str(m)))
+        if not 0.0 <= float(a) <= 100.0:
+            raise RooflineError(f"accuracy CSV {path}: row {i + 2}: top1 {float(a):g} is not a percentage "
+                                f"from 0 to 100")
+        if name in out:
+            raise RooflineError(f"accuracy CSV {path}: rows {rows[name] + 2} and {i + 2} both give {name} "
+                                f"(after resolving aliases)")
+        out[name], rows[name] = float(a), i
+    return out

@@ -18,7 +18,7 @@ from .engine import Analysis, analyze
 from .errors import RooflineError
 from .measure.fit import fit_roofline, latency_sums, model_costs
 from .hardware import load_hardware
-from .io import write_atomic
+from .io import report_folder, write_atomic
 from .measured import SOURCE, measured_for
 from .stats import spearman
 from .pareto import front_ranges, pareto
@@ -99,11 +99,12 @@ def run(progress: Callable[[str], None] | None = None) -> Reproduction:
 
 def write_report(out_dir: str | Path, progress: Callable[[str], None] | None = None) -> Path:
     """Regenerate the report (Markdown, PNGs, CSVs) in ``out_dir``."""
-    out = Path(out_dir)
-    if not out.parent.is_dir():
-        raise RooflineError(f"cannot write the report to {out}: {out.parent} does not exist")
-    out.mkdir(exist_ok=True)
-    r = run(progress)
+    with report_folder(out_dir) as out:  # made first: a folder that cannot be written fails at once
+        _write(run(progress), out)
+    return Path(out_dir) / "README.md"
+
+
+def _write(r: Reproduction, out: Path) -> None:
     plot_accuracy_vs_latency(r.fig2, list(FIG2_RPS), out / "fig2_accuracy_vs_latency.png",
                              title="Roofline latency vs accuracy (bandwidth 40 GB/s, int8, convention mnv4-paper)")
     plot_front_distance(r.front, out / "fig2_front_distance.png")
@@ -115,8 +116,7 @@ def write_report(out_dir: str | Path, progress: Callable[[str], None] | None = N
     write_atomic(out / "fig2_front_ranges.csv", r.ranges.to_csv(index=False))
     write_atomic(out / "fig3_per_layer.csv", r.fig3.to_csv(index=False))
     write_atomic(out / "table16.csv", r.table16.to_csv(index=False))
-    path = write_atomic(out / "README.md", _markdown(r))
-    return path
+    write_atomic(out / "README.md", _markdown(r))
 
 
 def _md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:

@@ -12,6 +12,8 @@ Each model is traced once; all ridge points are evaluated in one numpy step.
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -20,7 +22,8 @@ import pandas as pd
 
 from .conventions import get_convention
 from .engine import layer_costs, roofline_times
-from .errors import RooflineError
+from . import checks
+from .errors import InvalidInputError, RooflineError
 from .hardware import load_hardware
 from .trace import LayerTable, trace
 from .zoo import ARCHS, list_models, model_card, model_name, resolve
@@ -71,15 +74,28 @@ def parse_rps(text: str | Sequence[float]) -> np.ndarray:
                 if len(parts) != 3:
                     raise ValueError
                 start, stop, step = parts
+                if not all(np.isfinite(parts)):
+                    raise RooflineError(f"ridge-point range {text!r}: start, stop and step must be finite")
                 if step <= 0:
                     raise RooflineError(f"ridge-point range {text!r}: the step must be positive")
+                count = math.floor((stop - start) / step + 0.5) + 1
+                if count > checks.MAX_RIDGE_POINTS:
+                    raise InvalidInputError(f"ridge-point range {text!r} has {count:,} points; at most "
+                                            f"{checks.MAX_RIDGE_POINTS:,}")
                 values = np.arange(start, stop + step / 2, step)
             else:
                 values = np.array([float(p) for p in text.split(",") if p.strip()])
+        except RooflineError:
+            raise
         except ValueError:
             raise RooflineError(f"ridge points must look like 0:500:5 or 0,5,50,500, got {text!r}") from None
     else:
-        values = np.asarray(list(text), dtype=np.float64)
+        items = checks.names(text, "ridge points")
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in items):
+            raise InvalidInputError(f"ridge points must be numbers, got {checks.show(next(v for v in items if not isinstance(v, numbers.Real) or isinstance(v, bool)))}")
+        values = np.asarray([float(v) for v in items], dtype=np.float64)
+    if values.size > checks.MAX_RIDGE_POINTS:
+        raise InvalidInputError(f"{values.size:,} ridge points is too many (at most {checks.MAX_RIDGE_POINTS:,})")
     if values.size == 0:
         raise RooflineError(f"the ridge-point range {text!r} is empty")
     if not np.all(np.isfinite(values)) or np.any(values < 0):
@@ -128,8 +144,14 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     else 40 GB/s (the paper's figures); the peak (``vary="bandwidth"``) from
     ``peak`` or ``hw``. ``accuracy`` maps model -> top-1 (default: model cards).
     """
+    models = checks.names(models)
     rp = parse_rps(rps)
     conv = get_convention(convention)
+    checks.choice(vary, "vary", ("peak", "bandwidth"))
+    if bw is not None:
+        bw = checks.number(bw, "bandwidth", *checks.BYTE_RATE, unit="B/s")
+    if peak is not None:
+        peak = checks.number(peak, "peak", *checks.MAC_RATE, unit="MAC/s")
     if hw is not None:
         profile = load_hardware(hw)
         bw = bw if bw is not None else profile.mem_bw_bytes_per_s.value
@@ -159,7 +181,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         frames.append(pd.DataFrame({
             "model": name, "rp_macs_per_byte": rp, "peak_macs_per_s": peaks, "mem_bw_bytes_per_s": bws,
             "latency_s": total, "mac_time_share": 1.0 - mem_share, "mem_time_share": mem_share,
-            "memory_bound_layers": mem_bound.sum(axis=1), "layers": len(macs), "macs": int(macs.sum()),
+            "memory_bound_layers": mem_bound.sum(axis=1), "layers": len(macs), "macs": table.macs,
             "top1": np.nan if top1 is None else top1,
         }))
     out = pd.concat(frames, ignore_index=True)

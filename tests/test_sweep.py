@@ -150,7 +150,7 @@ def test_cli_fit_writes_a_valid_profile(cli, tmp_path):
 @pytest.mark.parametrize(("text", "message"), [
     ("model,latency\nmnv2,5\n", "no column 'ms'"),
     ("model,ms\nmnv2,fast\nmnv1,3\nmnv3-l,2\n", "'fast' in column 'ms' is not a number"),
-    ("model,ms\nmnv2,0\nmnv1,3\nmnv3-l,2\n", "is not positive"),
+    ("model,ms\nmnv2,0\nmnv1,3\nmnv3-l,2\n", "outside the plausible range"),
     ("model,ms\nmnv2,5\nmnv1,3\n", "needs at least 3 models"),
     ("model,ms\nmnv2,5\nresnet50,3\nmnv1,3\n", "unknown model 'resnet50'"),
 ])

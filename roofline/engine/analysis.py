@@ -7,10 +7,12 @@ from typing import Any
 
 import pandas as pd
 
+from .. import checks
 from ..conventions import Convention, get_convention
 from ..errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, Roof, load_hardware
 from ..trace import LayerTable, trace
+from ..trace.table import exact_sum
 from .latency import LatencyModel, add_overheads, check_execution, latency_model
 from .roofline import evaluate, layer_bytes
 
@@ -50,10 +52,10 @@ class Analysis:
     @property
     def totals(self) -> dict[str, float]:
         """The JSON totals: MACs, params, weight and activation bytes, latency (seconds)."""
-        return {"macs": int(self.layers["macs"].sum()), "params": int(self.table.params),
+        return {"macs": exact_sum(self.layers["macs"]), "params": int(self.table.params),
                 "weight_bytes": float(self.layers["weight_bytes"].sum()),
                 "activation_bytes": float(self.layers["activation_bytes"].sum()),
-                "kernels": int(self.layers["kernels"].sum()),
+                "kernels": exact_sum(self.layers["kernels"]),
                 "roofline_latency_s": self.roofline_latency_s, "overhead_s": self.overhead_s,
                 "latency_s": self.total_latency_s}
 
@@ -167,6 +169,9 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
     """
     profile = load_hardware(hw)
     conv, execution = resolve_execution(convention, execution)
+    checks.flag(on_chip, "on_chip")
+    if overhead is not None:
+        checks.flag(overhead, "overhead")
     table = model if isinstance(model, LayerTable) else trace(
         model, input_shape, resolution=resolution, batch=batch, width=width, fuse=conv.fused)
     roof = profile.roof(dtype, mode, batch=table.input_shape[0] if table.input_shape else 1)

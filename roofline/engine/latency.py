@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..checks import show
 from ..errors import RooflineError
 from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead
 from .roofline import cost_class
@@ -43,8 +44,8 @@ def seconds_text(s: float) -> str:
 
 
 def check_execution(execution: str) -> str:
-    if execution not in EXECUTIONS:
-        raise RooflineError(f"unknown execution mode {execution!r}; use one of {', '.join(EXECUTIONS)}")
+    if not isinstance(execution, str) or execution not in EXECUTIONS:
+        raise RooflineError(f"unknown execution mode {show(execution)}; use one of {', '.join(EXECUTIONS)}")
     return execution
 
 

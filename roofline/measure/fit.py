@@ -116,6 +116,9 @@ def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
                      df, flat)
 
 
+MAX_ROWS = 10_000
+LATENCY_MS = (1e-6, 1e7)  # a nanosecond to about three hours
+
 OVERHEAD_TERMS = {"none": (), "kernel": ("kernel",), "inference": ("inference",),
                   "both": ("kernel", "inference")}
 
@@ -235,13 +238,25 @@ def read_measured(path: str, models_col: str = "model", latency_col: str = "ms")
         if col not in df.columns:
             raise RooflineError(f"{path} has no column {col!r} (columns: {', '.join(map(str, df.columns))}); "
                                 f"set --models-col / --latency-col")
+    if len(df) > MAX_ROWS:
+        raise RooflineError(f"{path} has {len(df):,} rows; fit takes at most {MAX_ROWS:,} (one per model)")
     ms = pd.to_numeric(df[latency_col], errors="coerce")
     bad = df.loc[ms.isna(), latency_col]
     if len(bad):
-        raise RooflineError(f"{path}: latency {bad.iloc[0]!r} in column {latency_col!r} is not a number")
-    if (ms <= 0).any():
-        raise RooflineError(f"{path}: latency {ms[ms <= 0].iloc[0]:g} ms in column {latency_col!r} is not positive")
+        raise RooflineError(f"{path}: latency {str(bad.iloc[0])!r} in column {latency_col!r} is not a number")
+    lo, hi = LATENCY_MS
+    out_of_range = ~ms.between(lo, hi) | ~np.isfinite(ms)
+    if out_of_range.any():
+        i = int(np.flatnonzero(out_of_range.to_numpy())[0])
+        raise RooflineError(f"{path}: row {i + 2}: latency {float(ms.iloc[i]):g} ms is outside the plausible "
+                            f"range {lo:g} to {hi:g} ms")
     models = [model_name(*resolve(str(m))) for m in df[models_col]]
+    seen: dict[str, int] = {}
+    for i, m in enumerate(models):
+        if m in seen:
+            raise RooflineError(f"{path}: rows {seen[m] + 2} and {i + 2} both measure {m} (after resolving "
+                                f"aliases); give one latency per model")
+        seen[m] = i
     return pd.DataFrame({"model": models, "latency_s": ms.to_numpy(np.float64) / 1e3})
 
 
@@ -254,10 +269,6 @@ def fit_measured_csv(path: str, models_col: str, latency_col: str, convention: s
     if kind not in KINDS:
         raise RooflineError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     m = read_measured(path, models_col, latency_col)
-    dup = m["model"][m["model"].duplicated()]
-    if len(dup):
-        raise RooflineError(f"{path}: model {dup.iloc[0]} is measured more than once (after resolving "
-                            f"aliases); give one latency per model")
     if len(m) < 3:
         raise RooflineError(f"{path} has {len(m)} measurements; fitting a ridge point and a bandwidth "
                             f"needs at least 3 models")

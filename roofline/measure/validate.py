@@ -35,7 +35,7 @@ from torch import nn
 from ..engine import Analysis, analyze
 from ..errors import RooflineError
 from ..hardware import HardwareProfile, load_hardware
-from ..io import write_atomic
+from ..io import report_folder, write_atomic
 from ..stats import spearman
 from ..zoo import build_model, model_card
 from .profiler import TORCH_DTYPES, check_device
@@ -330,16 +330,20 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
 # --- the report ---------------------------------------------------------------------------------------
 
 def write_report(v: Validation, out_dir: str | Path, profile_runs: list[dict] | None = None) -> Path:
-    """Markdown + PNG + CSV + JSON report of a validation run in ``out_dir``."""
+    """Markdown + PNG + CSV + JSON report of a validation run in ``out_dir`` (built aside, then moved
+    into place: an interrupted run leaves nothing)."""
+    with report_folder(out_dir) as out:
+        write_report_files(v, out, profile_runs)
+    return Path(out_dir) / "README.md"
+
+
+def write_report_files(v: Validation, out: Path, profile_runs: list[dict] | None = None) -> None:
+    """Write the report's files into an existing folder ``out``."""
     import json
 
-    from ..plots import OP_GROUPS, op_group, save_figure
     from matplotlib.figure import Figure
 
-    out = Path(out_dir)
-    if not out.parent.is_dir():
-        raise RooflineError(f"cannot write the report to {out}: {out.parent} does not exist")
-    out.mkdir(exist_ok=True)
+    from ..plots import OP_GROUPS, op_group, save_figure
 
     if not v.layers.empty:
         fig = Figure(figsize=(6.5, 6))
@@ -387,7 +391,6 @@ def write_report(v: Validation, out_dir: str | Path, profile_runs: list[dict] | 
     write_atomic(out / "layers.csv", v.layers.to_csv(index=False))
     write_atomic(out / "validation.json", json.dumps(v.to_dict(), indent=2))
     write_atomic(out / "README.md", markdown(v, profile_runs or []))
-    return out / "README.md"
 
 
 def _pct(x: float) -> str:

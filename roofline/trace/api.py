@@ -10,7 +10,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..errors import TraceError, UnsupportedOpError
+from .. import checks
+from ..errors import TraceError, UnsupportedOpError, describe_exception
+from ..interrupts import Terminated, is_real
 from ..zoo import build_model, model_card, model_name, resolve
 from .layers import build_rows
 from .recorder import ModuleScope, Recorder, _tensors
@@ -22,29 +24,32 @@ ModelLike = str | nn.Module
 def input_shape_for(model: ModelLike, input_shape: Sequence[int] | None = None,
                     resolution: int | Sequence[int] | None = None, batch: int = 1,
                     width: float | None = None) -> tuple[int, ...]:
-    """The (N, C, H, W) input shape a trace uses, validated."""
-    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
-        raise TraceError(f"batch must be a positive integer, got {batch!r}")
+    """The (N, C, H, W) input shape a trace uses, validated (sizes checked before anything is built)."""
+    batch = checks.integer(batch, "batch", 1, checks.MAX_BATCH)
     if input_shape is not None:
         if resolution is not None:
             raise TraceError("give input_shape or resolution, not both")
-        shape = tuple(input_shape)
-        if not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape):
-            raise TraceError(f"input shape must be positive integers, got {shape}")
+        if isinstance(input_shape, (str, bytes)) or not isinstance(input_shape, Sequence):
+            raise TraceError(f"input shape must be a sequence of integers, got {checks.show(input_shape)}")
+        if not input_shape:
+            raise TraceError("input shape is empty")
+        shape = tuple(checks.integer(s, "input shape entries", 1) for s in input_shape)
         if isinstance(model, str) and (len(shape) != 4 or shape[1] != 3):
             raise TraceError(f"input shape for {model!r} must be (N, 3, H, W), got {shape} "
                              f"(rank {len(shape)})")
-        if not shape:
-            raise TraceError("input shape is empty")
+        checks.input_elements(shape)
         return shape
     if resolution is None:
         if not isinstance(model, str):
             raise TraceError("give input_shape or resolution for a user model")
         resolution = model_card(model, width).resolution
-    res = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
-    if len(res) != 2 or not all(isinstance(r, int) and not isinstance(r, bool) and r > 0 for r in res):
-        raise TraceError(f"resolution must be a positive integer or (H, W), got {resolution!r}")
-    return (batch, 3) + res
+    res = (resolution, resolution) if not isinstance(resolution, Sequence) else tuple(resolution)
+    if len(res) != 2:
+        raise TraceError(f"resolution must be a positive integer or (H, W), got {checks.show(resolution)}")
+    res = tuple(checks.integer(r, "resolution", 1, checks.MAX_RESOLUTION) for r in res)
+    shape = (batch, 3) + res
+    checks.input_elements(shape)
+    return shape
 
 
 def trace(model: ModelLike, input_shape: Sequence[int] | None = None, *,
@@ -60,6 +65,8 @@ def trace(model: ModelLike, input_shape: Sequence[int] | None = None, *,
     """
     if not isinstance(model, (str, nn.Module)):
         raise TraceError(f"model must be a zoo name or a torch.nn.Module, got {type(model).__name__}")
+    checks.flag(fuse, "fuse")
+    checks.flag(strict, "strict")
     shape = input_shape_for(model, input_shape, resolution, batch, width)
     if isinstance(model, str):
         base, w = resolve(model, width)
@@ -135,9 +142,12 @@ def _run(model: nn.Module, owner: nn.Module, state: dict | None, shape: tuple[in
                 out = model(x)
             else:
                 out = torch.func.functional_call(model, state, (x,))
-    except (RuntimeError, ValueError, TypeError, IndexError) as e:
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TraceError(f"{name} failed on input shape {tuple(shape)}: {msg}") from e
+    except TraceError:
+        raise
+    except BaseException as e:  # the model's own code: any exception is this model's error
+        if isinstance(e, (KeyboardInterrupt, Terminated)) and is_real(e):
+            raise
+        raise TraceError(f"{name} failed on input shape {tuple(shape)}: {describe_exception(e)}") from e
     outs = _tensors(out if isinstance(out, (list, tuple)) else (out,))
     if isinstance(out, dict):
         outs = _tensors(tuple(out.values()))

@@ -11,6 +11,11 @@ COLUMNS = ("name", "op", "in_shape", "out_shape", "kernel", "stride", "groups", 
 COUNT_COLUMNS = ("macs", "params", "weight_elems", "in_elems", "out_elems")
 
 
+def exact_sum(column: pd.Series) -> int:
+    """The sum of an integer column as a Python int (int64 sums wrap around at 9.2e18)."""
+    return sum(int(v) for v in column.tolist())
+
+
 @dataclass(frozen=True)
 class LayerTable:
     """Per-layer counts of one traced model.
@@ -29,16 +34,16 @@ class LayerTable:
 
     @property
     def totals(self) -> pd.Series:
-        """Column sums of the count columns (MACs, params, elements)."""
-        return self.layers.loc[:, list(COUNT_COLUMNS)].sum()
+        """Column sums of the count columns (MACs, params, elements), as exact Python integers."""
+        return pd.Series({c: exact_sum(self.layers[c]) for c in COUNT_COLUMNS}, dtype=object)
 
     @property
     def macs(self) -> int:
-        return int(self.layers["macs"].sum())
+        return exact_sum(self.layers["macs"])
 
     @property
     def params(self) -> int:
-        return int(self.layers["params"].sum())
+        return exact_sum(self.layers["params"])
 
     def macs_by_op(self) -> pd.Series:
         return self.layers.groupby("op", sort=False)["macs"].sum()

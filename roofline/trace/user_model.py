@@ -9,7 +9,13 @@ from pathlib import Path
 
 from torch import nn
 
-from ..errors import TraceError
+from ..errors import TraceError, describe_exception
+from ..interrupts import Terminated, is_real
+
+
+def _reraise_real_interrupt(e: BaseException) -> None:
+    if isinstance(e, (KeyboardInterrupt, Terminated)) and is_real(e):
+        raise e
 
 
 def load_factory(spec: str) -> nn.Module:
@@ -33,8 +39,9 @@ def load_factory(spec: str) -> nn.Module:
             module = importlib.import_module(target)
     except TraceError:
         raise
-    except Exception as e:  # the user's code: report its error in one line
-        raise TraceError(f"importing {target} failed: {type(e).__name__}: {e}") from e
+    except BaseException as e:  # the user's code: report its error, whatever it is, in one line
+        _reraise_real_interrupt(e)
+        raise TraceError(f"importing {target} failed: {describe_exception(e)}") from e
     factory = getattr(module, attr, None)
     if factory is None:
         raise TraceError(f"{target} has no attribute {attr!r}")
@@ -44,8 +51,9 @@ def load_factory(spec: str) -> nn.Module:
         raise TraceError(f"{target}:{attr} is not callable")
     try:
         model = factory()
-    except Exception as e:
-        raise TraceError(f"{target}:{attr}() raised {type(e).__name__}: {e}") from e
+    except BaseException as e:
+        _reraise_real_interrupt(e)
+        raise TraceError(f"{target}:{attr}() raised {describe_exception(e)}") from e
     if not isinstance(model, nn.Module):
         raise TraceError(f"{target}:{attr}() returned {type(model).__name__}, not a torch.nn.Module")
     return model

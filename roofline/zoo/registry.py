@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..errors import RooflineError, UnknownModelError, closest
+from ..checks import integer, number, show
+from ..errors import InvalidInputError, RooflineError, UnknownModelError, closest
 from .builder import build_arch
 from .published import PUBLISHED, published, source
 from .specs import ARCHS
@@ -82,14 +83,16 @@ def _base(name: str) -> str | None:
 def resolve(name: str, width: float | None = None) -> tuple[str, float]:
     """Resolve a model name (alias, width suffix) and optional width to ``(base, width)``."""
     if not isinstance(name, str) or not name.strip():
-        raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
+        raise UnknownModelError(f"model name must be a non-empty string, got {show(name)}")
+    if width is not None:
+        width = number(width, "width multiplier")
     key = _normalise(name)
     base, suffix_width = _base(key), None
     if base is None:
         for pattern, scale in ((_WIDTH_SUFFIX, 1.0), (_TIMM_SUFFIX, 100.0)):
             m = pattern.match(key)
-            if m and _base(m["base"].rstrip("-")) is not None:
-                base, suffix_width = _base(m["base"].rstrip("-")), float(m["w"]) / scale
+            if m and not m["base"].endswith(("-", "_", " ")) and _base(m["base"]) is not None:
+                base, suffix_width = _base(m["base"]), float(m["w"]) / scale
                 break
     if base is None:
         raise UnknownModelError(f"unknown model {name!r}{closest(key, list_models() + list(_ALIASES))}; "
@@ -129,11 +132,19 @@ def build_model(name: str, width: float | None = None, num_classes: int = 1000,
     ``device="meta"`` builds without allocating weights: the tracer builds there.
     """
     base, w = resolve(name, width)
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise RooflineError(f"num_classes must be a positive integer, got {num_classes!r}")
-    dev = torch.device(device if device is not None else "cpu")
-    with dev, (_SkipInit() if dev.type == "meta" else contextlib.nullcontext()):
-        model = build_arch(ARCHS[base], w, num_classes)
+    num_classes = integer(num_classes, "num_classes", 1, 1 << 24)
+    try:
+        dev = torch.device(device if device is not None else "cpu")
+    except (RuntimeError, TypeError):
+        raise InvalidInputError(f"unknown device {show(device)}; use cpu, cuda or meta") from None
+    try:
+        with dev, (_SkipInit() if dev.type == "meta" else contextlib.nullcontext()):
+            model = build_arch(ARCHS[base], w, num_classes)
+    except (RuntimeError, AssertionError) as e:
+        if dev.type in ("cpu", "meta"):
+            raise
+        raise InvalidInputError(f"cannot build on device {dev}: {str(e).splitlines()[0] if str(e) else 'unavailable'}"
+                                ) from None
     return model.eval()
 
 

@@ -1,0 +1,103 @@
+"""One validation layer for user-supplied values, CLI and API alike.
+
+Each check returns the value in its plain Python form (numpy integers become
+``int``) or raises :class:`~roofline.errors.InvalidInputError` with one line that
+names the value and what is wrong, never a numpy repr.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+from collections.abc import Iterable
+from typing import Any
+
+from .errors import InvalidInputError
+
+# Sizes a trace or sweep may ask for before anything is allocated.
+MAX_INPUT_ELEMENTS = 1 << 36      # 68.7 G elements in one input tensor (a 2048 px image is 12.6 M)
+MAX_RESOLUTION = 1 << 16
+MAX_BATCH = 1 << 16
+MAX_RIDGE_POINTS = 100_001
+# Plausible ranges of user rates (the same as hardware profiles'): below, a unit is missing; above, a typo.
+MAC_RATE = (1e6, 1e17)
+BYTE_RATE = (1e6, 1e17)
+
+
+def show(value: Any) -> str:
+    """A value as a user wrote it: plain numbers (no ``np.float64(...)``), short strings quoted."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    text = repr(value) if isinstance(value, str) else type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def integer(value: Any, what: str, lo: int = 1, hi: int | None = None) -> int:
+    """An exact integer in [lo, hi]; numpy integers are accepted, floats and bools are not."""
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{what} must be an integer, got {value}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise InvalidInputError(f"{what} must be an integer, got {show(value)}") from None
+    if v < lo or (hi is not None and v > hi):
+        bound = f"from {lo} to {hi}" if hi is not None else f"at least {lo}"
+        raise InvalidInputError(f"{what} must be an integer {bound}, got {v}")
+    return v
+
+
+def number(value: Any, what: str, lo: float | None = None, hi: float | None = None, unit: str = "") -> float:
+    """A finite positive real number, optionally within a plausible [lo, hi]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InvalidInputError(f"{what} must be a number, got {show(value)}")
+    try:
+        v = float(value)
+    except OverflowError:
+        raise InvalidInputError(f"{what} is too large") from None
+    if not math.isfinite(v) or v <= 0:
+        raise InvalidInputError(f"{what} must be a finite positive number, got {show(v)}")
+    u = f" {unit}" if unit else ""
+    if lo is not None and v < lo:
+        raise InvalidInputError(f"{what} = {v:g}{u} is implausibly small (below {lo:g}{u})")
+    if hi is not None and v > hi:
+        raise InvalidInputError(f"{what} = {v:g}{u} is implausibly large (above {hi:g}{u})")
+    return v
+
+
+def flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"{what} must be True or False, got {show(value)}")
+    return value
+
+
+def choice(value: Any, what: str, options: Iterable[str]) -> str:
+    opts = list(options)
+    if not isinstance(value, str) or value not in opts:
+        raise InvalidInputError(f"{what} must be one of {', '.join(opts)}, got {show(value)}")
+    return value
+
+
+def names(value: Any, what: str = "models") -> list:
+    """A non-empty list of names (or traced tables): a bare string is one name, not its characters."""
+    if isinstance(value, str):
+        raise InvalidInputError(f"{what} must be a list of names, got the string {show(value)} (use [{value!r}])")
+    try:
+        items = list(value)
+    except TypeError:
+        raise InvalidInputError(f"{what} must be a list of names, got {show(value)}") from None
+    if not items:
+        raise InvalidInputError(f"{what}: the list is empty")
+    return items
+
+
+def input_elements(shape: tuple[int, ...], what: str = "input shape") -> int:
+    n = math.prod(shape)
+    if n > MAX_INPUT_ELEMENTS:
+        raise InvalidInputError(f"{what} {'x'.join(map(str, shape))} has {n:.3g} elements; at most "
+                                f"{MAX_INPUT_ELEMENTS:.3g} can be traced")
+    return n
