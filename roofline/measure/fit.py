@@ -268,6 +268,8 @@ def fit_measured_csv(path: str, models_col: str, latency_col: str, convention: s
         raise RooflineError(f"unknown dtype {dtype!r}; use one of {', '.join(BYTES_PER_ELEMENT)}")
     if kind not in KINDS:
         raise RooflineError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if overhead != "auto" and overhead not in OVERHEAD_TERMS:
+        raise RooflineError(f"unknown --overhead {overhead!r}; use auto, {', '.join(OVERHEAD_TERMS)}")
     m = read_measured(path, models_col, latency_col)
     if len(m) < 3:
         raise RooflineError(f"{path} has {len(m)} measurements; fitting a ridge point and a bandwidth "

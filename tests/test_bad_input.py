@@ -1,0 +1,382 @@
+"""Bad input, CLI and API alike: one `error:` line, exit code 2, no traceback, nothing left behind.
+
+Driven by tables of cases; each CLI case runs in a fresh temporary folder whose contents
+(and an existing file's bytes) must be unchanged afterwards.
+"""
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import roofline
+from roofline.errors import RooflineError
+from roofline.measure.fit import fit_overhead
+from roofline.measure.validate import validate
+from roofline.sweep import sweep
+
+PIXEL6 = (Path(__file__).resolve().parent.parent / "hardware_profiles" / "pixel6-cpu.yaml").read_text()
+OLD = "an existing file\n"
+
+BAD_MODEL = '''
+import sys
+from torch import nn
+
+class M(nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.conv = nn.Conv2d(3, 8, 3)
+
+    def forward(self, x):
+        if self.kind == "exit0":
+            sys.exit(0)
+        if self.kind == "kbd":
+            raise KeyboardInterrupt
+        if self.kind == "key":
+            return {}["x"]
+        if self.kind == "zero":
+            return 1 / 0
+        if self.kind == "assert":
+            assert False, "bad"
+        if self.kind == "attr":
+            return self.nothing
+        return self.conv(x)
+
+def exit0(): return M("exit0")
+def kbd(): return M("kbd")
+def key(): return M("key")
+def zero(): return M("zero")
+def asrt(): return M("assert")
+def attr(): return M("attr")
+def exits(): raise SystemExit(3)
+def good(): return M("")
+'''
+
+FILES = {
+    "bad_model.py": BAD_MODEL,
+    "exit_at_import.py": "import sys\nsys.exit(0)\n",
+    "raise_at_import.py": "raise ValueError('broken at import')\n",
+    "existing.txt": OLD,
+    "digits.yaml": PIXEL6.replace("5.12e+10", "1" + "0" * 400),
+    "big.yaml": PIXEL6 + "#" + "x" * (1 << 20) + "\n",
+    "anchor.yaml": PIXEL6.replace("description:", "x: &a [1, 2]\ndescription:"),
+    "bomb.yaml": PIXEL6.replace("name:", "a: &a ['lol', 'lol', 'lol']\nb: &b [*a, *a, *a]\nname:"),
+    "long.yaml": PIXEL6.replace("description: ", "description: " + "y" * 5000 + " # "),
+    "nested_machine.yaml": PIXEL6 + "machine: {cpu: {nested: 1}}\n",
+    "list_description.yaml": PIXEL6.replace("description: ", "description: [a, b] # "),
+    "syntax.yaml": "name: [unclosed\n",
+    "list.yaml": "- 1\n- 2\n",
+    "unknown_key.yaml": PIXEL6 + "peak_tops: 4\n",
+    "tops.yaml": PIXEL6.replace("1.79e+11", "'4 TOPS'"),
+    "ceil.yaml": PIXEL6 + "ceilings_macs_per_s: {conv1x1: 1.0e-300}\n",
+    "kernel5s.yaml": PIXEL6 + "overhead: {per_kernel_s: {eager: 5}}\n",
+    "jit.yaml": PIXEL6 + "overhead: {per_kernel_s: {jit: 1.0e-6}}\n",
+    "batch0.yaml": PIXEL6 + "ceilings: [{batch: 0, macs_per_s: {fc: 1.0e+9}}]\n",
+    "act.yaml": ("name: x\nkind: npu\ndefault_dtype: int8\npeak_macs_per_s: {int8: 1.0e+12}\n"
+                 "mem_bw_bytes_per_s: 1.0e+10\nactivations_on_chip: {value: true}\n"),
+    "empty.yaml": "",
+    "dup.csv": "model,ms\nmnv2,5\nmobilenet_v2,5.1\nmnv1,6\nmnv3-l,4\n",
+    "huge.csv": "model,ms\nmnv2,1e308\nmnv1,3\nmnv3-l,2\n",
+    "tiny.csv": "model,ms\nmnv2,1e-308\nmnv1,3\nmnv3-l,2\n",
+    "neg.csv": "model,ms\nmnv2,-1\nmnv1,3\nmnv3-l,2\n",
+    "nan.csv": "model,ms\nmnv2,nan\nmnv1,3\nmnv3-l,2\n",
+    "text.csv": "model,ms\nmnv2,fast\nmnv1,3\nmnv3-l,2\n",
+    "nocol.csv": "model,latency\nmnv2,5\n",
+    "two.csv": "model,ms\nmnv2,5\nmnv1,6\n",
+    "rows.csv": "model,ms\n" + "mnv2,5\n" * 10_001,
+    "unknown_model.csv": "model,ms\nresnet50,5\nmnv1,3\nmnv3-l,2\n",
+    "acc_neg.csv": "model,top1\nmnv2,-50\nmnv1,70\n",
+    "acc_big.csv": "model,top1\nmnv2,1000\nmnv1,70\n",
+    "acc_inf.csv": "model,top1\nmnv2,inf\nmnv1,70\n",
+    "acc_dup.csv": "model,top1\nmnv2,72\nmobilenet_v2,73\nmnv1,70\n",
+    "acc_text.csv": "model,top1\nmnv2,good\nmnv1,70\n",
+}
+
+M = "--model"
+A = ("analyze", "mnv2", "--hw", "pixel6-cpu")
+CLI_CASES = [
+    # sizes that overflow or would allocate without bound
+    (("analyze", "mnv2", "--hw", "pixel6-cpu", "--resolution", "10000000000"), "resolution must be an integer from 1"),
+    (("analyze", "mnv2", "--hw", "pixel6-cpu", "--resolution", "99999999999999999999999999"), "resolution must be"),
+    (("trace", "mnv2", "--resolution", "100000"), "resolution must be an integer from 1 to 65536"),
+    (("trace", "mnv2", "--batch", "0"), "batch must be an integer from 1"),
+    (("trace", "mnv2", "--batch", "1000000"), "batch must be an integer from 1 to 65536"),
+    (("trace", M, "{d}/bad_model.py:good", "--input-shape", "1,3,999999,999999"), "can be traced"),
+    (("sweep", "mnv2", "--rp", "0:1e9:1e-9"), "at most 100,001"),
+    (("sweep", "mnv2", "--rp", "0:inf:1"), "must be finite"),
+    (("sweep", "mnv2", "--rp", "abc"), "must look like 0:500:5"),
+    (("sweep", "mnv2", "--rp", "-5"), "finite and >= 0"),
+    (("sweep", "mnv2", "--rp", "0:500:0"), "the step must be positive"),
+    (("sweep", "mnv2", "--rp", ","), "is empty"),
+    (("analyze", "mnv2", "--hw", "{d}/digits.yaml"), "too large to be a number"),
+    # outputs that cannot be written, checked before any work
+    (("validate", "mnv3-s", "--hw", "pixel6-cpu", "-o", "{d}/existing.txt"), "exists and is not a folder"),
+    (("reproduce", "-o", "{d}/existing.txt"), "exists and is not a folder"),
+    (("reproduce", "-o", "{d}/existing.txt/report"), "does not exist"),
+    (("validate", "mnv3-s", "--hw", "pixel6-cpu", "-o", "{d}/missing/report"), "does not exist"),
+    (("trace", "mnv2", "-o", "{d}/missing/t.csv"), "does not exist"),
+    (("trace", "mnv2", "-o", "{d}"), "it is a directory"),
+    (("profile", "--quick", "-o", "{d}/missing/p.yaml"), "does not exist"),
+    (("fit", "{d}/two.csv", "-o", "{d}/missing/p.yaml"), "does not exist"),
+    # a user's model: every exception of its code is that model's error
+    (("trace", M, "{d}/bad_model.py:key", "--input-shape", "1,3,8,8"), "KeyError: 'x'"),
+    (("trace", M, "{d}/bad_model.py:zero", "--input-shape", "1,3,8,8"), "ZeroDivisionError"),
+    (("trace", M, "{d}/bad_model.py:asrt", "--input-shape", "1,3,8,8"), "AssertionError: bad"),
+    (("trace", M, "{d}/bad_model.py:attr", "--input-shape", "1,3,8,8"), "AttributeError"),
+    (("trace", M, "{d}/bad_model.py:exit0", "--input-shape", "1,3,8,8"), "SystemExit: 0"),
+    (("trace", M, "{d}/bad_model.py:kbd", "--input-shape", "1,3,8,8"), "KeyboardInterrupt"),
+    (("trace", M, "{d}/bad_model.py:exits"), "raised SystemExit: 3"),
+    (("trace", M, "{d}/exit_at_import.py:f"), "importing"),
+    (("trace", M, "{d}/raise_at_import.py:f"), "ValueError: broken at import"),
+    (("trace", M, "{d}/bad_model.py:nothing"), "has no attribute 'nothing'"),
+    (("trace", M, "{d}/missing.py:f"), "does not exist"),
+    (("trace", M, "no_colon"), "must look like"),
+    (("analyze", "--hw", "pixel6-cpu", M, "{d}/bad_model.py:key", "--input-shape", "1,3,8,8"), "KeyError"),
+    # nonsense that used to be accepted
+    (("sweep", "mnv2", "--bw", "nan"), "bandwidth must be a finite positive number, got nan"),
+    (("sweep", "mnv2", "--bw", "inf"), "got inf"),
+    (("sweep", "mnv2", "--bw", "1e-300"), "implausibly small"),
+    (("sweep", "mnv2", "--bw", "-5"), "finite positive"),
+    (("sweep", "mnv2", "--bw", "1e30"), "implausibly large"),
+    (("sweep", "mnv2", "--vary", "bandwidth", "--peak", "nan"), "peak must be a finite positive number"),
+    (("sweep", "mnv2", "--vary", "bandwidth", "--peak", "inf"), "finite positive"),
+    (("sweep", "mnv2", "--vary", "bandwidth", "--peak", "0"), "finite positive"),
+    (("sweep", "mnv2", "--vary", "sideways"), "vary must be one of"),
+    (("fit", "{d}/dup.csv"), "rows 2 and 3 both measure mnv2"),
+    (("fit", "{d}/huge.csv"), "outside the plausible range"),
+    (("fit", "{d}/tiny.csv"), "outside the plausible range"),
+    (("fit", "{d}/neg.csv"), "outside the plausible range"),
+    (("fit", "{d}/nan.csv"), "not a number"),
+    (("fit", "{d}/text.csv"), "'fast'"),
+    (("fit", "{d}/nocol.csv"), "no column 'ms'"),
+    (("fit", "{d}/two.csv"), "at least 3 models"),
+    (("fit", "{d}/rows.csv"), "at most 10,000"),
+    (("fit", "{d}/unknown_model.csv"), "unknown model 'resnet50'"),
+    (("fit", "{d}/dup.csv", "--overhead", "maybe"), "unknown --overhead"),
+    (("fit", "{d}/missing.csv"), "does not exist"),
+    (("pareto", "mnv2", "mnv1", "--accuracy", "{d}/acc_neg.csv"), "not a percentage"),
+    (("pareto", "mnv2", "mnv1", "--accuracy", "{d}/acc_big.csv"), "not a percentage"),
+    (("pareto", "mnv2", "mnv1", "--accuracy", "{d}/acc_inf.csv"), "not a percentage"),
+    (("pareto", "mnv2", "mnv1", "--accuracy", "{d}/acc_dup.csv"), "rows 2 and 3 both give mnv2"),
+    (("pareto", "mnv2", "mnv1", "--accuracy", "{d}/acc_text.csv"), "must be numeric"),
+    (("analyze", "mnv2--1x", "--hw", "pixel6-cpu"), "unknown model 'mnv2--1x'"),
+    (("trace", "mnv2__1.5x"), "unknown model"),
+    ((*A, "--dtype", ""), "unknown dtype ''"),
+    ((*A, "--dtype", "int4"), "unknown dtype 'int4'"),
+    (("analyze", "mnv2", "--hw", "{d}/ceil.yaml", "--calibrated"), "implausibly small"),
+    ((*A, "--batch", "0"), "batch must be"),
+    ((*A, "--width", "0"), "width multiplier must be a finite positive number, got 0.0"),
+    ((*A, "--width", "-1"), "width multiplier must be a finite positive number, got -1.0"),
+    ((*A, "--width", "100"), "width multiplier must be in"),
+    ((*A, "--convention", "foo"), "unknown convention 'foo'"),
+    ((*A, "--exec", "jit"), "unknown execution mode 'jit'"),
+    ((*A, "--calibrated", "--spec"), "not both"),
+    ((*A, "--calibrated"), "no measured op ceilings"),
+    (("analyze", "mnv2", "--hw", "pixel7-gpu", "--on-chip"), "no on_chip_bytes"),
+    (("analyze", "mnv2"), "missing --hw"),
+    (("analyze", "mnv2", "--hw", "pixel99"), "unknown hardware 'pixel99'"),
+    (("analyze", "mnv2", "--hw", "{d}/missing.yaml"), "does not exist"),
+    ((*A, "--top", "0"), "--top must be a positive integer"),
+    (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--runs", "0"), "--runs must be a positive integer"),
+    (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--batch", "0"), "--batch must be an integer"),
+    (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--exec", "graph"), "needs --device cuda"),
+    (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--threads", "0"), "--threads must be a positive integer"),
+    (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--format", "csv"), "table or json"),
+    (("profile", "--batch", "0"), "--batch must be positive integers"),
+    (("profile", "--batch", "x"), "--batch must be integers"),
+    (("profile", "--dtype", "int4"), "unknown dtype 'int4'"),
+    (("profile", "--device", "tpu"), "device must be cpu or cuda"),
+    # profiles: size, aliases, free text, schema
+    (("analyze", "mnv2", "--hw", "{d}/big.yaml"), "too large for a hardware profile"),
+    (("analyze", "mnv2", "--hw", "{d}/anchor.yaml"), "anchors and aliases"),
+    (("analyze", "mnv2", "--hw", "{d}/bomb.yaml"), "anchors and aliases"),
+    (("analyze", "mnv2", "--hw", "{d}/long.yaml"), "at most 4,096"),
+    (("analyze", "mnv2", "--hw", "{d}/nested_machine.yaml"), "machine.cpu must be a number or a text"),
+    (("analyze", "mnv2", "--hw", "{d}/list_description.yaml"), "description must be text"),
+    (("analyze", "mnv2", "--hw", "{d}/syntax.yaml"), "is not valid YAML"),
+    (("analyze", "mnv2", "--hw", "{d}/list.yaml"), "must be a YAML mapping"),
+    (("analyze", "mnv2", "--hw", "{d}/empty.yaml"), "an empty file"),
+    (("analyze", "mnv2", "--hw", "{d}/unknown_key.yaml"), "unknown key 'peak_tops'"),
+    (("analyze", "mnv2", "--hw", "{d}/tops.yaml"), "units go in the key name"),
+    (("analyze", "mnv2", "--hw", "{d}/kernel5s.yaml"), "implausibly large (above 1 s)"),
+    (("analyze", "mnv2", "--hw", "{d}/jit.yaml"), "unknown execution mode 'jit'"),
+    (("analyze", "mnv2", "--hw", "{d}/batch0.yaml"), "must be a positive integer"),
+    (("analyze", "mnv2", "--hw", "{d}/act.yaml"), "needs on_chip_bytes"),
+    # names and shapes
+    (("trace", "resnet50"), "unknown model 'resnet50'"),
+    (("trace", "mnv2", "--input-shape", "1,3,a"), "--input-shape must be integers"),
+    (("trace", "mnv2", "--input-shape", "3,224,224"), "rank 3"),
+    (("trace",), "missing MODEL"),
+    (("sweep", "--models", "nope"), "unknown model group 'nope'"),
+    (("sweep", "--family", "mnv9"), "unknown family 'mnv9'"),
+    (("sweep",), "no models given"),
+    (("hw", "nope"), "unknown hardware 'nope'"),
+    (("reproduce", "mnv3"), "only mnv4 can be reproduced"),
+    (("models", "--nope"), "No such option"),
+]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bad")
+    for name, text in FILES.items():
+        (d / name).write_text(text)
+    return d
+
+
+def _snapshot(d: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()
+            and "__pycache__" not in p.parts}
+
+
+def test_the_table_covers_every_class():
+    assert len(CLI_CASES) + len(API_CASES) >= 80
+    assert len({args for args, _ in CLI_CASES}) == len(CLI_CASES)
+
+
+@pytest.mark.parametrize(("args", "message"), CLI_CASES, ids=[" ".join(a)[:60] for a, _ in CLI_CASES])
+def test_cli_bad_input(cli, files, args, message):
+    before = _snapshot(files)
+    code, out, err = cli(*[a.replace("{d}", str(files)) for a in args])
+    lines = err.splitlines()
+    assert code == 2, (code, err)
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert message in err, err
+    assert "Traceback" not in err + out and "np.float64" not in err
+    assert _snapshot(files) == before  # nothing written, nothing half-written, the existing file untouched
+
+
+API_CASES = [
+    (lambda: sweep([]), "the list is empty"),
+    (lambda: sweep("mnv2"), "must be a list of names, got the string"),
+    (lambda: sweep(["mnv2"], ["a"]), "ridge points must be numbers"),
+    (lambda: sweep(["mnv2"], bw=float("nan")), "got nan"),
+    (lambda: sweep(["mnv2"], bw=np.float64("inf")), "got inf"),
+    (lambda: sweep(["mnv2"], vary="both"), "vary must be one of"),
+    (lambda: roofline.build_model("mnv2", device="tpu"), "unknown device 'tpu'"),
+    (lambda: roofline.build_model("mnv2", num_classes=0), "num_classes must be an integer"),
+    (lambda: roofline.analyze("mnv2", "pixel6-cpu", convention=["default"]), "unknown convention list"),
+    (lambda: roofline.analyze("mnv2", "pixel6-cpu", dtype=""), "unknown dtype ''"),
+    (lambda: roofline.analyze("mnv2", "pixel6-cpu", mode="best"), "roofline mode must be"),
+    (lambda: roofline.analyze("mnv2", "pixel6-cpu", execution=3), "unknown execution mode 3"),
+    (lambda: roofline.analyze("mnv2", "pixel6-cpu", on_chip="yes"), "on_chip must be True or False"),
+    (lambda: roofline.analyze("mnv2", "pixel6-cpu", overhead="no"), "overhead must be True or False"),
+    (lambda: roofline.analyze("mnv2", {"name": "x"}), "missing field 'kind'"),
+    (lambda: roofline.trace("mnv2", width="1.5"), "width multiplier must be a number, got '1.5'"),
+    (lambda: roofline.trace("mnv2", resolution=224.0), "resolution must be an integer, got 224.0"),
+    (lambda: roofline.trace("mnv2", resolution=np.float64(224)), "got 224.0"),
+    (lambda: roofline.trace("mnv2", fuse="no"), "fuse must be True or False"),
+    (lambda: roofline.trace("mnv2", strict=1), "strict must be True or False"),
+    (lambda: roofline.trace("mnv2", batch=True), "batch must be an integer, got True"),
+    (lambda: roofline.trace("mnv2", input_shape="1,3,224,224"), "sequence of integers"),
+    (lambda: roofline.trace("mnv2", input_shape=()), "input shape is empty"),
+    (lambda: roofline.trace("mnv2", input_shape=(1, 3, 224, 224), resolution=224), "not both"),
+    (lambda: roofline.trace("mnv2", resolution=(224,)), "resolution must be a positive integer or (H, W)"),
+    (lambda: roofline.trace(42), "zoo name or a torch.nn.Module"),
+    (lambda: roofline.model_card("mnv2", width=float("nan")), "width multiplier must be a finite positive"),
+    (lambda: roofline.model_card(""), "non-empty string"),
+    (lambda: roofline.load_hardware(3.5), "unknown hardware '3.5'"),
+    (lambda: fit_overhead([(np.ones(2), np.ones(2))] * 6, [2] * 6, [-1.0] * 6), "positive numbers"),
+    (lambda: validate([], "pixel6-cpu"), "no models"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), API_CASES, ids=[m[:40] for _, m in API_CASES])
+def test_api_bad_input(call, message):
+    with pytest.raises(RooflineError) as info:
+        call()
+    assert message in str(info.value), str(info.value)
+    assert "np.float64" not in str(info.value) and "np.int64" not in str(info.value)
+
+
+def test_numpy_integers_are_accepted():
+    assert roofline.trace("mnv2", resolution=np.int64(224)).macs == 300_774_272
+    assert roofline.trace("mnv2", batch=np.int32(2)).macs == 2 * 300_774_272
+    a = roofline.analyze("mnv2", "pixel6-cpu", batch=np.int64(2))
+    assert type(a.totals["macs"]) is int and a.totals["macs"] == 601_548_544
+
+
+def test_large_totals_are_exact_python_integers():
+    t = roofline.trace("mnv4-hybrid-l", batch=4096, resolution=1024)  # 2.85e14 MACs
+    assert t.macs == 4096 * roofline.trace("mnv4-hybrid-l", resolution=1024).macs and type(t.macs) is int
+    assert t.macs == sum(int(v) for v in t.layers["macs"].tolist())
+    assert t.totals["macs"] == t.macs
+
+
+def test_fifo_target_is_written_in_place_not_replaced(cli, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    code, _, err = cli("trace", "mnv3-s", "--format", "csv", "-o", str(fifo))
+    reader.join(timeout=30)
+    assert code == 0, err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)  # still a FIFO, not a regular file renamed over it
+    assert got and got[0].startswith(b"name,op,") and got[0].count(b"\n") == 1 + len(roofline.trace("mnv3-s"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_refused_command_leaves_existing_report_untouched(cli, tmp_path):
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "README.md").write_text("old report")
+    code, _, err = cli("validate", "mnv3-s", "--hw", "pixel6-cpu", "--runs", "0", "-o", str(report))
+    assert code == 2 and (report / "README.md").read_text() == "old report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_interrupted_report_leaves_nothing(tmp_path, monkeypatch):
+    """A report folder is built aside and renamed into place: an interruption leaves no folder."""
+    from roofline import reproduce
+
+    def interrupted(progress=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reproduce, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        reproduce.write_report(tmp_path / "paper")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _run(args, **kw):
+    return subprocess.run([sys.executable, "-m", "roofline.cli", *args], capture_output=True, text=True,
+                          timeout=120, **kw)
+
+
+def test_closed_stdout_is_one_error_line():
+    p = subprocess.run([sys.executable, "-m", "roofline.cli", "hw"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, text=True, timeout=120,
+                       preexec_fn=lambda: os.close(1))
+    assert p.returncode == 2 and p.stderr == "error: standard output is closed: give -o FILE, or do not close it\n"
+
+
+def test_sigint_and_sigterm_end_with_one_line(tmp_path):
+    import signal
+    import time
+
+    for sig, code, word in ((signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")):
+        out = tmp_path / f"report-{sig.name}"
+        p = subprocess.Popen([sys.executable, "-m", "roofline.cli", "validate", "mnv4-conv-l", "--hw", "pixel6-cpu",
+                              "--runs", "500", "-o", str(out)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while not any(tmp_path.glob(f".{out.name}.*")) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the report folder is being built aside: the command is running
+        time.sleep(0.5)
+        p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == code and err == f"error: {word}\n", (sig, err)
+        assert list(tmp_path.iterdir()) == []  # the temporary report folder is gone
+
+
+def test_messages_print_plain_numbers():
+    with pytest.raises(RooflineError) as info:
+        sweep(["mnv2"], bw=np.float64(1e-300))
+    assert str(info.value) == "bandwidth = 1e-300 B/s is implausibly small (below 1e+06 B/s)"

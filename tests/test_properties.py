@@ -1,0 +1,71 @@
+"""Properties of the engine that hold for any hardware numbers (Hypothesis)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import roofline
+from roofline.sweep import sweep
+
+TABLES = {name: roofline.trace(name) for name in ("mnv2", "mnv3-s", "mnv4-hybrid-m")}
+models = st.sampled_from(sorted(TABLES))
+rates = st.floats(1e7, 1e15)
+seconds = st.floats(0.0, 1e-3)
+
+
+def hw(peak: float, bw: float, dtype: str = "int8", **extra) -> dict:
+    return {"name": "prop", "kind": "npu", "default_dtype": dtype, "peak_macs_per_s": {dtype: peak},
+            "mem_bw_bytes_per_s": bw, **extra}
+
+
+@settings(max_examples=40, deadline=None)
+@given(models, rates, rates, st.floats(1.0, 1000.0))
+def test_more_peak_never_slower(model, peak, bw, factor):
+    slow = roofline.analyze(TABLES[model], hw(peak, bw))
+    fast = roofline.analyze(TABLES[model], hw(min(peak * factor, 1e17), bw))
+    assert (fast.layers["latency_s"] <= slow.layers["latency_s"]).all()
+    assert fast.total_latency_s <= slow.total_latency_s
+
+
+@settings(max_examples=40, deadline=None)
+@given(models, rates, rates, st.floats(1.0, 1000.0), seconds, seconds)
+def test_more_bandwidth_never_slower_with_overheads(model, peak, bw, factor, per_kernel, per_inference):
+    over = {"overhead": {"per_kernel_s": {"fused": per_kernel}, "per_inference_s": per_inference}}
+    slow = roofline.analyze(TABLES[model], hw(peak, bw, **over))
+    fast = roofline.analyze(TABLES[model], hw(peak, min(bw * factor, 1e17), **over))
+    assert fast.total_latency_s <= slow.total_latency_s
+
+
+@settings(max_examples=40, deadline=None)
+@given(models, rates, rates, seconds, seconds, st.sampled_from(["fused", "eager"]))
+def test_total_is_the_layers_plus_the_inference_cost(model, peak, bw, per_kernel, per_inference, execution):
+    over = {"overhead": {"per_kernel_s": {execution: per_kernel}, "per_inference_s": per_inference}}
+    table = TABLES[model] if execution == "fused" else roofline.trace(model, fuse=False)
+    a = roofline.analyze(table, hw(peak, bw, **over), execution=execution)
+    assert a.total_latency_s == pytest.approx(a.layers["latency_s"].sum() + per_inference, rel=1e-12, abs=1e-18)
+    # the overheads add exactly kernels x per-kernel cost to Eq. 1
+    assert a.overhead_s == pytest.approx(a.layers["kernels"].sum() * per_kernel + per_inference, rel=1e-9, abs=1e-18)
+    eq1 = roofline.analyze(table, hw(peak, bw), execution=execution)
+    assert a.roofline_latency_s == eq1.total_latency_s
+
+
+@settings(max_examples=30, deadline=None)
+@given(models, rates)
+def test_bytes_scale_with_the_dtype(model, bw):
+    by = {dt: roofline.analyze(TABLES[model], hw(1e17, bw, dt)) for dt in ("int8", "fp16", "fp32")}
+    base = by["int8"].layers[["weight_bytes", "activation_bytes"]].to_numpy()
+    for dt, k in (("fp16", 2), ("fp32", 4)):
+        assert np.array_equal(by[dt].layers[["weight_bytes", "activation_bytes"]].to_numpy(), k * base)
+        # memory-bound at this peak: the memory time scales with the element size
+        mem = by["int8"].layers["mem_time_s"].to_numpy()
+        assert np.allclose(by[dt].layers["mem_time_s"].to_numpy(), k * mem, rtol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(models, st.floats(0.5, 500.0), st.floats(1e9, 1e12))
+def test_sweep_equals_analyze(model, rp, bw):
+    s = sweep([TABLES[model]], [rp], bw=bw)
+    a = roofline.analyze(TABLES[model], hw(rp * bw, bw))
+    assert s["latency_s"].iloc[0] == pytest.approx(a.total_latency_s, rel=1e-12)
+    assert s["macs"].iloc[0] == a.totals["macs"]
