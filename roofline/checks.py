@@ -13,7 +13,7 @@ import operator
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, RooflineError
 
 # Sizes a trace or sweep may ask for before anything is allocated.
 MAX_INPUT_ELEMENTS = 1 << 36      # 68.7 G elements in one input tensor (a 2048 px image is 12.6 M)
@@ -51,21 +51,27 @@ def integer(value: Any, what: str, lo: int = 1, hi: int | None = None) -> int:
     return v
 
 
-def number(value: Any, what: str, lo: float | None = None, hi: float | None = None, unit: str = "") -> float:
-    """A finite positive real number, optionally within a plausible [lo, hi]."""
+def number(value: Any, what: str, lo: float | None = None, hi: float | None = None, unit: str = "",
+           units_hint: str = "", error: type[RooflineError] = InvalidInputError) -> float:
+    """A finite positive real number, optionally within a plausible [lo, hi].
+
+    ``units_hint`` ("bytes per second (e.g. 5.12e10, not 51.2 GB/s)") is added to
+    out-of-range messages; ``error`` is the exception type to raise.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InvalidInputError(f"{what} must be a number, got {show(value)}")
+        raise error(f"{what} must be a number, got {show(value)}")
     try:
         v = float(value)
     except OverflowError:
-        raise InvalidInputError(f"{what} is too large") from None
+        raise error(f"{what} is too large to be a number") from None
     if not math.isfinite(v) or v <= 0:
-        raise InvalidInputError(f"{what} must be a finite positive number, got {show(v)}")
+        raise error(f"{what} must be a finite positive number, got {show(v)}")
     u = f" {unit}" if unit else ""
+    hint = f": units are {units_hint}" if units_hint else ""
     if lo is not None and v < lo:
-        raise InvalidInputError(f"{what} = {v:g}{u} is implausibly small (below {lo:g}{u})")
+        raise error(f"{what} = {v:g}{u} is implausibly small (below {lo:g}{u}){hint}")
     if hi is not None and v > hi:
-        raise InvalidInputError(f"{what} = {v:g}{u} is implausibly large (above {hi:g}{u})")
+        raise error(f"{what} = {v:g}{u} is implausibly large (above {hi:g}{u}){hint}")
     return v
 
 

@@ -48,7 +48,7 @@ from typing import Any
 
 import yaml
 
-from .checks import show
+from .checks import number, show
 from .errors import InvalidInputError, ProfileError, UnknownHardwareError, closest
 
 BYTES_PER_ELEMENT: dict[str, int] = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
@@ -323,19 +323,9 @@ def _number(value: Any, where: str, field_name: str, unit_key: str | None = None
         value = float(value)
     if not isinstance(value, (int, float)):
         raise ProfileError(f"{where}: {field_name} must be a number, got {type(value).__name__}")
-    try:
-        value = float(value)
-    except OverflowError:
-        raise ProfileError(f"{where}: {field_name} is too large to be a number") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ProfileError(f"{where}: {field_name} must be positive, got {value:g}")
-    if unit_key and value < _PLAUSIBLE_MIN[unit_key]:
-        raise ProfileError(f"{where}: {field_name} = {value:g} is implausibly small: units are "
-                           f"{_UNITS[unit_key]}")
-    if unit_key and value > _PLAUSIBLE_MAX[unit_key]:
-        raise ProfileError(f"{where}: {field_name} = {value:g} is implausibly large (above "
-                           f"{_PLAUSIBLE_MAX[unit_key]:g}): units are {_UNITS[unit_key]}")
-    return value
+    lo, hi = (_PLAUSIBLE_MIN[unit_key], _PLAUSIBLE_MAX[unit_key]) if unit_key else (None, None)
+    return number(value, f"{where}: {field_name}", lo, hi, units_hint=_UNITS.get(unit_key or "", ""),
+                  error=ProfileError)
 
 
 def _seconds(value: Any, where: str, field_name: str, upper: float) -> float:

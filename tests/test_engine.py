@@ -203,11 +203,11 @@ def test_compare_measured(cli):
     ("name: x\nkind: cpu\ndefault_dtype: int8\npeak_macs_per_s: {int8: 1.0e+9}\nmem_bw_bytes_per_s: 1.0e+9\n"
      "mem_bw_byte_per_s: 2\n", "unknown key 'mem_bw_byte_per_s' (did you mean mem_bw_bytes_per_s?)"),
     ("name: x\nkind: cpu\ndefault_dtype: int8\npeak_macs_per_s: {int8: 1.0e+9}\nmem_bw_bytes_per_s: -5.0e+9\n",
-     "mem_bw_bytes_per_s must be positive"),
+     "mem_bw_bytes_per_s must be a finite positive number"),
     ("name: x\nkind: cpu\ndefault_dtype: int8\npeak_macs_per_s: {int8: fast}\nmem_bw_bytes_per_s: 1.0e+9\n",
      "peak_macs_per_s.int8 must be a number, got the string 'fast'"),
     ("name: x\nkind: cpu\ndefault_dtype: int8\npeak_macs_per_s: {int8: 1.0e+9}\nmem_bw_bytes_per_s: 51.2\n",
-     "implausibly small: units are bytes per second"),
+     "implausibly small (below 1e+06): units are bytes per second"),
     ("name: x\nkind: cpu\ndefault_dtype: int8\npeak_macs_per_s: {int8: 1.0e+9}\n"
      "mem_bw_bytes_per_s: 68 GB/s\n", "units go in the key name"),
     ("name: x\nkind: tpu\ndefault_dtype: int8\npeak_macs_per_s: {int8: 1.0e+9}\nmem_bw_bytes_per_s: 1.0e+9\n",

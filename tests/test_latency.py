@@ -94,7 +94,7 @@ def test_ceilings_keyed_by_batch():
     ({"peak_macs_per_s": {"fp32": 1e20}}, "implausibly large"),
     ({"mem_bw_bytes_per_s": 5e17}, "implausibly large"),
     ({"overhead": {"per_kernel_s": {"eager": 5.0}}}, "implausibly large (above 1 s)"),
-    ({"overhead": {"per_kernel_s": {"eager": -1e-6}}}, "must be positive"),
+    ({"overhead": {"per_kernel_s": {"eager": -1e-6}}}, "must be a finite positive number"),
     ({"overhead": {"per_kernel_s": {"jit": 1e-6}}}, "unknown execution mode 'jit'"),
     ({"overhead": {"per_inference_s": 120}}, "implausibly large (above 60 s)"),
     ({"overhead": {"per_kernel_s": {"eager": {"value": 1e-6, "by_op": {"conv2d": "3 us"}}}}}, "must be a number"),
