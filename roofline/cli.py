@@ -14,6 +14,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -38,7 +40,7 @@ class _LazyConsole:
                 self._console = Console(stderr=True, highlight=False, soft_wrap=True)
             else:
                 tty = sys.stdout is not None and sys.stdout.isatty()
-                self._console = Console(highlight=False, width=None if tty else 200)
+                self._console = Console(highlight=False, width=None if tty else 100)
         return getattr(self._console, name)
 
 
@@ -88,8 +90,8 @@ def _emit(text: str, output: Optional[Path]) -> None:
 
 
 def _as_text(*renderables) -> str:
-    """Render rich tables and text to plain text for a file."""
-    console = Console(record=True, width=200, file=io.StringIO(), highlight=False)
+    """Render rich tables and text to plain text (for a file, or a view wider than the terminal)."""
+    console = Console(record=True, width=240, file=io.StringIO(), highlight=False)
     for r in renderables:
         console.print(r, markup=False)
     return console.export_text()
@@ -106,15 +108,15 @@ def models() -> None:
     """List the model zoo: name, family, native resolution, params and published top-1."""
     from .zoo import list_models, model_card
 
-    t = Table(title="Model zoo (params exact, counted here; top-1 % on ImageNet-1k)")
-    for col in ("name", "family", "width", "resolution (px)", "params", "paper MACs (M)",
-                "top-1 (%)", "top-1 source"):
-        t.add_column(col, justify="right" if col not in ("name", "family", "top-1 source") else "left")
+    t = Table(title="Model zoo (params exact, counted here; top-1 % on ImageNet-1k)", title_justify="left")
+    for col in ("name", "width", "px", "params", "paper MACs (M)", "top-1 (%)", "top-1 source"):
+        t.add_column(col, justify="left" if col in ("name", "top-1 source") else "right",
+                     no_wrap=col != "top-1 source")
     for name in list_models():
         c = model_card(name)
         top1 = "" if c.top1 is None else f"{'~' if c.top1_mnv4_approx and c.top1_mnv4 else ''}{c.top1:.1f}"
         src = "MNv4 retraining" if c.top1_mnv4 is not None else (c.source if c.top1 is not None else "")
-        t.add_row(c.name, c.family, f"{c.width:g}", str(c.resolution), _fmt_int(c.params),
+        t.add_row(c.name, f"{c.width:g}", str(c.resolution), _fmt_int(c.params),
                   "" if c.paper_macs_m is None else f"{c.paper_macs_m:g}", top1, src)
     out.print(t)
 
@@ -299,7 +301,9 @@ def analyze(
                                            "per-inference costs (default) or give Eq. 1 alone.")] = True,
     on_chip: Annotated[bool, typer.Option("--on-chip", help="Weights that fit in on-chip memory are not "
                                           "re-read from DRAM.")] = False,
-    top: Annotated[Optional[int], typer.Option(help="Show only the N slowest layers.")] = None,
+    top: Annotated[Optional[int], typer.Option(help="The N slowest layers (default 10 in the summary; with "
+                                               "--all, only those).")] = None,
+    show_all: Annotated[bool, typer.Option("--all", help="Every layer, every column (wide).")] = False,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
     compare_measured: Annotated[bool, typer.Option("--compare-measured", help="Compare predictions with the "
@@ -344,7 +348,7 @@ def analyze(
         body = layers[cols].to_markdown(index=False) if _has_tabulate() else layers[cols].to_string(index=False)
         _emit(f"# {a.model} on {a.hardware.name}\n\n```\n{a.assumptions()}\n```\n\n{body}\n\n"
               + _summary_text(a), output)
-    else:
+    elif show_all:
         t = Table(title=f"{a.model} on {a.hardware.name} ({a.roof.mode} roofline, {a.dtype})")
         for c in ("layer", "op", "MACs", "bytes (B)", "intensity (MAC/B)", "MAC time (µs)",
                   "mem time (µs)", "overhead (µs)", "latency (µs)", "bound"):
@@ -353,11 +357,14 @@ def analyze(
             t.add_row(r.name, r.op, _fmt_int(r.macs), _fmt_int(r.bytes), f"{r.intensity_macs_per_byte:.1f}",
                       f"{r.mac_time_s * 1e6:.2f}", f"{r.mem_time_s * 1e6:.2f}", f"{r.overhead_s * 1e6:.2f}",
                       f"{r.latency_s * 1e6:.2f}", r.bound)
+        _emit(_as_text(t, _summary_text(a)), output)  # wide: every column, names in full
+    else:
+        parts = _summary_view(a, top or 10)
         if output is None:
-            out.print(t)
-            out.print(_summary_text(a), markup=False)
+            for p in parts:
+                out.print(p)
         else:
-            _emit(_as_text(t, _summary_text(a)), output)
+            _emit(_as_text(*parts), output)
     if compare_measured:
         df = run_compare(hw_name, convention, mode, execution, None if overhead else False)
         row = df[df["model"] == a.model]
@@ -367,6 +374,44 @@ def analyze(
             r = row.iloc[0]
             err.print(f"measured {r.measured_ms:.2f} ms ({df.attrs['source']}); predicted "
                       f"{r.predicted_ms:.3f} ms; ratio {r.ratio_predicted_to_measured:.2f}")
+
+
+def _summary_view(a, top: int) -> list:
+    """The default analyze view, under 100 columns: headline, assumptions, totals, the slowest
+    layers and the shares per op type."""
+    from rich.text import Text
+
+    from . import units
+    from .plots import op_group
+
+    s = a.summary()
+    head = Text(f"{a.model} on {a.hardware.name}: {units.seconds(a.total_latency_s)} predicted "
+                f"(Eq. 1 {units.seconds(a.roofline_latency_s)} + overheads {units.seconds(a.overhead_s)})",
+                style="bold")
+    assumptions = Text("Assumptions:\n  " + a.assumptions().replace("\n", "\n  "))
+    totals = Table(title="Totals", title_justify="left")
+    for c in ("params", "MACs", "weights", "activations", "layers", "kernels", "memory-bound"):
+        totals.add_column(c, justify="right")
+    totals.add_row(units.count(s["params"]), units.count(s["macs"]), units.size(s["weight_bytes"]),
+                   units.size(s["activation_bytes"]), str(s["layers"]), str(s["kernels"]),
+                   f"{s['memory_bound_layers']} layers, {units.share(s['memory_bound_time_share'])} of Eq. 1")
+    slow = Table(title=f"The {min(top, len(a.layers))} slowest layers", title_justify="left")
+    for c in ("layer", "op", "MACs", "bytes", "latency", "bound"):
+        slow.add_column(c, justify="left" if c in ("layer", "op", "bound") else "right", overflow="fold")
+    for r in a.slowest(top).itertuples():
+        name = r.name if len(r.name) <= 34 else "…" + r.name[-33:]
+        slow.add_row(name, r.op, units.count(r.macs), units.size(r.bytes), units.seconds(r.latency_s), r.bound)
+    groups = a.layers.assign(group=a.layers["op"].map(op_group)).groupby("group", sort=False)
+    total_lat = float(a.layers["latency_s"].sum()) or 1.0
+    total_macs = float(a.layers["macs"].sum()) or 1.0
+    ops = Table(title="By op type", title_justify="left")
+    for c in ("op type", "layers", "MACs", "share of MACs", "latency", "share of latency"):
+        ops.add_column(c, justify="left" if c == "op type" else "right")
+    for g, d in groups:
+        ops.add_row(g, str(len(d)), units.count(float(d["macs"].sum())), units.share(float(d["macs"].sum()) / total_macs),
+                    units.seconds(float(d["latency_s"].sum())), units.share(float(d["latency_s"].sum()) / total_lat))
+    note = Text(f"--all shows every layer; --format csv/json/markdown the full table.", style="dim")
+    return [head, assumptions, totals, slow, ops, note]
 
 
 def _summary_text(a) -> str:
@@ -395,16 +440,50 @@ def _emit_frame(df, fmt: Fmt, output: Optional[Path], title: str) -> None:
         _emit(f"{title}\n\n" + (df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False)),
               output)
     else:
-        _emit(f"{title}\n" + df.to_string(index=False, float_format=lambda v: f"{v:.4g}"), output)
+        t = _rich_table(df, title)
+        if output is None:
+            out.print(t)
+        else:
+            _emit(_as_text(t), output)
+
+
+def _cell(v) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else ""
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}"
+    if isinstance(v, (float, np.floating)):
+        return "" if v != v else f"{float(v):.4g}"
+    return str(v)
+
+
+def _rich_table(df, title: str) -> Table:
+    """A DataFrame as a rich table: numbers right-aligned with separators, units in the headers."""
+    t = Table(title=title, title_justify="left")
+    for c in df.columns:
+        t.add_column(str(c), justify="right" if df[c].dtype.kind in "iuf" else "left")
+    for row in df.itertuples(index=False):
+        t.add_row(*[_cell(v) for v in row])
+    return t
 
 
 # --- sweep, pareto, reproduce, fit ------------------------------------------------------------
 
 def _progress(total: int, label: str):
-    """A rich progress bar on a terminal; nothing when stderr is piped."""
+    """A rich progress bar on a terminal; a plain line per step on stderr otherwise."""
     from rich.progress import Progress
 
-    bar = Progress(console=err, disable=not err.is_terminal, transient=True)
+    if not err.is_terminal:
+        done = [0]
+
+        def line(name: str) -> None:
+            done[0] += 1
+            if sys.stderr is not None:
+                sys.stderr.write(f"{label} {name} ({done[0]}/{total})\n")
+                sys.stderr.flush()
+
+        return contextlib.nullcontext(), line
+    bar = Progress(console=err, transient=True)
     task = bar.add_task(label, total=total)
 
     def advance(name: str) -> None:
@@ -414,23 +493,73 @@ def _progress(total: int, label: str):
 
 
 ModelsArg = Annotated[Optional[list[str]], typer.Argument(help="Model names (zoo names or aliases).")]
-GroupOpt = Annotated[Optional[list[str]], typer.Option("--models", help="A model group: paper-fig2, "
+GroupOpt = Annotated[Optional[list[str]], typer.Option("--group", "--models", help="A model group: paper-fig2, "
                                                        "paper-fig3 or zoo.")]
 FamilyOpt = Annotated[Optional[list[str]], typer.Option("--family", help="A family: mnv1, mnv2, mnv3, mnv4.")]
+# The options every command that predicts shares, with one meaning everywhere.
+HwOpt = Annotated[Optional[str], typer.Option("--hw", help="Hardware profile name or YAML file.")]
+FittedOpt = Annotated[Optional[bool], typer.Option("--fitted/--spec", help="The profile's fitted roofline "
+                                                   "(default where it has one) or its spec-sheet one.")]
+CalibratedOpt = Annotated[bool, typer.Option("--calibrated", help="The profile's measured per-op-class "
+                                             "ceilings (at the batch nearest --batch).")]
+DtypeOpt = Annotated[Optional[str], typer.Option(help="int8, fp16, bf16 or fp32 (default: the profile's; "
+                                                 "int8 without one).")]
+ConventionOpt = Annotated[Optional[str], typer.Option(help="Counting convention: default, mnv4-paper or unfused "
+                                                      "(default: the one the execution mode implies).")]
+ResolutionOpt = Annotated[Optional[int], typer.Option(help="Input height = width in pixels (default: each "
+                                                      "model's native resolution).")]
+WidthOpt = Annotated[Optional[float], typer.Option(help="Width multiplier (alpha).")]
+BatchOpt = Annotated[int, typer.Option(help="Batch size.")]
+
+
+def _mode(fitted: Optional[bool], calibrated: bool) -> str:
+    if calibrated and fitted is not None:
+        raise RooflineError("give --calibrated or --fitted/--spec, not both")
+    return "calibrated" if calibrated else "auto" if fitted is None else ("fitted" if fitted else "spec")
+
+
+@app.command()
+def report(
+    model: Annotated[Optional[str], typer.Argument(help="Zoo model name, e.g. mnv4-hybrid-l.")] = None,
+    hw_names: Annotated[Optional[list[str]], typer.Option("--hw", help="A profile; repeat to compare several.")] = None,
+    fitted: FittedOpt = None, calibrated: CalibratedOpt = False, dtype: DtypeOpt = None,
+    convention: ConventionOpt = None, resolution: ResolutionOpt = None, width: WidthOpt = None,
+    batch: BatchOpt = 1,
+    execution: Annotated[Optional[str], typer.Option("--exec", help="fused, eager or graph.")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The HTML file to write.")] = None,
+) -> None:
+    """One self-contained HTML report of a model on one or more profiles (no network needed to view it)."""
+    from .report import write_html_report
+
+    if not model:
+        raise RooflineError("missing MODEL (a zoo name; 'roofline models' lists them)")
+    if not hw_names:
+        raise RooflineError("missing --hw (one or more profiles; 'roofline hw' lists them)")
+    if output is None:
+        raise RooflineError("missing -o FILE.html")
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise RooflineError(f"the report is HTML: give -o a .html file name, got {output}")
+    check_writable(output)
+    path = write_html_report(model, hw_names, output, dtype=dtype, convention=convention,
+                             mode=_mode(fitted, calibrated), resolution=resolution, width=width, batch=batch,
+                             execution=execution)
+    err.print(f"wrote {path}")
 
 
 @app.command()
 def sweep(
     models: ModelsArg = None, groups: GroupOpt = None, families: FamilyOpt = None,
     rp: Annotated[str, typer.Option("--rp", help="Ridge points (MACs/byte): 0:500:5 or 0,5,50,500.")] = "0:500:5",
-    bw: Annotated[Optional[float], typer.Option("--bw", help="Bandwidth held fixed (bytes/s; default 40e9, "
-                                                "or the --hw profile's).")] = None,
-    hw_name: Annotated[Optional[str], typer.Option("--hw", help="Take bandwidth (and peak) from a profile.")] = None,
+    hw_name: HwOpt = None, fitted: FittedOpt = None,
+    bw: Annotated[Optional[float], typer.Option("--bw", help="Bandwidth held fixed (bytes/s; default the --hw "
+                                                "profile's, else 40e9).")] = None,
     vary: Annotated[str, typer.Option(help="peak: PeakMACs = RP x bandwidth (the paper); bandwidth: "
                                       "bandwidth = PeakMACs / RP.")] = "peak",
     peak: Annotated[Optional[float], typer.Option("--peak", help="Peak MAC/s held fixed with --vary bandwidth.")] = None,
-    convention: Annotated[str, typer.Option(help="default, mnv4-paper or unfused.")] = "default",
-    dtype: Annotated[str, typer.Option(help="int8, fp16, bf16 or fp32.")] = "int8",
+    convention: ConventionOpt = None, dtype: DtypeOpt = None, resolution: ResolutionOpt = None,
+    width: WidthOpt = None, batch: BatchOpt = 1,
+    overhead: Annotated[bool, typer.Option("--overhead/--no-overhead", help="With --hw, add the profile's "
+                                           "per-kernel and per-inference costs (default).")] = True,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
 ) -> None:
@@ -444,23 +573,35 @@ def sweep(
     names = expand_models(models or [], groups or [], families or [])
     bar, advance = _progress(len(names), "tracing")
     with bar:
-        df = run_sweep(names, rp, hw=hw_name, bw=bw, peak=peak, vary=vary, convention=convention,
-                       dtype=dtype, progress=advance)
-    setup = df.attrs["setup"]
-    title = (f"RP sweep ({setup.vary} varied; bandwidth {setup.mem_bw_bytes_per_s or 0:.3g} B/s; "
-             f"convention {setup.convention}; {setup.dtype})")
-    df = df.assign(latency_ms=df["latency_s"] * 1e3)
-    _emit_frame(df, fmt, output, title)
+        df = run_sweep(names, rp, hw=hw_name, bw=bw, peak=peak, vary=vary, convention=convention, dtype=dtype,
+                       mode=_mode(fitted, False), resolution=resolution, width=width, batch=batch,
+                       overhead=None if overhead else False, progress=advance)
+    title = f"RP sweep: {df.attrs['setup'].describe()}"
+    if fmt is Fmt.table:
+        view = df.assign(latency_ms=df["latency_s"] * 1e3)[
+            ["model", "rp_macs_per_byte", "latency_ms", "mem_time_share", "memory_bound_layers", "layers", "top1"]]
+        view = view.rename(columns={"rp_macs_per_byte": "RP (MAC/B)", "latency_ms": "latency (ms)",
+                                    "mem_time_share": "memory-bound share", "memory_bound_layers": "memory-bound layers",
+                                    "top1": "top-1 (%)"})
+        _emit_frame(view, fmt, output, title)
+    else:
+        _emit_frame(df.assign(latency_ms=df["latency_s"] * 1e3), fmt, output, title)
 
 
 @app.command()
 def pareto(
     models: ModelsArg = None, groups: GroupOpt = None, families: FamilyOpt = None,
     rp: Annotated[str, typer.Option("--rp", help="Ridge points: 0:500:5 or 0,5,50,500.")] = "0,5,50,500",
+    hw_name: HwOpt = None, fitted: FittedOpt = None,
     bw: Annotated[Optional[float], typer.Option("--bw", help="Bandwidth held fixed (bytes/s).")] = None,
-    convention: Annotated[str, typer.Option(help="default, mnv4-paper or unfused.")] = "default",
+    convention: ConventionOpt = None, dtype: DtypeOpt = None, resolution: ResolutionOpt = None,
+    width: WidthOpt = None, batch: BatchOpt = 1,
     accuracy: Annotated[Optional[Path], typer.Option(help="CSV with columns model,top1 (%).")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="Save the accuracy-latency panels (png/svg/pdf).")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Save accuracy-latency panels (png/svg/pdf).")] = None,
+    panels: Annotated[str, typer.Option(help="The ridge points drawn as panels with --plot (each must be one "
+                                        "of --rp).")] = "0,5,50,500",
+    sweep_plot: Annotated[Optional[Path], typer.Option("--sweep-plot", help="Save each model's distance from "
+                                                       "the front over all of --rp (png/svg/pdf).")] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
 ) -> None:
@@ -470,30 +611,49 @@ def pareto(
     from .sweep import expand_models, parse_rps
     from .sweep import sweep as run_sweep
 
-    if output is not None:
-        check_writable(output)
+    for f in (output, plot, sweep_plot):
+        if f is not None:
+            check_writable(f)
     rps = parse_rps(rp)
+    panel_rps = parse_rps(panels).tolist() if plot is not None else []
+    absent = [v for v in panel_rps if not np.isclose(rps, v).any()]
+    if absent:
+        raise RooflineError(f"--panels {', '.join(f'{v:g}' for v in absent)}: not among the --rp ridge points")
     names = expand_models(models or [], groups or [], families or [])
     acc = read_accuracy_csv(str(accuracy)) if accuracy else None
     if acc is not None:
         missing = [n for n in names if n not in acc]
         if missing:
             raise RooflineError(f"{accuracy} has no top1 for {', '.join(missing)}")
-    p = run_pareto(run_sweep(names, rps, bw=bw, convention=convention, accuracy=acc))
+    bar, advance = _progress(len(names), "tracing")
+    with bar:
+        p = run_pareto(run_sweep(names, rps, hw=hw_name, bw=bw, convention=convention, dtype=dtype, accuracy=acc,
+                                 mode=_mode(fitted, False), resolution=resolution, width=width, batch=batch,
+                                 progress=advance))
+    setup = p.attrs["setup"]
     ranges = front_ranges(p)
     if plot is not None:
         from .plots import plot_accuracy_vs_latency
 
-        plot_accuracy_vs_latency(p, sorted(set(rps.tolist()))[:4], plot)
+        plot_accuracy_vs_latency(p, panel_rps, plot, title=f"Accuracy vs predicted latency: {setup.describe()}")
         err.print(f"wrote {plot}")
+    if sweep_plot is not None:
+        from .plots import plot_front_distance
+
+        plot_front_distance(p, sweep_plot, title=f"Distance from the Pareto front (1.0 = on it): "
+                                                 f"{setup.describe()}")
+        err.print(f"wrote {sweep_plot}")
     if fmt is Fmt.table and output is None:
+        fronts = []
         for value in rps:
-            on = p[(p["rp_macs_per_byte"] == value) & p["pareto_optimal"]].sort_values("latency_s")
-            print(f"RP {value:g} MACs/byte: Pareto-optimal: " + ", ".join(
-                f"{r.model} ({r.top1:.1f} %, {r.latency_s * 1e3:.3f} ms)" for r in on.itertuples()))
-        print(ranges.to_string(index=False))
+            on = p[np.isclose(p["rp_macs_per_byte"], value) & p["pareto_optimal"]].sort_values("latency_s")
+            fronts.append({"RP (MAC/B)": float(value), "Pareto-optimal models (top-1 %, latency ms)": ", ".join(
+                f"{r.model} ({r.top1:.1f}, {r.latency_s * 1e3:.3g})" for r in on.itertuples())})
+        if len(fronts) <= 12:
+            _emit_frame(pd.DataFrame(fronts), fmt, None, f"Pareto fronts: {setup.describe()}")
+        _emit_frame(ranges, fmt, None, "Where each model is Pareto-optimal (RP ranges, MAC/B)")
         return
-    _emit_frame(ranges, fmt, output, f"Pareto-optimal RP ranges (convention {convention})")
+    _emit_frame(ranges, fmt, output, f"Pareto-optimal RP ranges: {setup.describe()}")
 
 
 @app.command()

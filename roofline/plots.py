@@ -1,20 +1,30 @@
-"""Matplotlib figures: the roofline chart and per-layer latency (the paper's Figure 3).
+"""Matplotlib figures: the roofline chart, per-layer latency (the paper's Figure 3), accuracy vs
+latency panels and the distance from the Pareto front (its Figure 2).
 
-Figures are built with ``matplotlib.figure.Figure`` (no pyplot state, no GUI
-backend needed) and saved atomically to PNG, SVG or PDF.
+Figures are ``RooflineFigure`` objects (no pyplot state, no GUI backend needed)
+that display themselves in a notebook (``_repr_png_`` / ``_repr_svg_``) and are
+saved atomically to PNG, SVG or PDF. One style for all of them: every log axis
+has tick labels, legends belong to the figure, point labels are placed so that
+they do not overlap, and titles say model, hardware, dtype and convention.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from . import units
 from .errors import RooflineError
 from .io import check_writable, write_atomic
 
@@ -31,6 +41,40 @@ OP_GROUPS = {
     "memory": ("memory-only", "#7f7f7f"),
 }
 FORMATS = ("png", "svg", "pdf")
+STYLE = {
+    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+    "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3,
+    "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100,
+    "svg.fonttype": "none", "pdf.fonttype": 42,  # text stays text in vector formats
+}
+
+
+class RooflineFigure(Figure):
+    """A matplotlib Figure that shows itself in a notebook, with no ``%matplotlib`` magic."""
+
+    def _render(self, fmt: str) -> bytes:
+        buf = io.BytesIO()
+        with rc_context(STYLE):
+            self.savefig(buf, format=fmt, dpi=110 if fmt == "png" else None, bbox_inches="tight")
+        return buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self._render("png")
+
+    def _repr_svg_(self) -> str:
+        return self._render("svg").decode("utf-8")
+
+    def to_svg(self) -> str:
+        """The figure as an inline SVG document (for HTML reports)."""
+        return self._repr_svg_()
+
+
+@contextlib.contextmanager
+def _figure(figsize: tuple[float, float]) -> Iterator[RooflineFigure]:
+    with rc_context(STYLE):
+        fig = RooflineFigure(figsize=figsize, layout="constrained")
+        FigureCanvasAgg(fig)
+        yield fig
 
 
 def op_group(op: str) -> str:
@@ -52,81 +96,145 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
         raise RooflineError(f"cannot save a figure as {path}: use a .png, .svg or .pdf file name")
     check_writable(path)
     buf = io.BytesIO()
-    fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
+    with rc_context(STYLE):
+        fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
     return write_atomic(path, buf.getvalue())
 
 
-def plot_roofline(analysis: Analysis, path: str | Path | None = None) -> Figure:
+def _plain(v: float, _pos: Any = None) -> str:
+    return f"{v:g}"
+
+
+def label_log_axis(axis: Any) -> None:
+    """Tick labels on a log axis however small its span: minor ticks are labelled too when the axis
+    spans less than a decade (matplotlib then has no major tick to label)."""
+    lo, hi = sorted(axis.get_view_interval())
+    axis.set_major_formatter(FuncFormatter(_plain))
+    if lo > 0 and hi / lo < 10:
+        axis.set_minor_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
+        axis.set_minor_formatter(FuncFormatter(_plain))
+    else:
+        axis.set_minor_formatter(NullFormatter())
+
+
+def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str],
+                 fontsize: float = 6.5) -> list:
+    """Annotate points so that no two labels overlap (and none covers another's point): each label
+    takes the first free spot among offsets around its point; one that finds none is left out and
+    returned as an (x, y, text) for the caller to list elsewhere."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()  # final limits and transforms before measuring text
+    offsets = [(4, 3), (4, -9), (-4, 3), (-4, -9), (4, 11), (4, -17), (-4, 11), (-4, -17), (10, -3),
+               (-10, -3), (4, 19), (4, -25)]
+    taken: list[Any] = []
+    left_out = []
+    order = np.argsort(np.asarray(ys))[::-1]
+    points = [ax.transData.transform((x, y)) for x, y in zip(xs, ys)]
+    for i in order:
+        placed = False
+        for dx, dy in offsets:
+            ann = ax.annotate(texts[i], (xs[i], ys[i]), textcoords="offset points", xytext=(dx, dy),
+                              fontsize=fontsize, ha="left" if dx >= 0 else "right")
+            box = ann.get_window_extent(renderer).expanded(1.05, 1.1)
+            clash = any(box.overlaps(t) for t in taken) or any(
+                box.contains(px, py) for j, (px, py) in enumerate(points) if j != i)
+            inside = ax.bbox.contains(box.x0, box.y0) and ax.bbox.contains(box.x1, box.y1)
+            if not clash and inside:
+                taken.append(box)
+                placed = True
+                break
+            ann.remove()
+        if not placed:
+            left_out.append((xs[i], ys[i], texts[i]))
+    return left_out
+
+
+def _setup(a: Analysis) -> str:
+    """``hardware, dtype, convention, execution`` for titles."""
+    return (f"{a.hardware.name}, {a.roof.dtype}, {a.roof.mode} roofline, convention {a.convention.name}, "
+            f"{a.latency.execution}")
+
+
+def plot_roofline(analysis: Analysis, path: str | Path | None = None) -> RooflineFigure:
     """Attainable MAC/s vs operational intensity (log-log) with the hardware's roofs.
 
-    One point per layer (that has MACs), coloured by op type, sized by its latency.
+    One point per layer that has MACs, coloured by op type, its area proportional
+    to the layer's predicted latency (the size legend gives the scale).
     """
     roof = analysis.roof
     layers = analysis.layers[analysis.layers["macs"] > 0]
-    fig = Figure(figsize=(8, 5.5))
-    ax = fig.add_subplot()
-    intensity = layers["intensity_macs_per_byte"].to_numpy()
-    attained = layers["macs"].to_numpy() / layers["latency_s"].to_numpy()
-    lo = max(min(intensity.min(initial=1.0), roof.ridge_point) / 4, 1e-2)
-    hi = max(intensity.max(initial=1.0), roof.ridge_point) * 4
-    x = np.geomspace(lo, hi, 200)
-    ax.plot(x, np.minimum(roof.peak_macs_per_s, x * roof.mem_bw_bytes_per_s), color="black", lw=2,
-            label=f"roofline ({roof.mode}): {roof.peak_macs_per_s:.3g} MAC/s, "
-                  f"{roof.mem_bw_bytes_per_s:.3g} B/s")
-    ax.axvline(roof.ridge_point, color="black", ls=":", lw=1)
-    ax.annotate(f"ridge point {roof.ridge_point:.1f} MAC/B", (roof.ridge_point, roof.peak_macs_per_s),
-                textcoords="offset points", xytext=(5, -15), fontsize=8)
-    lat = layers["latency_s"].to_numpy()
-    sizes = 10 + 300 * lat / lat.max() if len(lat) else []
-    groups = layers["op"].map(op_group)
-    for g, (label, colour) in OP_GROUPS.items():
-        sel = (groups == g).to_numpy()
-        if sel.any():
-            ax.scatter(intensity[sel], attained[sel], s=np.asarray(sizes)[sel], c=colour, alpha=0.7,
-                       label=label, edgecolors="none")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("operational intensity (MACs per byte)")
-    ax.set_ylabel("attained throughput (MACs per second)")
-    ax.set_title(f"{analysis.model} on {analysis.hardware.name} ({roof.dtype}, convention "
-                 f"{analysis.convention.name}): {analysis.total_latency_s * 1e3:.3f} ms")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    with _figure((10.5, 5.5)) as fig:
+        ax = fig.add_subplot()
+        intensity = layers["intensity_macs_per_byte"].to_numpy()
+        attained = layers["macs"].to_numpy() / layers["latency_s"].to_numpy()
+        lo = max(min(intensity.min(initial=1.0), roof.ridge_point) / 4, 1e-2)
+        hi = max(intensity.max(initial=1.0), roof.ridge_point) * 4
+        x = np.geomspace(lo, hi, 200)
+        ax.plot(x, np.minimum(roof.peak_macs_per_s, x * roof.mem_bw_bytes_per_s), color="black", lw=2,
+                label=f"roofline ({roof.mode}): {roof.peak_macs_per_s:.3g} MAC/s, "
+                      f"{roof.mem_bw_bytes_per_s:.3g} B/s")
+        ax.axvline(roof.ridge_point, color="black", ls=":", lw=1)
+        ax.annotate(f"ridge point {roof.ridge_point:.1f} MAC/B", (roof.ridge_point, roof.peak_macs_per_s),
+                    textcoords="offset points", xytext=(5, -15), fontsize=8)
+        lat = layers["latency_s"].to_numpy()
+        scale = 300 / lat.max() if len(lat) and lat.max() > 0 else 0.0
+        groups = layers["op"].map(op_group)
+        for g, (label, colour) in OP_GROUPS.items():
+            sel = (groups == g).to_numpy()
+            if sel.any():
+                ax.scatter(intensity[sel], attained[sel], s=10 + scale * lat[sel], c=colour, alpha=0.7,
+                           label=label, edgecolors="none")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        label_log_axis(ax.xaxis)
+        label_log_axis(ax.yaxis)
+        ax.set_xlabel("operational intensity (MACs per byte)")
+        ax.set_ylabel("attained throughput (MACs / predicted latency, per second)")
+        ax.set_title(f"{analysis.model}: {analysis.total_latency_s * 1e3:.3f} ms predicted\n{_setup(analysis)}")
+        handles, labels = ax.get_legend_handles_labels()
+        if len(lat):  # marker size: what a point's area means
+            for frac in (1.0, 0.5, 0.1):
+                handles.append(Line2D([], [], ls="", marker="o", color="#999999",
+                                      markersize=float(np.sqrt(10 + 300 * frac))))
+                labels.append(f"{units.seconds(frac * lat.max())} layer latency")
+        fig.legend(handles, labels, loc="outside right upper")
     if path is not None:
         save_figure(fig, path)
     return fig
 
 
 def plot_layer_latency(analyses: list[Analysis], path: str | Path | None = None,
-                       titles: list[str] | None = None) -> Figure:
+                       titles: list[str] | None = None, suptitle: str | None = None) -> RooflineFigure:
     """Per-layer predicted latency (µs) against layer index, one panel per analysis."""
     n = len(analyses)
     cols = min(n, 4)
     rows = -(-n // cols)
-    fig = Figure(figsize=(4.2 * cols, 3.4 * rows))
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for k, a in enumerate(analyses):
-        ax = axes[k // cols][k % cols]
-        lat_us = a.layers["latency_s"].to_numpy() * 1e6
-        idx = np.arange(len(lat_us))
-        groups = a.layers["op"].map(op_group)
-        for g, (label, colour) in OP_GROUPS.items():
-            sel = (groups == g).to_numpy()
-            if sel.any():
-                ax.scatter(idx[sel], lat_us[sel], s=12, c=colour, label=label)
-        ax.set_title(titles[k] if titles else f"{a.model}, RP {a.roof.ridge_point:.0f}", fontsize=9)
-        ax.set_xlabel("layer index")
-        ax.set_ylabel("predicted latency (µs)")
-        ax.grid(True, alpha=0.3)
-    for k in range(n, rows * cols):
-        axes[k // cols][k % cols].set_visible(False)
-    handles, labels = {}, {}
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(lab, h)
-    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=len(handles), fontsize=8,
-               bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    with _figure((4.2 * cols, 3.4 * rows + 0.6)) as fig:
+        axes = fig.subplots(rows, cols, squeeze=False)
+        for k, a in enumerate(analyses):
+            ax = axes[k // cols][k % cols]
+            lat_us = a.layers["latency_s"].to_numpy() * 1e6
+            idx = np.arange(len(lat_us))
+            groups = a.layers["op"].map(op_group)
+            for g, (label, colour) in OP_GROUPS.items():
+                sel = (groups == g).to_numpy()
+                if sel.any():
+                    ax.scatter(idx[sel], lat_us[sel], s=12, c=colour, label=label)
+            ax.set_title(titles[k] if titles else f"{a.model}, RP {a.roof.ridge_point:.0f} MAC/B", fontsize=9)
+            ax.set_xlabel("layer index")
+            ax.set_ylabel("predicted latency (µs)")
+        for k in range(n, rows * cols):
+            axes[k // cols][k % cols].set_visible(False)
+        handles: dict[str, Any] = {}
+        for ax in axes.flat:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles))
+        if suptitle is None and n == 1:
+            suptitle = f"Per-layer predicted latency: {_setup(analyses[0])}"
+        if suptitle:
+            fig.suptitle(suptitle)
     if path is not None:
         save_figure(fig, path)
     return fig
@@ -134,6 +242,7 @@ def plot_layer_latency(analyses: list[Analysis], path: str | Path | None = None,
 
 FAMILY_COLOURS = {"mobilenet_v4": ("MobileNetV4", "#e45756"), "mobilenet_v3": ("MobileNetV3", "#54a24b"),
                   "mobilenet_v2": ("MobileNetV2", "#b279a2"), "mobilenet_v1": ("MobileNetV1", "#4c78a8")}
+LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
 
 
 def _family(model: str) -> str:
@@ -145,75 +254,89 @@ def _family(model: str) -> str:
         return "other"
 
 
+def _short(model: str) -> str:
+    return model.replace("mnv", "v")
+
+
 def plot_accuracy_vs_latency(pareto_df: pd.DataFrame, rps: list[float] | None = None,
-                             path: str | Path | None = None, title: str = "") -> Figure:
+                             path: str | Path | None = None, title: str = "") -> RooflineFigure:
     """The paper's Figure 2: top-1 vs predicted latency (log), one panel per RP, one line per family.
 
-    Pareto-optimal models are ringed in black.
+    Pareto-optimal models are ringed in black. ``rps`` are the panels; each must be
+    one of the sweep's ridge points.
     """
     all_rps = list(dict.fromkeys(pareto_df["rp_macs_per_byte"].tolist()))
-    rps = rps or all_rps[:4]
-    fig = Figure(figsize=(4.2 * len(rps), 4.0))
-    axes = fig.subplots(1, len(rps), squeeze=False)[0]
+    rps = list(rps) if rps is not None else all_rps[:4]
+    missing = [r for r in rps if not np.isclose(all_rps, r).any()]
+    if missing or not rps:
+        raise RooflineError(f"panels at RP {', '.join(f'{r:g}' for r in missing) or '(none)'}: the sweep has no such "
+                            f"ridge point (it has {len(all_rps)}, from {min(all_rps):g} to {max(all_rps):g})")
     families = pareto_df["model"].map(_family)
-    for ax, rp in zip(axes, rps):
-        sel = pareto_df["rp_macs_per_byte"] == rp
-        for fam, (label, colour) in list(FAMILY_COLOURS.items()) + [("other", ("other", "#333333"))]:
-            g = pareto_df[sel & (families == fam)].sort_values("latency_s")
-            if g.empty:
-                continue
-            ax.plot(g["latency_s"] * 1e3, g["top1"], "-o", color=colour, label=label, ms=5)
-            for r in g.itertuples():
-                ax.annotate(r.model.replace("mnv", "v"), (r.latency_s * 1e3, r.top1), fontsize=6,
-                            textcoords="offset points", xytext=(3, -8))
-        front = pareto_df[sel & pareto_df["pareto_optimal"]]
-        ax.scatter(front["latency_s"] * 1e3, front["top1"], s=90, facecolors="none", edgecolors="black",
-                   linewidths=1.2, label="Pareto-optimal", zorder=3)
-        ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_title(f"RP {rp:g} MACs/byte")
-        ax.set_xlabel("predicted roofline latency (ms)")
-        ax.set_ylabel("ImageNet-1k top-1 (%)")
-        ax.grid(True, which="both", alpha=0.3)
-    axes[-1].legend(fontsize=7, loc="lower right")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    with _figure((4.2 * len(rps), 4.3)) as fig:
+        axes = fig.subplots(1, len(rps), squeeze=False)[0]
+        for ax, rp in zip(axes, rps):
+            sel = np.isclose(pareto_df["rp_macs_per_byte"], rp)
+            for fam, (label, colour) in list(FAMILY_COLOURS.items()) + [("other", ("other", "#333333"))]:
+                g = pareto_df[sel & (families == fam)].sort_values("latency_s")
+                if not g.empty:
+                    ax.plot(g["latency_s"] * 1e3, g["top1"], "-o", color=colour, label=label, ms=5)
+            front = pareto_df[sel & pareto_df["pareto_optimal"]]
+            ax.scatter(front["latency_s"] * 1e3, front["top1"], s=90, facecolors="none", edgecolors="black",
+                       linewidths=1.2, label="Pareto-optimal", zorder=3)
+            ax.set_xscale("log")
+            ax.set_title(f"RP {rp:g} MACs/byte")
+            ax.set_xlabel("predicted latency (ms)")
+            ax.set_ylabel("ImageNet-1k top-1 (%)")
+            ax.margins(x=0.15, y=0.12)
+            label_log_axis(ax.xaxis)
+        for ax, rp in zip(axes, rps):
+            sel = np.isclose(pareto_df["rp_macs_per_byte"], rp)
+            pts = pareto_df[sel]
+            left = place_labels(ax, (pts["latency_s"] * 1e3).tolist(), pts["top1"].tolist(),
+                                [_short(m) for m in pts["model"]])
+            if left:
+                ax.text(0.02, 0.02, "not labelled: " + ", ".join(t for _, _, t in left), fontsize=6,
+                        transform=ax.transAxes)
+        handles: dict[str, Any] = {}
+        for ax in axes:
+            for h, lab in zip(*ax.get_legend_handles_labels()):
+                handles.setdefault(lab, h)
+        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles))
+        if title:
+            fig.suptitle(title)
     if path is not None:
         save_figure(fig, path)
     return fig
 
 
-def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None) -> Figure:
+def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None,
+                        title: str = "Distance from the Pareto front across ridge points (1.0 = on the front)"
+                        ) -> RooflineFigure:
     """Over the whole sweep: each model's latency over the fastest model at equal or better accuracy.
 
-    1.0 means on the Pareto front; above 1.0, how much slower than a model that is as good.
+    1.0 means on the Pareto front; above 1.0, how much slower than a model that is as good. Each
+    model has its own line (family colour, its own dash) and its name at the right end.
     """
-    fig = Figure(figsize=(9, 5))
-    ax = fig.add_subplot()
-    for model, g in pareto_df.groupby("model", sort=False):
-        fam = _family(model)
-        colour = FAMILY_COLOURS.get(fam, ("", "#333333"))[1]
-        g = g.sort_values("rp_macs_per_byte")
-        ax.plot(g["rp_macs_per_byte"], g["slowdown_vs_front"], color=colour, alpha=0.85)
-        last = g.iloc[-1]
-        if last["slowdown_vs_front"] > 1.001:  # models on the front are listed in the note below
-            ax.annotate(model, (last["rp_macs_per_byte"], last["slowdown_vs_front"]), fontsize=7,
-                        textcoords="offset points", xytext=(3, 0))
-    for fam, (label, colour) in FAMILY_COLOURS.items():
-        ax.plot([], [], color=colour, label=label)
-    ax.axhline(1.0, color="black", lw=0.8)
-    last_rp = pareto_df["rp_macs_per_byte"].max()
-    on = pareto_df[(pareto_df["rp_macs_per_byte"] == last_rp) & pareto_df["pareto_optimal"]]["model"]
-    ax.text(0.01, -0.16, f"on the front at RP {last_rp:g}: {', '.join(on)}", transform=ax.transAxes,
-            fontsize=7)
-    ax.set_ylim(bottom=0.95)
-    ax.set_xlabel("ridge point (MACs per byte)")
-    ax.set_ylabel("latency / fastest model with equal or better top-1")
-    ax.set_title("Distance from the Pareto front across ridge points (1.0 = on the front)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    with _figure((9.5, 5.5)) as fig:
+        ax = fig.add_subplot()
+        per_family: dict[str, int] = {}
+        for model, g in pareto_df.groupby("model", sort=False):
+            fam = _family(model)
+            colour = FAMILY_COLOURS.get(fam, ("", "#333333"))[1]
+            k = per_family.get(fam, 0)
+            per_family[fam] = k + 1
+            g = g.sort_values("rp_macs_per_byte")
+            ax.plot(g["rp_macs_per_byte"], g["slowdown_vs_front"], color=colour, alpha=0.9,
+                    ls=LINESTYLES[k % len(LINESTYLES)], label=_short(model))
+        ax.axhline(1.0, color="black", lw=0.8)
+        ax.set_ylim(bottom=0.95)
+        last_rp = pareto_df["rp_macs_per_byte"].max()
+        on = pareto_df[(pareto_df["rp_macs_per_byte"] == last_rp) & pareto_df["pareto_optimal"]]["model"]
+        ax.set_xlabel(f"ridge point (MACs per byte)\non the front at RP {last_rp:g}: "
+                      + ", ".join(_short(m) for m in on))
+        ax.set_ylabel("latency / fastest model with equal or better top-1")
+        ax.set_title(title)
+        fig.legend(loc="outside right upper", title="model (colour: family)")
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .conventions import get_convention
-from .engine import layer_costs, roofline_times
+from .engine import LatencyModel, kernel_overheads, latency_model, layer_bytes, resolve_execution, roofline_times
 from . import checks
 from .errors import InvalidInputError, RooflineError
 from .hardware import load_hardware
@@ -123,6 +122,19 @@ def rooflines(rps: np.ndarray, vary: str, bw: float | None, peak: float | None,
     raise RooflineError(f"vary must be 'peak' or 'bandwidth', got {vary!r}")
 
 
+class SweepResult(pd.DataFrame):
+    """A sweep's rows (a DataFrame); in a notebook it shows human units and what was held fixed."""
+
+    @property
+    def _constructor(self):
+        return SweepResult
+
+    def _repr_html_(self) -> str:
+        from .html import sweep_html
+
+        return sweep_html(self)
+
+
 @dataclass(frozen=True)
 class SweepSetup:
     """What a sweep held fixed, for reports."""
@@ -132,31 +144,55 @@ class SweepSetup:
     peak_macs_per_s: float | None
     convention: str
     dtype: str
+    hardware: str | None = None
+    roofline: str | None = None   # which reading of the profile gave bandwidth and peak
+    latency_model: str = "Eq. 1 only"
+
+    def describe(self) -> str:
+        held = (f"bandwidth {self.mem_bw_bytes_per_s:.4g} B/s" if self.vary == "peak"
+                else f"peak {self.peak_macs_per_s:.4g} MAC/s")
+        hw = f"; {self.roofline} roofline of {self.hardware}" if self.hardware else ""
+        return (f"{self.vary} varied, {held}{hw}; convention {self.convention}; {self.dtype}; "
+                f"latency model: {self.latency_model}")
 
 
 def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:500:5", *, hw=None,
           bw: float | None = None, peak: float | None = None, vary: str = "peak",
-          convention: str = "default", dtype: str = "int8", accuracy: dict[str, float] | None = None,
-          progress: Callable[[str], None] | None = None) -> pd.DataFrame:
-    """One row per model x ridge point: latency, MAC/memory time shares, memory-bound layers.
+          convention: str | None = None, dtype: str | None = None, accuracy: dict[str, float] | None = None,
+          mode: str = "auto", resolution: int | None = None, width: float | None = None, batch: int = 1,
+          overhead: bool | None = None, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+    """One row per model x ridge point: latency, overheads, MAC/memory shares of the Eq. 1 time.
 
-    Bandwidth (``vary="peak"``) comes from ``bw``, else ``hw``'s DRAM bandwidth,
-    else 40 GB/s (the paper's figures); the peak (``vary="bandwidth"``) from
-    ``peak`` or ``hw``. ``accuracy`` maps model -> top-1 (default: model cards).
+    Bandwidth (``vary="peak"``) comes from ``bw``, else ``hw``'s roofline (the
+    fitted one where the profile has it, as in :func:`~roofline.analyze`; ``mode``
+    chooses), else 40 GB/s (the paper's figures); the peak (``vary="bandwidth"``)
+    from ``peak`` or ``hw``. With ``hw``, the profile's overhead terms are added as
+    ``analyze`` adds them (``overhead=False``: Eq. 1 only), so a sweep at the
+    profile's own ridge point equals ``analyze``. ``accuracy`` maps model -> top-1
+    (default: model cards).
     """
     models = checks.names(models)
     rp = parse_rps(rps)
-    conv = get_convention(convention)
+    conv, execution = resolve_execution(convention, None)
     checks.choice(vary, "vary", ("peak", "bandwidth"))
     if bw is not None:
         bw = checks.number(bw, "bandwidth", *checks.BYTE_RATE, unit="B/s")
     if peak is not None:
         peak = checks.number(peak, "peak", *checks.MAC_RATE, unit="MAC/s")
+    latency = LatencyModel(execution)
+    roof_mode = hw_name = None
     if hw is not None:
         profile = load_hardware(hw)
-        bw = bw if bw is not None else profile.mem_bw_bytes_per_s.value
+        if mode == "calibrated":
+            raise InvalidInputError("a sweep varies the peak or the bandwidth: per-op-class ceilings "
+                                    "(--calibrated) do not apply; use --fitted or --spec")
+        roof = profile.roof(dtype, mode, batch=checks.integer(batch, "batch", 1, checks.MAX_BATCH))
+        dtype, roof_mode, hw_name = roof.dtype, roof.mode, profile.name
+        bw = bw if bw is not None else roof.mem_bw_bytes_per_s
         if peak is None and vary == "bandwidth":
-            peak = profile.roof(dtype, "spec").peak_macs_per_s
+            peak = roof.peak_macs_per_s
+        latency = latency_model(profile, execution, overhead)
+    dtype = "int8" if dtype is None else dtype
     if vary == "peak" and bw is None:
         bw = PAPER_BANDWIDTH
     peaks, bws = rooflines(rp, vary, bw, peak)
@@ -164,13 +200,19 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     for m in models:
         if progress:
             progress(m if isinstance(m, str) else m.model)
-        table = m if isinstance(m, LayerTable) else trace(m, fuse=conv.fused)
-        macs, byts = layer_costs(table, conv, dtype)
+        table = m if isinstance(m, LayerTable) else trace(m, fuse=conv.fused, resolution=resolution,
+                                                           width=width, batch=batch)
+        layers = layer_bytes(table, conv, dtype)
+        macs = layers["macs"].to_numpy(np.float64)
+        byts = (layers["weight_bytes"] + layers["activation_bytes"]).to_numpy(np.float64)
         mac_t, mem_t, lat = roofline_times(macs[None, :], byts[None, :], peaks[:, None], bws[:, None])
-        total = lat.sum(axis=1)
+        fixed = 0.0 if latency.is_eq1 else float(
+            kernel_overheads(layers, latency.per_kernel, execution).sum()) + latency.inference_s(layers)
+        eq1 = lat.sum(axis=1)
+        total = eq1 + fixed
         mem_bound = mem_t > mac_t
         with np.errstate(invalid="ignore", divide="ignore"):
-            mem_share = np.where(total > 0, np.where(mem_bound, lat, 0.0).sum(axis=1) / total, 0.0)
+            mem_share = np.where(eq1 > 0, np.where(mem_bound, lat, 0.0).sum(axis=1) / eq1, 0.0)
         name = table.model
         top1 = (accuracy or {}).get(name)
         if top1 is None and accuracy is None:
@@ -180,10 +222,12 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
                 top1 = None
         frames.append(pd.DataFrame({
             "model": name, "rp_macs_per_byte": rp, "peak_macs_per_s": peaks, "mem_bw_bytes_per_s": bws,
-            "latency_s": total, "mac_time_share": 1.0 - mem_share, "mem_time_share": mem_share,
+            "latency_s": total, "overhead_s": fixed, "mac_time_share": 1.0 - mem_share,
+            "mem_time_share": mem_share,
             "memory_bound_layers": mem_bound.sum(axis=1), "layers": len(macs), "macs": table.macs,
             "top1": np.nan if top1 is None else top1,
         }))
-    out = pd.concat(frames, ignore_index=True)
-    out.attrs["setup"] = SweepSetup(vary, bw, peak, conv.name, dtype)
+    out = SweepResult(pd.concat(frames, ignore_index=True))
+    out.attrs["setup"] = SweepSetup(vary, bw, peak, conv.name, dtype, hw_name, roof_mode,
+                                    latency.describe(sources=False))
     return out

@@ -180,7 +180,7 @@ def test_json_keys_are_stable(cli, tmp_path):
 def test_cli_analyze_table_and_formats(cli):
     code, out, err = cli("analyze", "mnv4-hybrid-l", "--hw", "pixel8-edgetpu", "--top", "3")
     assert code == 0, err
-    assert "Predicted latency" in out and "ms" in out and "fitted roofline" in out
+    assert "ms predicted (Eq. 1" in out and "fitted roofline" in out and "slowest layers" in out
     assert "convention: default" in out and "1 B/element" in out
     code, out, _ = cli("analyze", "mnv2", "--hw", "pixel6-cpu", "--spec", "--format", "csv")
     assert code == 0 and "spec roofline" in out and out.count("\n") > 60

@@ -78,7 +78,7 @@ def test_cli_profile_quick_then_hw_and_analyze(cli, tmp_path):
     code, out, _ = cli("hw", str(f))
     assert code == 0 and "measured by roofline profile" in out
     code, out, err = cli("analyze", "mnv2", "--hw", str(f))
-    assert code == 0 and "Predicted latency" in out, err
+    assert code == 0 and "ms predicted (Eq. 1" in out, err
 
 
 def test_cli_profile_bad_input(cli, tmp_path):

@@ -119,8 +119,9 @@ class Analysis:
                 f"({s['memory_bound_time_share']:.0%} of the Eq. 1 time)\n{self.assumptions()}")
 
     def _repr_html_(self) -> str:
-        head = repr(self).replace("\n", "<br>")
-        return f"<p>{head}</p>" + self.layers.to_html(max_rows=40)
+        from ..html import analysis_html
+
+        return analysis_html(self)
 
     def plot(self, path: str | None = None):
         """The classic roofline chart (attainable MAC/s vs operational intensity, log-log)."""

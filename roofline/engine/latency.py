@@ -31,17 +31,10 @@ import numpy as np
 import pandas as pd
 
 from ..checks import show
+from ..units import seconds as seconds_text
 from ..errors import RooflineError
 from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead
 from .roofline import cost_class
-
-def seconds_text(s: float) -> str:
-    """A duration with the unit that reads best: ns, µs, ms or s."""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if abs(s) >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return "0 s" if s == 0 else f"{s * 1e9:.3g} ns"
-
 
 def check_execution(execution: str) -> str:
     if not isinstance(execution, str) or execution not in EXECUTIONS:

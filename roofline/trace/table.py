@@ -70,5 +70,6 @@ class LayerTable:
             return f"{self._header()}\n{self.layers[cols]!r}"
 
     def _repr_html_(self) -> str:
-        head = self._header().replace("\n", "<br>")
-        return f"<p><b>{head}</b></p>" + self.layers.to_html(max_rows=60)
+        from ..html import layer_table_html
+
+        return layer_table_html(self)

@@ -1,0 +1,31 @@
+"""Numbers for people: durations, counts and sizes with the unit that reads best."""
+
+from __future__ import annotations
+
+
+def seconds(s: float) -> str:
+    """``2.95 ms``, ``879 ns``, ``0 s``."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(s) >= scale:
+            return f"{s / scale:.3g} {unit}"
+    return "0 s" if s == 0 else f"{s * 1e9:.3g} ns"
+
+
+def count(n: float, unit: str = "") -> str:
+    """``7.71 G``, ``300.8 M``, ``512`` (decimal prefixes), with an optional unit."""
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g} {prefix}{unit}".rstrip()
+    return f"{n:.3g} {unit}".rstrip() if isinstance(n, float) and not float(n).is_integer() else f"{int(n)} {unit}".rstrip()
+
+
+def size(b: float) -> str:
+    """``37.7 MB``, ``512 B`` (decimal: 1 MB = 1e6 bytes)."""
+    for prefix, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if abs(b) >= scale:
+            return f"{b / scale:.3g} {prefix}"
+    return f"{b:.0f} B"
+
+
+def share(x: float) -> str:
+    return f"{x:.0%}" if x >= 0.1 or x == 0 else f"{x:.1%}"

@@ -1,0 +1,117 @@
+"""What a researcher sees: the notebook, figures, the HTML report and the CLI views."""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import roofline
+from roofline.plots import RooflineFigure
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_tour_notebook_executes_and_displays_without_magics():
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "examples" / "tour.ipynb", as_version=4)
+    assert not any("%matplotlib" in c.source for c in nb.cells if c.cell_type == "code")
+    NotebookClient(nb, timeout=180, kernel_name="python3").execute()
+    outputs = {c.source.splitlines()[0]: [set(o.get("data", {})) for o in c.outputs]
+               for c in nb.cells if c.cell_type == "code"}
+    errors = [f"{o['ename']}: {o['evalue']}" for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if o.get("output_type") == "error"]
+    assert not errors, errors
+    for first_line in ("r.plot()", "r.plot_layers()"):
+        assert {"image/png", "image/svg+xml"} <= outputs[first_line][0]
+    assert any("image/png" in d for d in outputs[next(k for k in outputs if k.startswith("plot_accuracy"))])
+    assert "text/html" in outputs['r = roofline.analyze("mnv4-hybrid-l", hw="pixel8-edgetpu")'][0]
+
+
+def test_html_reprs_use_human_units():
+    a = roofline.analyze("mnv4-hybrid-l", "pixel8-edgetpu")
+    page = a._repr_html_()
+    assert "2.95 ms predicted" in page and "7.71 G MACs" in page and "37.8 M params" in page
+    assert 'class="l memory"' in page and "latency model: execution fused" in page
+    assert "0.000" not in re.sub(r'data-v="[^"]*"', "", page)  # no raw seconds in the visible text
+    t = roofline.trace("mnv2")._repr_html_()
+    assert "301 M MACs" in t and "3.5 M params" in t
+    from roofline.sweep import sweep
+
+    s = sweep(["mnv2", "mnv1"], [0, 500])._repr_html_()
+    assert "RP sweep" in s and "bandwidth 4e+10 B/s" in s and " ms" in s
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.refs, self.svgs, self.sortable, self.th = [], [], 0, 0, 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append(tag)
+        self.svgs += tag == "svg"
+        self.th += tag == "th"
+        self.sortable += tag == "table" and "sortable" in (a.get("class") or "")
+        for k in ("src", "href", "xlink:href"):
+            if a.get(k):
+                self.refs.append(a[k])
+
+
+def test_html_report_is_one_self_contained_file(cli, tmp_path):
+    out = tmp_path / "r.html"
+    code, _, err = cli("report", "mnv4-hybrid-l", "--hw", "pixel8-edgetpu", "--hw", "s23-cpu", "-o", str(out))
+    assert code == 0, err
+    assert [p.name for p in tmp_path.iterdir()] == ["r.html"]
+    text = out.read_text()
+    page = _Page()
+    page.feed(text)
+    assert page.svgs == 3 and page.sortable == 2  # two roofline charts and the per-layer plot; a table per profile
+    assert all(r.startswith("#") for r in page.refs)  # no external resources: only in-page references
+    assert "<script>" in text and not re.search(r"(src|href)=[\"']?(https?:|//)|url\((?!#)|@import", text)
+    assert "pixel8-edgetpu" in text and "s23-cpu" in text and "Assumptions" in text
+    assert text.count('class="l memory"') > 187  # every layer on the EdgeTPU is memory-bound
+    assert "2.95 ms" in text and "51.6 ms" in text  # the two totals, side by side
+
+
+def test_sweep_at_the_profile_ridge_point_equals_analyze(cli):
+    a = roofline.analyze("mnv4-hybrid-l", "pixel8-edgetpu")
+    code, out, err = cli("sweep", "mnv4-hybrid-l", "--rp", "433.8", "--hw", "pixel8-edgetpu", "--format", "csv")
+    assert code == 0, err
+    row = out.splitlines()[1].split(",")
+    header = out.splitlines()[0].split(",")
+    assert float(row[header.index("latency_s")]) == pytest.approx(a.total_latency_s, rel=1e-9)
+    code, out, err = cli("sweep", "mnv2", "mnv1", "--rp", "0,500")
+    assert code == 0 and "mnv1" in out and "500" in out, err
+
+
+def test_default_analyze_view_fits_in_100_columns(cli):
+    code, out, err = cli("analyze", "mnv4-hybrid-l", "--hw", "pixel8-edgetpu")
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert "2.95 ms predicted" in out and "slowest layers" in out and "By op type" in out
+    code, out, _ = cli("analyze", "mnv4-hybrid-l", "--hw", "pixel8-edgetpu", "--all")
+    assert out.count("stage4.uib_") >= 40  # every layer
+
+
+def test_pareto_panels_are_chosen_and_nothing_is_dropped_silently(cli, tmp_path):
+    png, svg = tmp_path / "f.png", tmp_path / "s.svg"
+    code, _, err = cli("pareto", "--group", "paper-fig2", "--rp", "0:500:5", "--plot", str(png), "--panels",
+                       "0,50,500", "--sweep-plot", str(svg))
+    assert code == 0, err
+    assert png.stat().st_size > 20_000 and svg.read_text().startswith("<?xml")
+    code, _, err = cli("pareto", "--group", "paper-fig2", "--rp", "0:500:5", "--plot", str(png), "--panels", "7")
+    assert code == 2 and "--panels 7: not among the --rp ridge points" in err
+
+
+def test_figures_display_themselves_and_label_log_axes():
+    a = roofline.analyze("mnv2", "pixel6-cpu")
+    fig = a.plot()
+    assert isinstance(fig, RooflineFigure) and fig._repr_png_()[:4] == b"\x89PNG"
+    assert fig._repr_svg_().lstrip().startswith("<?xml")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert any("layer latency" in t.get_text() for t in fig.legends[0].get_texts())  # marker-size legend
+    assert "pixel6-cpu" in ax.get_title() and "int8" in ax.get_title() and "convention default" in ax.get_title()
