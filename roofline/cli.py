@@ -799,6 +799,9 @@ def validate(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Report folder.")] = None,
     profile_run: Annotated[Optional[list[Path]], typer.Option("--profile-run", help="Profiles from repeated "
                                                               "'roofline profile' runs to list in the report.")] = None,
+    from_report: Annotated[Optional[Path], typer.Option("--from-report", help="Re-render the report in this "
+                                                        "folder from its measurements (nothing runs); --hw is "
+                                                        "the profile it was predicted with.")] = None,
 ) -> None:
     """Run models for real and compare measured with predicted latency, per model and per layer."""
     from .hardware import load_hardware
@@ -812,7 +815,6 @@ def validate(
         check_report_folder(output)
     if fmt not in (Fmt.table, Fmt.json):
         raise RooflineError("validate --format takes table or json")
-    names = expand_models(models or [], groups or [], families or [])
     runs_table = []
     for f in profile_run or []:
         p = load_hardware(f)
@@ -822,6 +824,14 @@ def validate(
                            "mem_bw_bytes_per_s": r.mem_bw_bytes_per_s, "ridge_point": r.ridge_point,
                            "eager_per_kernel_s": k.value,
                            **{f"ceiling_{op}": val for op, val in p.ceilings_macs_per_s.items()}})
+    if from_report is not None:
+        from .measure.validate import load_validation, write_report
+
+        v = load_validation(from_report, hw_name)
+        path = write_report(v, output or from_report, runs_table)
+        err.print(f"wrote {path}")
+        return
+    names = expand_models(models or [], groups or [], families or [])
     # the report folder is made before measuring: one that cannot be written fails at once
     with report_folder(output) if output is not None else contextlib.nullcontext() as folder:
         bar, advance = _progress(len(names), "running")

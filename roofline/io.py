@@ -88,7 +88,7 @@ def check_report_folder(path: str | os.PathLike) -> Path:
 @contextlib.contextmanager
 def report_folder(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary sibling of ``path`` to build a report in; renamed to ``path`` when the block ends
-    without error (replacing an older report there), removed otherwise."""
+    without error (replacing an older report there, whose other files are kept), removed otherwise."""
     p = check_report_folder(path)
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else "."))
@@ -108,6 +108,11 @@ def report_folder(path: str | os.PathLike) -> Iterator[Path]:
                 os.replace(old / p.name, p)  # put the older report back
             raise
         if old is not None:
+            # files of the old folder that the new report does not write (a user's notes, the profiles
+            # the report was made with) move over; only then is the old folder removed
+            for entry in (old / p.name).iterdir():
+                if not (p / entry.name).exists():
+                    os.replace(entry, p / entry.name)
             shutil.rmtree(old, ignore_errors=True)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)

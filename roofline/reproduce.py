@@ -107,10 +107,14 @@ def write_report(out_dir: str | Path, progress: Callable[[str], None] | None = N
 def _write(r: Reproduction, out: Path) -> None:
     plot_accuracy_vs_latency(r.fig2, list(FIG2_RPS), out / "fig2_accuracy_vs_latency.png",
                              title="Roofline latency vs accuracy (bandwidth 40 GB/s, int8, convention mnv4-paper)")
-    plot_front_distance(r.front, out / "fig2_front_distance.png")
+    plot_front_distance(r.front, out / "fig2_front_distance.png",
+                        title=f"Distance from the Pareto front, RP 0-500 (1.0 = on the front; bandwidth 40 GB/s, "
+                              f"int8, convention {CONVENTION})")
     titles = [f"{a.model}, RP {a.roof.ridge_point:g} ({'slow CPU' if a.roof.ridge_point == 5 else 'accelerator'})"
               for a in r.fig3_analyses]
-    plot_layer_latency(r.fig3_analyses, out / "fig3_per_layer_latency.png", titles)
+    plot_layer_latency(r.fig3_analyses, out / "fig3_per_layer_latency.png", titles,
+                       suptitle=f"Per-layer predicted latency at RP 5 and 500 MACs/byte (the paper's Figure 3; "
+                                f"bandwidth 40 GB/s, int8, convention {CONVENTION})")
     write_atomic(out / "fig2_latency.csv", r.fig2.to_csv(index=False))
     write_atomic(out / "fig2_front_sweep.csv", r.front.to_csv(index=False))
     write_atomic(out / "fig2_front_ranges.csv", r.ranges.to_csv(index=False))

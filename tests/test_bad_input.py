@@ -382,3 +382,16 @@ def test_messages_print_plain_numbers():
     with pytest.raises(RooflineError) as info:
         sweep(["mnv2"], bw=np.float64(1e-300))
     assert str(info.value) == "bandwidth = 1e-300 B/s is implausibly small (below 1e+06 B/s)"
+
+
+def test_rewriting_a_report_keeps_the_folders_other_files(tmp_path):
+    from roofline.io import report_folder, write_atomic
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "README.md").write_text("old")
+    (out / "profile.yaml").write_text("mine")
+    with report_folder(out) as folder:
+        write_atomic(folder / "README.md", "new")
+    assert (out / "README.md").read_text() == "new" and (out / "profile.yaml").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]

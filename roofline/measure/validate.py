@@ -327,6 +327,36 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
                       pd.DataFrame(model_rows), layer_df, analyses, warnings, torch.get_num_threads())
 
 
+def load_validation(folder: str | Path, hw: Any) -> Validation:
+    """A validation back from its report folder (``validation.json``, ``models.csv``, ``layers.csv``)
+    and the profile it was predicted with: the measurements as they were, the predictions recomputed
+    (they must agree: the report is then re-rendered with today's text and figures, nothing re-run)."""
+    import json
+
+    folder = Path(folder)
+    try:
+        doc = json.loads((folder / "validation.json").read_text(encoding="utf-8"))
+        models = pd.read_csv(folder / "models.csv")
+        layers = pd.read_csv(folder / "layers.csv")
+    except (OSError, ValueError) as e:
+        raise RooflineError(f"{folder} is not a validation report folder: {e}") from None
+    profile = load_hardware(hw)
+    pw = doc["predicted_with"]
+    analyses = {}
+    for name in models["model"]:
+        a = analyze(name, profile, dtype=doc["dtype"] if pw["roofline"] != "fitted" else None,
+                    convention=pw["convention"], mode=pw["roofline"], batch=int(doc["batch"]),
+                    execution=pw["execution"])
+        row = models[models["model"] == name].iloc[0]
+        if not np.isclose(a.total_latency_s * 1e3, row["predicted_ms"], rtol=1e-6):
+            raise RooflineError(f"{folder}: {name} was predicted at {row['predicted_ms']:.6g} ms, the profile "
+                                f"{profile.name} now gives {a.total_latency_s * 1e3:.6g} ms: not the same model")
+        analyses[a.model] = a
+    threads = int(profile.machine.get("threads_used", 0) or 0) if doc["device"] == "cpu" else 0
+    return Validation(profile, doc["device"], doc["dtype"], int(doc["runs"]), doc["execution"], int(doc["batch"]),
+                      bool(doc["channels_last"]), models, layers, analyses, list(doc.get("warnings", [])), threads)
+
+
 # --- the report ---------------------------------------------------------------------------------------
 
 def write_report(v: Validation, out_dir: str | Path, profile_runs: list[dict] | None = None) -> Path:
@@ -341,50 +371,48 @@ def write_report_files(v: Validation, out: Path, profile_runs: list[dict] | None
     """Write the report's files into an existing folder ``out``."""
     import json
 
-    from matplotlib.figure import Figure
-
-    from ..plots import OP_GROUPS, op_group, save_figure
+    from ..plots import OP_GROUPS, _figure, label_log_axis, op_group, place_labels, save_figure
 
     if not v.layers.empty:
-        fig = Figure(figsize=(6.5, 6))
+        with _figure((7.5, 6)) as fig:
+            ax = fig.add_subplot()
+            groups = v.layers["op"].map(op_group)
+            for g, (label, colour) in OP_GROUPS.items():
+                sel = groups == g
+                if sel.any():
+                    ax.scatter(v.layers.loc[sel, "predicted_us"], v.layers.loc[sel, "measured_us"], s=10,
+                               c=colour, label=label, alpha=0.7)
+            lo = max(min(v.layers["predicted_us"].min(), v.layers["measured_us"].min()) / 2, 1e-3)
+            hi = max(v.layers["predicted_us"].max(), v.layers["measured_us"].max()) * 2
+            ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            label_log_axis(ax.xaxis)
+            label_log_axis(ax.yaxis)
+            ax.set_xlabel("predicted latency (µs)")
+            ax.set_ylabel("measured latency (µs)")
+            ax.set_title(f"Per-layer latency, {len(v.models)} models: {v.setup}\n(profile {v.profile.name})")
+            fig.legend(loc="outside right upper")
+        save_figure(fig, out / "layers_predicted_vs_measured.png")
+
+    with _figure((7.5, 5.2)) as fig:
         ax = fig.add_subplot()
-        groups = v.layers["op"].map(op_group)
-        for g, (label, colour) in OP_GROUPS.items():
-            sel = groups == g
-            if sel.any():
-                ax.scatter(v.layers.loc[sel, "predicted_us"], v.layers.loc[sel, "measured_us"], s=10, c=colour,
-                           label=label, alpha=0.7)
-        lo = max(min(v.layers["predicted_us"].min(), v.layers["measured_us"].min()) / 2, 1e-3)
-        hi = max(v.layers["predicted_us"].max(), v.layers["measured_us"].max()) * 2
+        ax.scatter(v.models["predicted_ms"], v.models["measured_ms"], c="#1f77b4", label="latency model", zorder=3)
+        ax.scatter(v.models["roofline_ms"], v.models["measured_ms"], c="#aaaaaa", marker="x",
+                   label="Eq. 1 alone (no overhead terms)")
+        cols = v.models[["roofline_ms", "predicted_ms", "measured_ms"]]
+        lo, hi = cols.min().min() / 2, cols.max().max() * 2
         ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("predicted latency (µs)")
-        ax.set_ylabel("measured latency (µs)")
-        ax.set_title(f"Per-layer latency, {len(v.models)} models: {v.setup}\n(profile {v.profile.name})",
-                     fontsize=9)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
-        save_figure(fig, out / "layers_predicted_vs_measured.png")
-
-    fig = Figure(figsize=(6.5, 5))
-    ax = fig.add_subplot()
-    ax.scatter(v.models["predicted_ms"], v.models["measured_ms"], c="#1f77b4", label="latency model")
-    ax.scatter(v.models["roofline_ms"], v.models["measured_ms"], c="#bbbbbb", marker="x",
-               label="Eq. 1 alone (no overhead terms)")
-    for r in v.models.itertuples():
-        ax.annotate(r.model, (r.predicted_ms, r.measured_ms), fontsize=7, textcoords="offset points",
-                    xytext=(3, 3))
-    cols = v.models[["roofline_ms", "predicted_ms", "measured_ms"]]
-    lo, hi = cols.min().min() / 2, cols.max().max() * 2
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="measured = predicted")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("predicted latency (ms)")
-    ax.set_ylabel("measured latency (ms)")
-    ax.set_title(f"Model latency, predicted vs measured: {v.setup}", fontsize=9)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+        label_log_axis(ax.xaxis)
+        label_log_axis(ax.yaxis)
+        ax.set_xlabel("predicted latency (ms)")
+        ax.set_ylabel("measured latency (ms)")
+        ax.set_title(f"Model latency, predicted vs measured: {v.setup}")
+        place_labels(ax, v.models["predicted_ms"].tolist(), v.models["measured_ms"].tolist(),
+                     list(v.models["model"]), fontsize=7)
+        fig.legend(loc="outside lower center", ncol=3)
     save_figure(fig, out / "models_predicted_vs_measured.png")
 
     write_atomic(out / "models.csv", v.models.to_csv(index=False))
