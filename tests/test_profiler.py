@@ -115,6 +115,21 @@ def test_validate_small(tiny_profile, tmp_path):
     assert doc["summary"]["median_abs_error"] == pytest.approx(v.median_abs_error)
     assert doc["predicted_with"]["execution"] == "eager" and len(doc["models"]) == 2
     assert (tmp_path / "val" / "layers_predicted_vs_measured.png").stat().st_size > 10_000
+    # re-rendered from its measurements: the same predictions, the same text
+    from roofline.measure.validate import load_validation
+
+    w = load_validation(tmp_path / "val", prof)
+    assert w.models.equals(v.models) and w.median_abs_error == v.median_abs_error
+    before = path.read_text()
+    write_report(w, tmp_path / "val", [{"profile": "a", "peak_macs_per_s": 1e10}])
+    assert path.read_text() == before
+    import dataclasses
+
+    from roofline.hardware import Overhead
+
+    other = dataclasses.replace(prof, overhead=Overhead())  # the same profile without its overhead terms
+    with pytest.raises(RooflineError, match="not the same model"):
+        load_validation(tmp_path / "val", other)
 
 
 def test_validate_bad_exec():

@@ -108,7 +108,8 @@ class Validation:
         return {
             "profile": self.profile.name, "device": self.device, "execution": self.execution,
             "predicted_with": {"execution": a.latency.execution, "convention": a.convention.name,
-                               "roofline": a.roof.mode, "latency_model": a.latency.describe()},
+                               "roofline": a.roof.mode, "dtype": a.roof.dtype,
+                               "latency_model": a.latency.describe()},
             "batch": self.batch, "dtype": self.run_dtype, "channels_last": self.channels_last, "runs": self.runs,
             "summary": {"median_abs_error": self.median_abs_error, "spearman_models": self.spearman_models,
                         "spearman_macs": self.spearman_macs, "spearman_layers": _nan_none(self.spearman_layers),
@@ -344,9 +345,8 @@ def load_validation(folder: str | Path, hw: Any) -> Validation:
     pw = doc["predicted_with"]
     analyses = {}
     for name in models["model"]:
-        a = analyze(name, profile, dtype=doc["dtype"] if pw["roofline"] != "fitted" else None,
-                    convention=pw["convention"], mode=pw["roofline"], batch=int(doc["batch"]),
-                    execution=pw["execution"])
+        a = analyze(name, profile, dtype=pw.get("dtype", doc["dtype"]), convention=pw["convention"],
+                    mode=pw["roofline"], batch=int(doc["batch"]), execution=pw["execution"])
         row = models[models["model"] == name].iloc[0]
         if not np.isclose(a.total_latency_s * 1e3, row["predicted_ms"], rtol=1e-6):
             raise RooflineError(f"{folder}: {name} was predicted at {row['predicted_ms']:.6g} ms, the profile "
