@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -22,7 +23,7 @@ from rich.table import Table
 
 from . import __version__
 from . import interrupts
-from .errors import OutputError, RooflineError
+from .errors import OutputError, RooflineError, UnsupportedOpWarning
 from .io import check_report_folder, check_writable, report_folder, write_atomic
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -123,7 +124,7 @@ def models() -> None:
 
 # --- trace ------------------------------------------------------------------------------------------
 
-def _load_model(model: Optional[str], user_model: Optional[str], input_shape: Optional[str],
+def _load_model(model: Optional[str], user_model: Optional[str], input_shape,
                 resolution: Optional[int]):
     """The zoo name or user Module to trace, its input shape, and its resolution (224 for user models)."""
     if user_model:
@@ -156,8 +157,11 @@ def trace(
                                                       "or package.module:factory.")] = None,
     check: Annotated[bool, typer.Option("--check", help="Compare per-module MACs with fvcore.")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on ops without a counting rule.")] = False,
-    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="Full input shape, "
-                                                       "comma-separated, e.g. 1,3,224,224.")] = None,
+    input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="Full input shape, "
+                                                             "comma-separated, e.g. 1,3,224,224; repeat it "
+                                                             "for each input of a model with several.")] = None,
+    depth: Annotated[Optional[int], typer.Option(help="Roll the counts up per module, N levels deep "
+                                                 "(stage2.uib_0 is 2), with the share of MACs.")] = None,
 ) -> None:
     """Trace a model layer by layer: MACs, parameters, weight and activation elements."""
     from .trace import trace as run_trace
@@ -165,12 +169,29 @@ def trace(
     if output is not None:
         check_writable(output)
     target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
-    table = run_trace(target, shape, resolution=resolution, batch=batch, width=width,
-                      fuse=not no_fuse, strict=strict)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnsupportedOpWarning)  # listed below, one line per op
+        table = run_trace(target, shape, resolution=resolution, batch=batch, width=width,
+                          fuse=not no_fuse, strict=strict)
     for op, n in table.unsupported.items():
         err.print(f"warning: no counting rule for {op} ({n} calls): counted as 0 MACs", style="yellow")
     df = table.layers
-    if fmt is Fmt.csv:
+    if depth is not None:
+        from . import units
+
+        rolled = table.by_module(depth)
+        if fmt is Fmt.table:
+            view = rolled.assign(**{c: rolled[c].map(units.count) for c in
+                                    ("macs", "params", "weight_elems", "in_elems", "out_elems")},
+                                 macs_share=rolled["macs_share"].map(units.share))
+            _emit_frame(view.rename(columns={"macs": "MACs", "macs_share": "share of MACs",
+                                             "weight_elems": "weight elements", "in_elems": "input elements",
+                                             "out_elems": "output elements"}), fmt, output,
+                        f"{table.model} @ {'x'.join(map(str, table.input_shape))}: per module, depth {depth} "
+                        f"(counts in elements: bytes depend on the dtype)")
+        else:
+            _emit_frame(rolled, fmt, output, f"{table.model}: per module, depth {depth}")
+    elif fmt is Fmt.csv:
         _emit(df.to_csv(index=False), output)
     elif fmt is Fmt.json:
         doc = {"model": table.model, "input_shape": list(table.input_shape), "fused": table.fuse,
@@ -309,7 +330,8 @@ def analyze(
     compare_measured: Annotated[bool, typer.Option("--compare-measured", help="Compare predictions with the "
                                                    "latencies measured on this device in the MobileNetV4 paper.")] = False,
     user_model: Annotated[Optional[str], typer.Option("--model", help="A user model: file.py:factory.")] = None,
-    input_shape: Annotated[Optional[str], typer.Option("--input-shape", help="e.g. 1,3,224,224.")] = None,
+    input_shape: Annotated[Optional[list[str]], typer.Option("--input-shape", help="e.g. 1,3,224,224 "
+                                                             "(repeat for several inputs).")] = None,
 ) -> None:
     """Predict a model's latency on a piece of hardware, layer by layer (roofline, Eq. 1)."""
     from .compare import compare_measured as run_compare
@@ -332,9 +354,11 @@ def analyze(
                                          f"{df.attrs['source']}")
         return
     target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
-    a = run_analyze(target, hw_name, dtype=dtype, convention=convention, mode=mode, resolution=resolution,
-                    width=width, batch=batch, input_shape=shape, on_chip=on_chip, execution=execution,
-                    overhead=None if overhead else False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnsupportedOpWarning)  # listed below, one line per op
+        a = run_analyze(target, hw_name, dtype=dtype, convention=convention, mode=mode, resolution=resolution,
+                        width=width, batch=batch, input_shape=shape, on_chip=on_chip, execution=execution,
+                        overhead=None if overhead else False)
     for op, n in a.table.unsupported.items():
         err.print(f"warning: no counting rule for {op} ({n} calls): counted as 0 MACs", style="yellow")
     layers = a.layers if top is None else a.layers.loc[a.layers["latency_s"].nlargest(top).index.sort_values()]
@@ -870,13 +894,18 @@ def _parse_ints(text: str, option: str) -> tuple[int, ...]:
     return values
 
 
-def _parse_shape(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    if text is None:
+def _parse_shape(text) -> Optional[tuple]:
+    """``--input-shape 1,3,224,224`` (one input) or the option repeated (one shape per input)."""
+    if text is None or (isinstance(text, list) and not text):
         return None
-    try:
-        return tuple(int(p) for p in text.replace("x", ",").split(",") if p.strip())
-    except ValueError:
-        raise RooflineError(f"--input-shape must be integers separated by commas, got {text!r}") from None
+    texts = text if isinstance(text, list) else [text]
+    shapes = []
+    for t in texts:
+        try:
+            shapes.append(tuple(int(p) for p in t.replace("x", ",").split(",") if p.strip()))
+        except ValueError:
+            raise RooflineError(f"--input-shape must be integers separated by commas, got {t!r}") from None
+    return shapes[0] if len(shapes) == 1 else tuple(shapes)
 
 
 def _has_tabulate() -> bool:

@@ -40,6 +40,10 @@ class UnsupportedOpError(TraceError):
     """Raised under ``strict=True`` when an op has no counting rule."""
 
 
+class UnsupportedOpWarning(UserWarning):
+    """Ops without a counting rule were counted as 0 MACs (``LayerTable.unsupported`` lists them)."""
+
+
 class InvalidInputError(RooflineError, ValueError):
     """A user-supplied value of the wrong type, out of range, or too large to compute with."""
 

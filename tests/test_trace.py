@@ -183,7 +183,10 @@ class WithCustomOp(nn.Module):
 
 
 def test_unsupported_op_is_reported():
-    t = roofline.trace(WithCustomOp(), (1, 3, 4, 4))
+    from roofline.errors import UnsupportedOpWarning
+
+    with pytest.warns(UnsupportedOpWarning, match="no counting rule for roofline_test.twice.default"):
+        t = roofline.trace(WithCustomOp(), (1, 3, 4, 4))
     assert t.unsupported == {"roofline_test.twice.default": 1}
     assert "roofline_test.twice.default" in t.layers["op"].tolist()
     assert "WARNING" in repr(t)
@@ -307,3 +310,118 @@ def test_cli_trace_json_and_check(cli, tmp_path):
     doc = json.loads(out_file.read_text())
     assert doc["totals"]["macs"] == roofline.trace("mnv4-hybrid-m").macs
     assert "scaled_dot_product_attention" in err and "8 differ" in err
+
+
+class DataMovement(nn.Module):
+    """Pads, resizes, rolls, gathers by an index buffer, stacks, normalises: plain data movement."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.register_buffer("index", torch.arange(16))
+
+    def forward(self, x):
+        y = self.conv(F.pad(x, (1, 1, 1, 1)))                      # 3x16x16 -> padded 3x18x18 -> 8x16x16
+        y = torch.roll(F.interpolate(y, scale_factor=2), 1, dims=2)  # 8x32x32
+        z = y.flatten(2)[:, :, self.index]                           # 8x16 gathered
+        z = z / torch.linalg.vector_norm(z, dim=-1, keepdim=True)
+        z = torch.stack([z, z.cumsum(-1), torch.sin(z) + z.pow(2)], 1)
+        return z.masked_fill(z > 0, 0.0)
+
+
+def test_data_movement_ops_are_memory_rows_not_unsupported():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        t = roofline.trace(DataMovement(), (1, 3, 16, 16), fuse=False)
+    assert t.unsupported == {}
+    rows = t.layers.set_index("op")
+    assert rows.loc["pad", "in_elems"] == 3 * 16 * 16 and rows.loc["pad", "out_elems"] == 3 * 18 * 18
+    assert rows.loc["interpolate", "out_elems"] == 8 * 32 * 32 and rows.loc["roll", "out_elems"] == 8 * 32 * 32
+    assert rows.loc["gather", "out_elems"] == 8 * 16
+    assert t.macs == 8 * 16 * 16 * 27  # only the conv has MACs
+    # the int64 index buffer is neither a weight nor a parameter
+    assert t.params == 8 * 27 + 8 and t.layers["weight_elems"].sum() == 8 * 27 + 8
+
+
+def test_new_compute_rules_count_by_hand():
+    """addmv, addr, dot and nn.Bilinear's _trilinear (torch's FlopCounterMode counts none of them)."""
+
+    class Products(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bilinear = nn.Bilinear(6, 5, 4)
+            self.w = nn.Parameter(torch.randn(7, 6))
+            self.b = nn.Parameter(torch.randn(7))
+
+        def forward(self, x1, x2):
+            v = torch.addmv(self.b, self.w, x1[0])               # 7 x 6 = 42 MACs
+            o = torch.addr(torch.zeros(6, 5), x1[0], x2[0])      # outer product 6 x 5 = 30
+            d = torch.dot(x1[0], x1[0])                          # 6
+            return self.bilinear(x1, x2).sum() + v.sum() + o.sum() + d   # 3 x 4 x 6 x 5 = 360
+
+    t = roofline.trace(Products(), ((3, 6), (3, 5)))
+    assert t.unsupported == {} and t.macs == 42 + 30 + 6 + 360
+    assert t.other_inputs == ((3, 5),) and t.input_shape == (3, 6)
+    # the two-input trace by name, and by example tensors
+    assert roofline.trace(Products(), {"x1": (3, 6), "x2": (3, 5)}).macs == t.macs
+    assert roofline.trace(Products(), (torch.zeros(3, 6), torch.zeros(3, 5))).macs == t.macs
+
+
+def test_sdpa_backends_return_their_full_tuples():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    class Attention(nn.Module):
+        def forward(self, q):
+            return F.scaled_dot_product_attention(q, q, q)
+
+    for backend in (SDPBackend.MATH, SDPBackend.FLASH_ATTENTION):
+        with sdpa_kernel(backend):
+            t = roofline.trace(Attention(), (1, 2, 16, 8), fuse=False)
+        assert t.macs == 2 * 16 * 16 * (8 + 8) and not t.unsupported, backend
+
+
+def test_data_dependent_ops_fail_clearly_and_leave_the_module_usable():
+    class Detector(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3)
+            self.cache = None
+
+        def forward(self, x):
+            y = self.conv(x)
+            self.cache = y            # state a trace on meta would leave behind
+            return torch.nonzero(y > 0)
+
+    m = Detector()
+    with pytest.raises(TraceError, match="aten.nonzero is data-dependent"):
+        roofline.trace(m, (1, 3, 8, 8))
+    assert m.cache is None and m.conv.weight.device.type == "cpu"
+    assert m(torch.ones(1, 3, 8, 8)).shape[1] == 4  # a real forward still works
+
+
+def test_per_channel_scale_folds_position_table_does_not():
+    class Scaled(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 8, 1)
+            self.gamma = nn.Parameter(torch.ones(8, 1, 1))   # layer scale: folds into the conv
+            self.rope = nn.Parameter(torch.ones(8, 6, 6))    # one value per position: read every time
+
+        def forward(self, x):
+            return self.conv(x) * self.gamma * self.rope
+
+    t = roofline.trace(Scaled(), (1, 4, 6, 6))
+    assert len(t) == 1 and t.layers.loc[0, "fused"] == "mul,mul"
+    assert t.layers.loc[0, "weight_elems"] == 32 + 8 + 8 * 36  # conv weight + bias, the table; not gamma
+
+
+def test_by_module_rolls_up_exactly():
+    t = roofline.trace("mnv4-conv-s")
+    top = t.by_module(1)
+    assert top["macs"].sum() == t.macs == 186_005_568 and top["params"].sum() == t.params
+    assert top["macs_share"].sum() == pytest.approx(1.0)
+    assert list(top["module"])[:2] == ["stem", "stage1"]
+    deeper = t.by_module(2)
+    assert len(deeper) > len(top) and deeper["macs"].sum() == t.macs

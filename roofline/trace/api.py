@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import warnings
 from collections.abc import Sequence
 
 import pandas as pd
@@ -11,11 +12,12 @@ import torch
 from torch import nn
 
 from .. import checks
-from ..errors import TraceError, UnsupportedOpError, describe_exception
+from ..errors import TraceError, UnsupportedOpError, UnsupportedOpWarning, describe_exception
 from ..interrupts import Terminated, is_real
 from ..zoo import build_model, model_card, model_name, resolve
 from .layers import build_rows
 from .recorder import ModuleScope, Recorder, _tensors
+from .rules import DataDependentOpError
 from .table import COLUMNS, LayerTable
 
 ModelLike = str | nn.Module
@@ -52,30 +54,80 @@ def input_shape_for(model: ModelLike, input_shape: Sequence[int] | None = None,
     return shape
 
 
+Inputs = tuple[tuple[tuple[int, ...], ...], tuple[tuple[str, tuple[int, ...]], ...], tuple[str, ...]]
+
+
+def _is_shape(v: object) -> bool:
+    return isinstance(v, Sequence) and not isinstance(v, (str, bytes)) and all(
+        not isinstance(x, (Sequence, torch.Tensor, dict)) for x in v)
+
+
+def model_inputs(input_shape: object) -> Inputs | None:
+    """Several inputs: a tuple of shapes or example tensors (positional), or a dict of them (by name).
+
+    Returns (positional shapes, named shapes, dtypes in that order), or None for a single shape.
+    """
+    def one(v: object, what: str) -> tuple[tuple[int, ...], str]:
+        if isinstance(v, torch.Tensor):
+            return tuple(v.shape), str(v.dtype).replace("torch.", "")
+        if not _is_shape(v) or not v:
+            raise TraceError(f"{what} must be a shape (a sequence of integers) or an example tensor, "
+                             f"got {checks.show(v)}")
+        shape = tuple(checks.integer(s, f"{what} entries", 1) for s in v)
+        checks.input_elements(shape, what)
+        return shape, "float32"
+
+    if isinstance(input_shape, torch.Tensor):
+        s, dt = one(input_shape, "input")
+        return (s,), (), (dt,)
+    if isinstance(input_shape, dict):
+        named = [(str(k), *one(v, f"input {k!r}")) for k, v in input_shape.items()]
+        if not named:
+            raise TraceError("input shapes: the dict is empty")
+        return (), tuple((k, s) for k, s, _ in named), tuple(dt for _, _, dt in named)
+    if isinstance(input_shape, Sequence) and not isinstance(input_shape, (str, bytes)) and input_shape and \
+            not _is_shape(input_shape):
+        pos = [one(v, f"input {i}") for i, v in enumerate(input_shape)]
+        return tuple(s for s, _ in pos), (), tuple(dt for _, dt in pos)
+    return None
+
+
 def trace(model: ModelLike, input_shape: Sequence[int] | None = None, *,
           resolution: int | Sequence[int] | None = None, batch: int = 1, width: float | None = None,
           fuse: bool = True, strict: bool = False) -> LayerTable:
     """Trace ``model`` (a zoo name or any ``nn.Module``) on the meta device.
 
     Returns a :class:`LayerTable` with one row per deployed layer (``fuse=True``)
-    or per aten op. No real compute runs and no weights are allocated. Ops
-    without a counting rule are listed in ``table.unsupported``; with
-    ``strict=True`` they raise :class:`UnsupportedOpError`.
+    or per aten op. No real compute runs and no weights are allocated, and a
+    user's module is left as it was, also when the trace fails. ``input_shape``
+    is one shape, or for a model with several inputs a tuple of shapes or example
+    tensors (positional) or a dict of them (by name). Ops without a counting rule
+    are listed in ``table.unsupported`` and warned about (``UnsupportedOpWarning``,
+    once per trace); with ``strict=True`` they raise :class:`UnsupportedOpError`.
     Zoo traces are cached per (model, width, input shape, fuse) within a process.
     """
     if not isinstance(model, (str, nn.Module)):
         raise TraceError(f"model must be a zoo name or a torch.nn.Module, got {type(model).__name__}")
     checks.flag(fuse, "fuse")
     checks.flag(strict, "strict")
-    shape = input_shape_for(model, input_shape, resolution, batch, width)
-    if isinstance(model, str):
-        base, w = resolve(model, width)
-        table = _trace_zoo(base, w, shape, fuse)
+    inputs = model_inputs(input_shape) if isinstance(model, nn.Module) and input_shape is not None else None
+    if inputs is not None:
+        if resolution is not None:
+            raise TraceError("give input_shape or resolution, not both")
+        table = _trace_module(model, inputs, fuse, type(model).__name__)
     else:
-        table = _trace_module(model, shape, fuse, type(model).__name__)
-    if strict and table.unsupported:
+        shape = input_shape_for(model, input_shape, resolution, batch, width)
+        if isinstance(model, str):
+            base, w = resolve(model, width)
+            table = _trace_zoo(base, w, shape, fuse)
+        else:
+            table = _trace_module(model, ((shape,), (), ("float32",)), fuse, type(model).__name__)
+    if table.unsupported:
         ops = ", ".join(f"{k} (x{v})" for k, v in table.unsupported.items())
-        raise UnsupportedOpError(f"no counting rule for: {ops}")
+        if strict:
+            raise UnsupportedOpError(f"no counting rule for: {ops}")
+        warnings.warn(UnsupportedOpWarning(f"{table.model}: no counting rule for {ops}; counted as 0 MACs"),
+                      stacklevel=2)
     return table
 
 
@@ -104,27 +156,33 @@ def _no_gc(fn):
 @_no_gc
 def _trace_zoo(base: str, width: float, shape: tuple[int, ...], fuse: bool) -> LayerTable:
     model = build_model(base, width, device="meta")
-    return _run(model, model, None, shape, fuse, model_name(base, width))
+    return _run(model, model, None, ((shape,), (), ("float32",)), fuse, model_name(base, width))
 
 
 @_no_gc
-def _trace_module(model: nn.Module, shape: tuple[int, ...], fuse: bool, name: str) -> LayerTable:
+def _trace_module(model: nn.Module, inputs: Inputs, fuse: bool, name: str) -> LayerTable:
     params = dict(model.named_parameters())
     buffers = dict(model.named_buffers())
     on_meta = all(t.is_meta for t in (*params.values(), *buffers.values()))
     state = None
     if not on_meta:  # swap in meta stand-ins: no real compute, the user's module is not touched
         state = {k: torch.empty_like(v, device="meta") for k, v in (*params.items(), *buffers.items())}
-    modes = [(m, m.training) for m in model.modules()]
+    # what forward may change (caches it fills, attributes it sets): put back afterwards, also on failure
+    saved = [(m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
+             for m in model.modules()]
     model.eval()
     try:
-        return _run(model, model, state, shape, fuse, name)
+        return _run(model, model, state, inputs, fuse, name)
     finally:
-        for m, training in modes:
-            m.training = training
+        for m, attrs, p, b, mods in saved:
+            m.__dict__.clear()
+            m.__dict__.update(attrs)
+            for current, before in ((m._parameters, p), (m._buffers, b), (m._modules, mods)):
+                current.clear()
+                current.update(before)
 
 
-def _run(model: nn.Module, owner: nn.Module, state: dict | None, shape: tuple[int, ...],
+def _run(model: nn.Module, owner: nn.Module, state: dict | None, inputs: Inputs,
          fuse: bool, name: str) -> LayerTable:
     if state is None:
         named = [(n, t, True) for n, t in owner.named_parameters()]
@@ -132,18 +190,27 @@ def _run(model: nn.Module, owner: nn.Module, state: dict | None, shape: tuple[in
     else:
         param_names = {n for n, _ in owner.named_parameters()}
         named = [(n, t, n in param_names) for n, t in state.items()]
-    weights = {id(t): (t.numel(), is_param, n) for n, t, is_param in named}
+    # integer buffers are index tables (relative-position indices), not weights: gathers read them
+    index = {id(t) for _, t, is_param in named if not is_param and not t.is_floating_point()}
+    weights = {id(t): (t.numel(), is_param, n) for n, t, is_param in named if id(t) not in index}
     model_params = sum(t.numel() for _, t, is_param in named if is_param)
-    rec = Recorder(weights)
-    x = torch.empty(shape, device="meta")
+    rec = Recorder(weights, index)
+    positional, named_inputs, dtypes = inputs
+    dts = iter(dtypes)
+    args = tuple(torch.empty(s, device="meta", dtype=getattr(torch, next(dts))) for s in positional)
+    kwargs = {k: torch.empty(s, device="meta", dtype=getattr(torch, next(dts))) for k, s in named_inputs}
+    shape = positional[0] if positional else named_inputs[0][1]
     try:
         with torch.inference_mode(), ModuleScope(rec, model), rec:
             if state is None:
-                out = model(x)
+                out = model(*args, **kwargs)
             else:
-                out = torch.func.functional_call(model, state, (x,))
+                out = torch.func.functional_call(model, state, args, kwargs)
     except TraceError:
         raise
+    except DataDependentOpError as e:
+        raise TraceError(f"{name}: {e} is data-dependent (its output size depends on tensor values, which "
+                         f"a trace on the meta device cannot know); trace the part before it") from None
     except BaseException as e:  # the model's own code: any exception is this model's error
         if isinstance(e, (KeyboardInterrupt, Terminated)) and is_real(e):
             raise
@@ -153,4 +220,5 @@ def _run(model: nn.Module, owner: nn.Module, state: dict | None, shape: tuple[in
         outs = _tensors(tuple(out.values()))
     rows = build_rows(rec.events, rec.roots, [rec.key(o) for o in outs], fuse)
     df = pd.DataFrame(rows, columns=list(COLUMNS))
-    return LayerTable(name, tuple(shape), fuse, df, model_params, dict(rec.unsupported))
+    extra = tuple(positional[1:]) + tuple(s for _, s in named_inputs[0 if positional else 1:])
+    return LayerTable(name, tuple(shape), fuse, df, model_params, dict(rec.unsupported), extra)

@@ -121,6 +121,14 @@ def build_rows(events: list[Event], roots: dict[int, tuple[int, bool, str]],
     return rows
 
 
+def _per_channel(ev, layer: _Layer, roots: dict[int, tuple[int, bool, str]]) -> bool:
+    """Whether the weights ``ev`` multiplies by hold one value per output channel (foldable), not one
+    per position (a rotary table, a mask)."""
+    shape = layer.out_shape
+    channels = {shape[1], shape[-1]} if len(shape) >= 2 else set(shape)
+    return all(roots[r][0] in channels for r in set(ev.weights))
+
+
 def _fold_weights(layer: _Layer, ev: Event, roots: dict[int, tuple[int, bool, str]]) -> None:
     """Add the weight elements an epilogue op reads once deployed (see module docstring)."""
     if not ev.weights:
@@ -136,7 +144,7 @@ def _fold_weights(layer: _Layer, ev: Event, roots: dict[int, tuple[int, bool, st
         if not layer.has_bias:
             layer.weight_elems += sum(roots[r][0] for r in ev.weights)
         layer.has_bias = True
-    elif ev.op == "mul" and layer.compute:
-        pass  # a per-channel scale after a conv or FC folds into its weights
+    elif ev.op == "mul" and layer.compute and _per_channel(ev, layer, roots):
+        pass  # a per-channel scale (layer scale) after a conv or FC folds into its weights
     else:
         layer.weight_elems += sum(roots[r][0] for r in set(ev.weights))

@@ -62,8 +62,9 @@ class Recorder(TorchDispatchMode):
         # (about 1.7 s) on first use and adds a call per op; nothing here runs under dynamo.
         return False
 
-    def __init__(self, weights: dict[int, tuple[int, bool, str]]) -> None:
+    def __init__(self, weights: dict[int, tuple[int, bool, str]], index: set[int] | None = None) -> None:
         super().__init__()
+        self.index = set(index or ())  # ids of integer index buffers: neither weights nor activations
         # root id -> (elements, is_parameter, name); every parameter and buffer of the model
         self.roots = dict(weights)
         self.weight_root: dict[int, int] = {i: i for i in weights}
@@ -88,6 +89,8 @@ class Recorder(TorchDispatchMode):
     def _classify(self, args: tuple) -> tuple[list, list[int]]:
         acts, weights = [], []
         for t in _tensors(args):
+            if id(t) in self.index:
+                continue
             root = self.weight_root.get(id(t))
             if root is not None:
                 weights.append(root)
@@ -149,6 +152,11 @@ class Recorder(TorchDispatchMode):
             self.version[id(t)] = self.version.get(id(t), 0) + 1
             self._record(func, count, args, [t], acts, weights)
             return t
+        if count.outs is None:  # the meta kernel gives the outputs
+            out = func(*args, **kwargs)
+            outs = [o for o in (out if isinstance(out, (list, tuple)) else (out,)) if isinstance(o, torch.Tensor)]
+            self._record(func, count, args, outs, acts, weights)
+            return out
         like = _tensors(args)[0]
         outs = [torch.empty(s, dtype=like.dtype, device="meta") for s in count.outs]
         self._record(func, count, args, outs, acts, weights)

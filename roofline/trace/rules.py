@@ -31,9 +31,11 @@ class Count:
 
     op: str  # kind: conv2d, dwconv2d, fc, matmul, attention, add, mul, bn, relu, pool, ...
     macs: int
-    outs: tuple[Shape, ...]  # output shapes, in the op's output order
+    outs: tuple[Shape, ...] | None  # output shapes, in the op's output order (see below)
     category: str  # "compute", "elementwise" (fusable epilogue or memory op), "memory" (own row)
     info: dict = field(default_factory=dict)  # kernel / stride / groups for convolutions
+    # outputs: None means "run the op's meta kernel for them" (ops whose outputs are awkward to
+    # derive, such as advanced indexing, or that return auxiliary tensors, such as SDPA backends)
 
 
 Rule = Callable[..., Count]
@@ -151,15 +153,62 @@ def addmm(bias, a, b, *, beta=1, alpha=1) -> Count:
     return c
 
 
-@rule(aten.scaled_dot_product_attention, aten._scaled_dot_product_attention_math,
-      aten._scaled_dot_product_flash_attention_for_cpu, aten._scaled_dot_product_flash_attention,
-      aten._scaled_dot_product_efficient_attention, aten._scaled_dot_product_cudnn_attention)
+@rule(aten.scaled_dot_product_attention)
 def attention(q, k, v, *args, **kwargs) -> Count:
     """Q.K^T (L x S x E per head) plus A.V (L x S x E_v per head); K/V heads may be shared."""
     *batch, L, E = _shape(q)
     S, Ev = _shape(k)[-2], _shape(v)[-1]
     b = math.prod(batch)
     return Count("attention", b * L * S * (E + Ev), (tuple(batch) + (L, Ev),), "compute")
+
+
+@rule(aten._scaled_dot_product_attention_math, aten._scaled_dot_product_flash_attention_for_cpu,
+      aten._scaled_dot_product_flash_attention, aten._scaled_dot_product_efficient_attention,
+      aten._scaled_dot_product_cudnn_attention)
+def attention_backend(q, k, v, *args, **kwargs) -> Count:
+    """The backends return auxiliary tensors too (log-sum-exp, attention weights, RNG state): the
+    meta kernel gives the full tuple, the MACs are those of attention."""
+    c = attention(q, k, v)
+    return Count(c.op, c.macs, None, "compute")
+
+
+@rule(aten.addmv)
+def addmv(bias, mat, vec, *, beta=1, alpha=1) -> Count:
+    n, k = _shape(mat)
+    return Count("fc", n * k, ((n,),), "compute")
+
+
+@rule(aten.mv)
+def mv(mat, vec) -> Count:
+    n, k = _shape(mat)
+    return Count("fc", n * k, ((n,),), "compute")
+
+
+@rule(aten.addr)
+def addr(bias, a, b, *, beta=1, alpha=1) -> Count:
+    n, m = _shape(a)[0], _shape(b)[0]
+    return Count("matmul", n * m, ((n, m),), "compute")
+
+
+@rule(aten.dot, aten.vdot)
+def dot(a, b) -> Count:
+    return Count("matmul", _shape(a)[0], ((),), "compute")
+
+
+@rule(aten._trilinear)
+def trilinear(i1, i2, i3, expand1, expand2, expand3, sumdim, unroll_dim=1) -> Count:
+    """nn.Bilinear's kernel: the three inputs, each with size-1 dims inserted at its ``expand``
+    positions, broadcast to one iteration space; ``sumdim`` is summed. One MAC per point of the
+    space (y_bo = sum_ij x1_bi W_oij x2_bj is B x O x I x J MACs)."""
+    shapes = []
+    for t, expand in ((i1, expand1), (i2, expand2), (i3, expand3)):
+        s = list(_shape(t))
+        for d in sorted(expand):
+            s.insert(d, 1)
+        shapes.append(tuple(s))
+    space = broadcast(*shapes)
+    out = tuple(n for i, n in enumerate(space) if i not in set(sumdim))
+    return Count("matmul", math.prod(space), (out,), "compute")
 
 
 # --- elementwise ops: fusable into the producer's epilogue, or a memory op of their own -----------
@@ -326,5 +375,63 @@ FREE: frozenset[object] = frozenset({
     aten.ones_like, aten.full, aten.full_like, aten.arange, aten.scalar_tensor, aten.detach_,
     aten.fill_, aten.zero_, aten.is_same_size, aten.sym_size, aten.sym_stride, aten.sym_numel,
     aten._has_compatible_shallow_copy_type, aten.new_empty, aten.new_zeros, aten.new_ones,
-    aten.empty_strided, aten.as_strided,
+    aten.empty_strided, aten.as_strided, aten.randn, aten.rand, aten.randn_like, aten.rand_like,
+    aten.normal, aten.bernoulli, aten.linspace, aten.eye,
 })
+
+
+# --- data movement: no MACs, bytes read and written ------------------------------------------------
+
+def _memory(op: str, category: str = "memory") -> Rule:
+    """A data-movement op whose outputs the meta kernel gives (gathers, padding, stacking, ...)."""
+    def count(*args, **kwargs) -> Count:
+        return Count(op, 0, None, category)
+
+    count.__name__ = op
+    return count
+
+
+_MEMORY = {
+    "pad": (aten.constant_pad_nd, aten.reflection_pad2d, aten.replication_pad2d, aten.pad),
+    "gather": (aten.index, aten._unsafe_index, aten.index_select, aten.gather, aten.take_along_dim,
+               aten.embedding),
+    "interpolate": (aten.upsample_nearest2d, aten.upsample_bilinear2d, aten._upsample_nearest_exact2d,
+                    aten.upsample_bicubic2d, aten._upsample_bilinear2d_aa, aten.grid_sampler_2d),
+    "stack": (aten.stack,),
+    "roll": (aten.roll, aten.flip),
+    "cumsum": (aten.cumsum, aten.cumprod),
+    "unfold": (aten.im2col, aten.col2im, aten.unfold),
+    "norm": (aten.linalg_vector_norm, aten.norm, aten.var_mean, aten.var, aten.std),
+    "scatter": (aten.index_put, aten.index_put_, aten.scatter, aten.scatter_, aten.masked_scatter),
+    "copy": (aten.copy_, aten.copy),
+    "repeat": (aten.repeat, aten.tile),
+    "minmax": (aten.max, aten.min, aten.argmax, aten.argmin, aten.topk, aten.sort),
+}
+for _op, _funcs in _MEMORY.items():
+    rule(*_funcs)(_memory(_op))
+_MEMORY_ELEMENTWISE = {
+    "trig": (aten.sin, aten.cos, aten.sin_, aten.cos_),
+    "pow": (aten.pow, aten.pow_, aten.square, aten.reciprocal, aten.abs, aten.log, aten.erf),
+    "masked_fill": (aten.masked_fill, aten.masked_fill_, aten.where),
+    "addcmul": (aten.addcmul, aten.addcmul_, aten.addcdiv, aten.lerp),
+    "compare": (aten.eq, aten.ne, aten.lt, aten.le, aten.gt, aten.ge, aten.logical_not, aten.logical_and),
+}
+for _op, _funcs in _MEMORY_ELEMENTWISE.items():
+    rule(*_funcs)(_memory(_op, "elementwise"))
+
+
+class DataDependentOpError(Exception):
+    """An op whose output size depends on tensor values, which a trace on meta cannot know."""
+
+
+def _data_dependent(name: str) -> Rule:
+    def refuse(*args, **kwargs) -> Count:
+        raise DataDependentOpError(name)
+
+    return refuse
+
+
+for _f in (aten.nonzero, aten.masked_select, aten._unique2, aten.unique_consecutive, aten.unique_dim,
+           aten.bincount):
+    rule(_f)(_data_dependent(str(_f)))
+rule(aten.repeat_interleave)(_memory("repeat"))

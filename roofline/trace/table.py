@@ -31,6 +31,7 @@ class LayerTable:
     layers: pd.DataFrame
     model_params: int  # parameter count of the model (all parameters, used or not)
     unsupported: dict[str, int] = field(default_factory=dict)  # aten op -> calls without a rule
+    other_inputs: tuple[tuple[int, ...], ...] = ()  # shapes of the inputs after the first (``input_shape``)
 
     @property
     def totals(self) -> pd.Series:
@@ -44,6 +45,23 @@ class LayerTable:
     @property
     def params(self) -> int:
         return exact_sum(self.layers["params"])
+
+    def by_module(self, depth: int = 1) -> pd.DataFrame:
+        """Counts rolled up per module, ``depth`` levels deep (``stage2.uib_0`` is depth 2), like
+        fvcore's ``flop_count_table``: rows, MACs and their share, params, elements (exact integers)."""
+        from .. import checks
+
+        depth = checks.integer(depth, "depth", 1, 64)
+        names = self.layers["name"].str.split("#").str[0]
+        module = names.map(lambda n: n if n.startswith("(") else ".".join(n.split(".")[:depth]))
+        total = self.macs or 1
+        rows = []
+        for m, g in self.layers.groupby(module, sort=False):
+            r = {"module": m, "layers": len(g), **{c: exact_sum(g[c]) for c in COUNT_COLUMNS}}
+            r["macs_share"] = r["macs"] / total
+            rows.append(r)
+        cols = ["module", "layers", "macs", "macs_share", "params", "weight_elems", "in_elems", "out_elems"]
+        return pd.DataFrame(rows, columns=cols)
 
     def macs_by_op(self) -> pd.Series:
         return self.layers.groupby("op", sort=False)["macs"].sum()
