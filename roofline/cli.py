@@ -434,7 +434,7 @@ def _summary_view(a, top: int) -> list:
     for g, d in groups:
         ops.add_row(g, str(len(d)), units.count(float(d["macs"].sum())), units.share(float(d["macs"].sum()) / total_macs),
                     units.seconds(float(d["latency_s"].sum())), units.share(float(d["latency_s"].sum()) / total_lat))
-    note = Text(f"--all shows every layer; --format csv/json/markdown the full table.", style="dim")
+    note = Text("--all shows every layer; --format csv/json/markdown the full table.", style="dim")
     return [head, assumptions, totals, slow, ops, note]
 
 
@@ -442,7 +442,7 @@ def _summary_text(a) -> str:
     s = a.summary()
     slow = a.slowest(5)
     lines = [
-        f"Assumptions:\n  " + a.assumptions().replace("\n", "\n  "),
+        "Assumptions:\n  " + a.assumptions().replace("\n", "\n  "),
         f"Summary: params {s['params']:,}; MACs {s['macs']:,}; weight bytes {s['weight_bytes']:,.0f} B; "
         f"activation bytes {s['activation_bytes']:,.0f} B",
         f"Predicted latency: {s['latency_ms']:.4f} ms (Eq. 1 roofline {s['roofline_latency_ms']:.4f} ms + "

@@ -15,9 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .engine import Analysis, analyze
-from .errors import RooflineError
 from .measure.fit import fit_roofline, latency_sums, model_costs
-from .hardware import load_hardware
 from .io import report_folder, write_atomic
 from .measured import SOURCE, measured_for
 from .stats import spearman

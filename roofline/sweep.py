@@ -90,8 +90,9 @@ def parse_rps(text: str | Sequence[float]) -> np.ndarray:
             raise RooflineError(f"ridge points must look like 0:500:5 or 0,5,50,500, got {text!r}") from None
     else:
         items = checks.names(text, "ridge points")
-        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in items):
-            raise InvalidInputError(f"ridge points must be numbers, got {checks.show(next(v for v in items if not isinstance(v, numbers.Real) or isinstance(v, bool)))}")
+        bad = [v for v in items if not isinstance(v, numbers.Real) or isinstance(v, bool)]
+        if bad:
+            raise InvalidInputError(f"ridge points must be numbers, got {checks.show(bad[0])}")
         values = np.asarray([float(v) for v in items], dtype=np.float64)
     if values.size > checks.MAX_RIDGE_POINTS:
         raise InvalidInputError(f"{values.size:,} ridge points is too many (at most {checks.MAX_RIDGE_POINTS:,})")

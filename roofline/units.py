@@ -16,7 +16,8 @@ def count(n: float, unit: str = "") -> str:
     for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.3g} {prefix}{unit}".rstrip()
-    return f"{n:.3g} {unit}".rstrip() if isinstance(n, float) and not float(n).is_integer() else f"{int(n)} {unit}".rstrip()
+    text = f"{n:.3g}" if isinstance(n, float) and not float(n).is_integer() else f"{int(n)}"
+    return f"{text} {unit}".rstrip()
 
 
 def size(b: float) -> str:

@@ -31,10 +31,11 @@ import numpy as np
 import pandas as pd
 
 from ..checks import show
-from ..units import seconds as seconds_text
 from ..errors import RooflineError
 from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead
+from ..units import seconds as seconds_text
 from .roofline import cost_class
+
 
 def check_execution(execution: str) -> str:
     if not isinstance(execution, str) or execution not in EXECUTIONS:

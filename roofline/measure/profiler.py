@@ -26,7 +26,6 @@ again with more trials and, if still noisy, flagged.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 import platform
 from collections.abc import Callable, Iterator

@@ -437,7 +437,7 @@ def markdown(v: Validation, profile_runs: list[dict]) -> str:
         table = pd.DataFrame(profile_runs)
         spread_between = {c: table[c].max() / table[c].min() - 1 for c in table.columns
                           if c != "profile" and table[c].notna().all()}
-        runs_md = (f"\n## Repeated runs of `roofline profile` on this machine\n\n"
+        runs_md = ("\n## Repeated runs of `roofline profile` on this machine\n\n"
                    + table.to_markdown(index=False, floatfmt=".4g") + "\n\nLargest difference between runs: "
                    + ", ".join(f"{k} {x:.1%}" for k, x in spread_between.items()) + ".\n")
     m = v.models.copy()
@@ -454,7 +454,7 @@ def markdown(v: Validation, profile_runs: list[dict]) -> str:
         f"- Spearman rank correlation, predicted vs measured model latency: **{v.spearman_models:.3f}**; "
         f"MAC count vs measured: {v.spearman_macs:.3f}.",
         f"- Eq. 1 alone (no overhead terms): measured is {eq1_ratio.min():.2g}-{eq1_ratio.max():.2g}x it; "
-        + (f"it is a lower bound for every model here. " if (eq1_ratio >= 1).all() else
+        + ("it is a lower bound for every model here. " if (eq1_ratio >= 1).all() else
            f"it is above the measurement for {int((eq1_ratio < 1).sum())} of {len(m)} models. ")
         + f"The overhead terms make up {overhead_share.min():.0%}-{overhead_share.max():.0%} of the predictions.",
     ]
