@@ -197,7 +197,8 @@ def trace(
         doc = {"model": table.model, "input_shape": list(table.input_shape), "fused": table.fuse,
                "units": "counts in elements and MACs (multiply-accumulates); bytes depend on dtype",
                "totals": {k: int(v) for k, v in table.totals.items()},
-               "unsupported": table.unsupported, "layers": json.loads(df.to_json(orient="records"))}
+               "folded_macs": table.folded_macs, "unsupported": table.unsupported,
+               "layers": json.loads(df.to_json(orient="records"))}
         _emit(json.dumps(doc, indent=2), output)
     elif fmt is Fmt.markdown:
         _emit(df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False), output)

@@ -425,3 +425,26 @@ def test_by_module_rolls_up_exactly():
     assert list(top["module"])[:2] == ["stem", "stage1"]
     deeper = t.by_module(2)
     assert len(deeper) > len(top) and deeper["macs"].sum() == t.macs
+
+
+def test_folded_weight_only_subgraphs_keep_size_roots_and_macs():
+    class PositionBias(nn.Module):
+        """swinv2-style: a bias table computed from weights alone by a small MLP, added per position."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.coords = nn.Parameter(torch.randn(49, 2))                              # 98 params
+            self.mlp = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 4))  # 96 + 32 + 128 + 4
+            self.q = nn.Linear(16, 16)                                                # 256 + 16
+
+        def forward(self, x):                       # x: (1, 49, 16)
+            bias = self.mlp(self.coords).sum(-1, keepdim=True)   # (49, 1): weight-only, folded
+            return self.q(x) + bias
+
+    t = roofline.trace(PositionBias(), (1, 49, 16))
+    assert t.params == t.model_params == 98 + 96 + 32 + 128 + 4 + 256 + 16  # no param disappears
+    assert t.folded_macs == 49 * 2 * 32 + 49 * 32 * 4                        # 9,408, outside the rows
+    assert t.macs == 49 * 16 * 16
+    # the folded (49, 1) table is read at its real size; being per position, not folded into q's bias
+    assert t.layers.loc[0, "weight_elems"] == 256 + 16 + 49
+    assert "folded weight-only subgraphs: 9,408 MACs" in repr(t)

@@ -51,7 +51,8 @@ def _shape_str(shape: tuple[int, ...]) -> str:
 
 
 def build_rows(events: list[Event], roots: dict[int, tuple[int, bool, str]],
-               final_outputs: list[Key], fuse: bool) -> list[dict]:
+               final_outputs: list[Key], fuse: bool, derived: dict[int, frozenset[int]] | None = None
+               ) -> list[dict]:
     """Turn events into row dicts (the columns of a LayerTable)."""
     layers: list[_Layer] = []
     layer_of: dict[Key, int] = {}
@@ -85,11 +86,12 @@ def build_rows(events: list[Event], roots: dict[int, tuple[int, bool, str]],
             layer.fused.append(ev.op)
             layer.macs += ev.macs
             _fold_weights(layer, ev, roots)
-        for r in ev.weights:
-            if r not in params_seen:
-                params_seen.add(r)
-                if roots[r][1]:
-                    layer.params += roots[r][0]
+        for w in ev.weights:
+            for r in (derived or {}).get(w, (w,)):  # a folded tensor: the params it was made of
+                if r not in params_seen:
+                    params_seen.add(r)
+                    if roots[r][1]:
+                        layer.params += roots[r][0]
         for k, numel, _, offset in ev.acts:
             if layer_of.get(k) != target:
                 layer.inputs[(k, offset)] = numel  # slices of one tensor are distinct reads
@@ -140,8 +142,8 @@ def _fold_weights(layer: _Layer, ev: Event, roots: dict[int, tuple[int, bool, st
         elif not layer.has_bias:
             layer.weight_elems += channels  # folds into the conv: one bias vector
         layer.has_bias = True
-    elif ev.op == "add" and layer.compute:
-        if not layer.has_bias:
+    elif ev.op == "add" and layer.compute and _per_channel(ev, layer, roots):
+        if not layer.has_bias:  # a per-channel bias: one bias vector, however many adds
             layer.weight_elems += sum(roots[r][0] for r in ev.weights)
         layer.has_bias = True
     elif ev.op == "mul" and layer.compute and _per_channel(ev, layer, roots):

@@ -75,6 +75,10 @@ class Recorder(TorchDispatchMode):
         self.events: list[Event] = []
         self.stack: list[str] = []
         self.unsupported: Counter[str] = Counter()
+        # weight-only subgraphs, folded as any engine folds them: the folded tensor is a root of its
+        # own (its real size) made of the roots it was computed from (so their params stay counted)
+        self.derived: dict[int, frozenset[int]] = {}
+        self.folded_macs = 0
         self._returns_tuple: dict[object, bool] = {}
         self._mutating: dict[object, bool] = {}
 
@@ -118,6 +122,16 @@ class Recorder(TorchDispatchMode):
             else:
                 self.alias[(id(o), self.version.get(id(o), 0))] = self.key(src)
 
+    def _fold(self, weights: list[int], out: object) -> None:
+        """Make each output of a weight-only op a root of its own, remembering every input root."""
+        sources = frozenset(r for w in weights for r in self.derived.get(w, {w}))
+        for o in out if isinstance(out, (list, tuple)) else (out,):
+            if isinstance(o, torch.Tensor):
+                self.keep.append(o)
+                self.roots[id(o)] = (o.numel(), False, "folded")
+                self.derived[id(o)] = sources
+                self.weight_root[id(o)] = id(o)
+
     # -- dispatch ---------------------------------------------------------------------------------
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -142,7 +156,8 @@ class Recorder(TorchDispatchMode):
         acts, weights = self._classify(args)
         if not acts and weights:  # an op on weights alone is constant-folded by any engine
             out = func(*args, **kwargs)
-            self._alias_outputs(args, out)
+            self._fold(weights, out)
+            self.folded_macs += count.macs
             return out
         mutating = self._mutating.get(func)
         if mutating is None:

@@ -32,6 +32,9 @@ class LayerTable:
     model_params: int  # parameter count of the model (all parameters, used or not)
     unsupported: dict[str, int] = field(default_factory=dict)  # aten op -> calls without a rule
     other_inputs: tuple[tuple[int, ...], ...] = ()  # shapes of the inputs after the first (``input_shape``)
+    # MACs of weight-only subgraphs, folded into constants as an engine does: not in any row, and
+    # reported here so totals reconcile with counters that count them (FlopCounterMode, fvcore)
+    folded_macs: int = 0
 
     @property
     def totals(self) -> pd.Series:
@@ -77,6 +80,8 @@ class LayerTable:
                  f"  MACs {int(t['macs']):,}, params {int(t['params']):,}, weight elements "
                  f"{int(t['weight_elems']):,}, activation elements in {int(t['in_elems']):,} / "
                  f"out {int(t['out_elems']):,}"]
+        if self.folded_macs:
+            lines.append(f"  folded weight-only subgraphs: {self.folded_macs:,} MACs (not in the rows)")
         if self.unsupported:
             ops = ", ".join(f"{k} x{v}" for k, v in self.unsupported.items())
             lines.append(f"  WARNING: ops without a counting rule (counted as 0 MACs): {ops}")
