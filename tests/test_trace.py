@@ -434,7 +434,7 @@ def test_folded_weight_only_subgraphs_keep_size_roots_and_macs():
         def __init__(self) -> None:
             super().__init__()
             self.coords = nn.Parameter(torch.randn(49, 2))                              # 98 params
-            self.mlp = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 4))  # 96 + 32 + 128 + 4
+            self.mlp = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 4))  # 64 + 32, 128 + 4
             self.q = nn.Linear(16, 16)                                                # 256 + 16
 
         def forward(self, x):                       # x: (1, 49, 16)
@@ -442,7 +442,7 @@ def test_folded_weight_only_subgraphs_keep_size_roots_and_macs():
             return self.q(x) + bias
 
     t = roofline.trace(PositionBias(), (1, 49, 16))
-    assert t.params == t.model_params == 98 + 96 + 32 + 128 + 4 + 256 + 16  # no param disappears
+    assert t.params == t.model_params == 98 + 64 + 32 + 128 + 4 + 256 + 16  # no param disappears
     assert t.folded_macs == 49 * 2 * 32 + 49 * 32 * 4                        # 9,408, outside the rows
     assert t.macs == 49 * 16 * 16
     # the folded (49, 1) table is read at its real size; being per position, not folded into q's bias

@@ -126,8 +126,8 @@ def build_rows(events: list[Event], roots: dict[int, tuple[int, bool, str]],
 def _per_channel(ev, layer: _Layer, roots: dict[int, tuple[int, bool, str]]) -> bool:
     """Whether the weights ``ev`` multiplies by hold one value per output channel (foldable), not one
     per position (a rotary table, a mask)."""
-    shape = layer.out_shape
-    channels = {shape[1], shape[-1]} if len(shape) >= 2 else set(shape)
+    shape = layer.out_shape  # (N, C, H, W) on the meta device; (N, L, C) and (N, C) for tokens
+    channels = {shape[1]} if len(shape) >= 4 else set(shape[-1:])
     return all(roots[r][0] in channels for r in set(ev.weights))
 
 
