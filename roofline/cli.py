@@ -105,15 +105,31 @@ def _fmt_int(n: float) -> str:
 # --- models -----------------------------------------------------------------------------------------
 
 @app.command()
-def models() -> None:
-    """List the model zoo: name, family, native resolution, params and published top-1."""
+def models(
+    source: Annotated[str, typer.Option(help="zoo, timm or torchvision (the last two need their extra).")] = "zoo",
+    filter_: Annotated[str, typer.Option("--filter", help="Only names matching this pattern, e.g. 'mobile*'.")] = "*",
+) -> None:
+    """List the models: the zoo (name, resolution, params, published top-1), or a library's names."""
+    import fnmatch
+
     from .zoo import list_models, model_card
 
+    if source != "zoo":
+        from .zoo.libraries import SOURCES, available
+
+        if source not in SOURCES:
+            raise RooflineError(f"unknown --source {source!r}; use zoo, {', '.join(SOURCES)}")
+        names = available(source, filter_)
+        if not names:
+            raise RooflineError(f"no {source} model matches {filter_!r}")
+        print("\n".join(names))
+        err.print(f"{len(names)} {source} models; use them as {source}:NAME wherever a zoo name works")
+        return
     t = Table(title="Model zoo (params exact, counted here; top-1 % on ImageNet-1k)", title_justify="left")
     for col in ("name", "width", "px", "params", "paper MACs (M)", "top-1 (%)", "top-1 source"):
         t.add_column(col, justify="left" if col in ("name", "top-1 source") else "right",
                      no_wrap=col != "top-1 source")
-    for name in list_models():
+    for name in [n for n in list_models() if fnmatch.fnmatch(n, filter_)]:
         c = model_card(name)
         top1 = "" if c.top1 is None else f"{'~' if c.top1_mnv4_approx and c.top1_mnv4 else ''}{c.top1:.1f}"
         src = "MNv4 retraining" if c.top1_mnv4 is not None else (c.source if c.top1 is not None else "")

@@ -252,17 +252,23 @@ def test_fvcore_agrees_on_the_whole_zoo():
 
 
 def test_hybrid_l_2048_memory():
+    """Tracing at 2048 px allocates no activations: the peak RSS grows by little over the import's
+    (which depends on the torch build: about 260 MB for the CPU build, 760 MB for a CUDA one)."""
     code = textwrap.dedent("""
         import roofline
+
+        def rss(key):  # of this process (ru_maxrss would include the forking parent's)
+            status = open("/proc/self/status").read()
+            return int(next(line.split()[1] for line in status.splitlines() if line.startswith(key)))
+
+        base = rss("VmRSS")
         t = roofline.trace("mnv4-hybrid-l", resolution=2048)
         assert t.macs > 4e11
-        # peak RSS of this process (VmHWM; ru_maxrss would include the forking parent's)
-        status = open("/proc/self/status").read()
-        print(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+        print(rss("VmHWM") - base)
     """)
-    rss_kb = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                                check=True).stdout.strip())
-    assert rss_kb < 500 * 1024
+    grown_kb = int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  check=True).stdout.strip())
+    assert grown_kb < 100 * 1024  # measured: 8-12 MB
 
 
 USER_FILE = """

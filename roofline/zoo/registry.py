@@ -13,7 +13,9 @@ from torch.overrides import TorchFunctionMode
 
 from ..checks import integer, number, show
 from ..errors import InvalidInputError, RooflineError, UnknownModelError, closest
+from . import libraries
 from .builder import build_arch
+from .libraries import is_library_name, split
 from .published import PUBLISHED, published, source
 from .specs import ARCHS
 
@@ -86,6 +88,11 @@ def resolve(name: str, width: float | None = None) -> tuple[str, float]:
         raise UnknownModelError(f"model name must be a non-empty string, got {show(name)}")
     if width is not None:
         width = number(width, "width multiplier")
+    if is_library_name(name):
+        if width is not None and width != 1.0:
+            raise RooflineError(f"{name}: width multipliers are for zoo models; give the library's own name")
+        source, model = split(name)
+        return f"{source}:{model}", 1.0
     key = _normalise(name)
     base, suffix_width = _base(key), None
     if base is None:
@@ -133,6 +140,8 @@ def build_model(name: str, width: float | None = None, num_classes: int = 1000,
     """
     base, w = resolve(name, width)
     num_classes = integer(num_classes, "num_classes", 1, 1 << 24)
+    if is_library_name(base):
+        return libraries.build(base, device if device is not None else "cpu")
     try:
         dev = torch.device(device if device is not None else "cpu")
     except (RuntimeError, TypeError):
@@ -157,6 +166,12 @@ def _param_count(base: str, width: float) -> int:
 def model_card(name: str, width: float | None = None) -> ModelCard:
     """The model card of ``name``: family, width, native resolution, exact params, published figures."""
     base, w = resolve(name, width)
+    if is_library_name(base):
+        lib, _ = split(base)
+        return ModelCard(name=base, base=base, family=lib, width=1.0, resolution=libraries.default_resolution(base),
+                         params=libraries.param_count(base), params_exact_published=None, paper_params_m=None,
+                         paper_macs_m=None, top1_original=None, top1_mnv4=None, top1_mnv4_approx=False,
+                         source=f"{lib} (built without weights)")
     spec, pub = ARCHS[base], published(base, w)
     return ModelCard(
         name=model_name(base, w), base=base, family=spec.family, width=w,
