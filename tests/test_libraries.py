@@ -72,3 +72,15 @@ def test_names_errors_and_listing(cli, monkeypatch):
     finally:
         monkeypatch.undo()
         libraries.library.cache_clear()
+
+
+def test_table16_over_the_full_table6_set():
+    from roofline.reproduce import table16
+
+    t = table16(full=True)
+    full = t[t["set"] == "table6"].set_index("device")
+    zoo = t[t["set"] == "zoo"].set_index("device")
+    # every Table 6 model timm builds joins the zoo's: 11 + 8 measured on the Pixel 6 CPU
+    assert full.loc["pixel6-cpu", "models"] == 19 and zoo.loc["pixel6-cpu", "models"] == 11
+    assert full.loc["pixel8-edgetpu", "models"] == 19 and full.loc["pixel4-dsp", "models"] == 11
+    assert (full["rs_macs"] > 0.8).all() and (full["rs_roofline_at_paper_rp"] > 0.8).all()

@@ -62,12 +62,20 @@ def build(name: str, device: str | torch.device = "meta") -> nn.Module:
     """Build ``name`` without weights, in inference form (eval, reparameterized)."""
     source, model = split(name)
     lib = library(source)
-    try:
-        with torch.device(device):
+
+    def make(dev: str | torch.device) -> nn.Module:
+        with torch.device(dev):
             if source == "timm":
-                m = lib.create_model(model, pretrained=False)
-            else:
-                m = lib.models.get_model(model, weights=None)
+                return lib.create_model(model, pretrained=False)
+            return lib.models.get_model(model, weights=None)
+
+    try:
+        try:
+            m = make(device)
+        except (RuntimeError, NotImplementedError) as e:
+            if torch.device(device).type != "meta" or "meta" not in str(e):
+                raise
+            m = make("cpu")  # its initialisation reads weight values: build it for real (traced on meta)
     except (RuntimeError, KeyError, ValueError) as e:
         known = [n.split(":", 1)[1] for n in available(source)]
         if model not in known:
@@ -79,7 +87,8 @@ def build(name: str, device: str | torch.device = "meta") -> nn.Module:
     if source == "timm":
         from timm.utils.model import reparameterize_model
 
-        with torch.device(device):  # the fused layers it creates live where the model does
+        where = next((p.device for p in m.parameters()), torch.device(device))
+        with torch.device(where):  # the fused layers it creates live where the model does
             m = reparameterize_model(m, inplace=True)
     return m
 
