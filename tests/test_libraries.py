@@ -84,3 +84,13 @@ def test_table16_over_the_full_table6_set():
     assert full.loc["pixel6-cpu", "models"] == 19 and zoo.loc["pixel6-cpu", "models"] == 11
     assert full.loc["pixel8-edgetpu", "models"] == 19 and full.loc["pixel4-dsp", "models"] == 11
     assert (full["rs_macs"] > 0.8).all() and (full["rs_roofline_at_paper_rp"] > 0.8).all()
+
+
+def test_segmentation_traces_and_detection_fails_clearly():
+    t = roofline.trace("torchvision:deeplabv3_mobilenet_v3_large", resolution=320)  # static: traces
+    m = build_model("torchvision:deeplabv3_mobilenet_v3_large", device="meta")
+    with FlopCounterMode(display=False) as fc:
+        m(torch.empty(1, 3, 320, 320, device="meta"))
+    assert not t.unsupported and t.macs == fc.get_total_flops() // 2
+    with pytest.raises(RooflineError, match="is data-dependent"):  # proposals are sized by the scores
+        roofline.trace("torchvision:fasterrcnn_mobilenet_v3_large_320_fpn", resolution=320)

@@ -454,3 +454,19 @@ def test_folded_weight_only_subgraphs_keep_size_roots_and_macs():
     # the folded (49, 1) table is read at its real size; being per position, not folded into q's bias
     assert t.layers.loc[0, "weight_elems"] == 256 + 16 + 49
     assert "folded weight-only subgraphs: 9,408 MACs" in repr(t)
+
+
+def test_in_place_writes_into_views_count_what_they_write():
+    class Mask(nn.Module):
+        """swin-style: a mask filled slice by slice in place, then used."""
+
+        def forward(self, x):                     # x: (1, 4, 8, 8)
+            mask = torch.zeros(1, 1, 8, 8, device=x.device)
+            mask[:, :, :4, :] = 1.0               # copy_ into a view of mask
+            mask[:, :, 4:, :4] = 2.0
+            return x * mask
+
+    t = roofline.trace(Mask(), (1, 4, 8, 8), fuse=False)
+    writes = t.layers[t.layers["op"] == "copy"]
+    assert list(writes["out_elems"]) == [32, 16]  # not 0: what they write is read through mask
+    assert t.layers.loc[t.layers["op"] == "mul", "in_elems"].item() == 256 + 64

@@ -218,7 +218,8 @@ def _run(model: nn.Module, owner: nn.Module, state: dict | None, inputs: Inputs,
     outs = _tensors(out if isinstance(out, (list, tuple)) else (out,))
     if isinstance(out, dict):
         outs = _tensors(tuple(out.values()))
-    rows = build_rows(rec.events, rec.roots, [rec.key(o) for o in outs], fuse, rec.derived)
+    rows = build_rows(rec.events, rec.roots, [rec.key(o) for o in outs], fuse, rec.derived,
+                      rec.written_into_views)
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     extra = tuple(positional[1:]) + tuple(s for _, s in named_inputs[0 if positional else 1:])
     return LayerTable(name, tuple(shape), fuse, df, model_params, dict(rec.unsupported), extra,

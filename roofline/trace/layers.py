@@ -51,12 +51,12 @@ def _shape_str(shape: tuple[int, ...]) -> str:
 
 
 def build_rows(events: list[Event], roots: dict[int, tuple[int, bool, str]],
-               final_outputs: list[Key], fuse: bool, derived: dict[int, frozenset[int]] | None = None
-               ) -> list[dict]:
+               final_outputs: list[Key], fuse: bool, derived: dict[int, frozenset[int]] | None = None,
+               written_into_views: set[Key] | None = None) -> list[dict]:
     """Turn events into row dicts (the columns of a LayerTable)."""
     layers: list[_Layer] = []
     layer_of: dict[Key, int] = {}
-    read_outside: set[Key] = set(final_outputs)
+    read_outside: set[Key] = set(final_outputs) | set(written_into_views or ())
     params_seen: set[int] = set()
     name_count: dict[str, int] = {}
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .rules import FREE, RULES, Count
+from .rules import FREE, RULES, Count, DataDependentOpError
 
 Key = tuple[int, int]  # (id of the tensor object, version: bumped by in-place ops)
 
@@ -78,6 +78,7 @@ class Recorder(TorchDispatchMode):
         # weight-only subgraphs, folded as any engine folds them: the folded tensor is a root of its
         # own (its real size) made of the roots it was computed from (so their params stay counted)
         self.derived: dict[int, frozenset[int]] = {}
+        self.written_into_views: set[Key] = set()  # in-place writes into views (mask[i] = v)
         self.folded_macs = 0
         self._returns_tuple: dict[object, bool] = {}
         self._mutating: dict[object, bool] = {}
@@ -164,11 +165,20 @@ class Recorder(TorchDispatchMode):
             mutating = self._mutating[func] = bool(func._schema.is_mutable)
         if mutating and isinstance(args[0], torch.Tensor):
             t = args[0]
-            self.version[id(t)] = self.version.get(id(t), 0) + 1
+            version = self.version.get(id(t), 0)
+            into_view = self.key(t) != (id(t), version)  # it writes into another tensor's storage
+            self.version[id(t)] = version + 1
             self._record(func, count, args, [t], acts, weights)
+            if into_view:  # what it writes is that tensor's content, read by whoever reads it
+                self.written_into_views.add((id(t), version + 1))
             return t
         if count.outs is None:  # the meta kernel gives the outputs
-            out = func(*args, **kwargs)
+            try:
+                out = func(*args, **kwargs)
+            except NotImplementedError as e:  # e.g. indexing with a boolean mask: sized by the values
+                if "data-independent" not in str(e) and "nonzero" not in str(e):
+                    raise
+                raise DataDependentOpError(f"{func} (here, with a boolean mask)") from None
             outs = [o for o in (out if isinstance(out, (list, tuple)) else (out,)) if isinstance(o, torch.Tensor)]
             self._record(func, count, args, outs, acts, weights)
             return out

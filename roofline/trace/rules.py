@@ -431,7 +431,7 @@ def _data_dependent(name: str) -> Rule:
     return refuse
 
 
-for _f in (aten.nonzero, aten.masked_select, aten._unique2, aten.unique_consecutive, aten.unique_dim,
-           aten.bincount):
+for _f in (aten.nonzero, aten.nonzero_numpy, aten.argwhere, aten.masked_select, aten._unique2,
+           aten.unique_consecutive, aten.unique_dim, aten.bincount):
     rule(_f)(_data_dependent(str(_f)))
 rule(aten.repeat_interleave)(_memory("repeat"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import importlib
+import inspect
 from typing import Any
 
 import torch
@@ -67,7 +68,9 @@ def build(name: str, device: str | torch.device = "meta") -> nn.Module:
         with torch.device(dev):
             if source == "timm":
                 return lib.create_model(model, pretrained=False)
-            return lib.models.get_model(model, weights=None)
+            builder = lib.models.get_model_builder(model)
+            extra = {"weights_backbone": None} if "weights_backbone" in inspect.signature(builder).parameters else {}
+            return builder(weights=None, **extra)  # no download: detection and segmentation backbones too
 
     try:
         try:
