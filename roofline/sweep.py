@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .engine import LatencyModel, kernel_overheads, latency_model, layer_bytes, resolve_execution, roofline_times
+from .engine import LatencyModel, costs_of, kernel_overheads, latency_model, layer_bytes, resolve_execution, roofline_times
 from . import checks
 from .errors import InvalidInputError, RooflineError
 from .hardware import load_hardware
@@ -204,8 +204,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         table = m if isinstance(m, LayerTable) else trace(m, fuse=conv.fused, resolution=resolution,
                                                            width=width, batch=batch)
         layers = layer_bytes(table, conv, dtype)
-        macs = layers["macs"].to_numpy(np.float64)
-        byts = (layers["weight_bytes"] + layers["activation_bytes"]).to_numpy(np.float64)
+        macs, byts = costs_of(layers)
         mac_t, mem_t, lat = roofline_times(macs[None, :], byts[None, :], peaks[:, None], bws[:, None])
         fixed = 0.0 if latency.is_eq1 else float(
             kernel_overheads(layers, latency.per_kernel, execution).sum()) + latency.inference_s(layers)

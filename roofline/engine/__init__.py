@@ -6,8 +6,9 @@ kernel and per inference) -> ``analysis`` (the result users hold).
 
 from .analysis import Analysis, analyze, resolve_execution
 from .latency import EXECUTIONS, LatencyModel, add_overheads, cost_class, kernel_counts, kernel_overheads, latency_model
-from .roofline import evaluate, layer_bytes, layer_costs, layer_peaks, op_class, roofline_times
+from .roofline import costs_of, evaluate, layer_bytes, layer_costs, layer_peaks, op_class, roofline_times
 
-__all__ = ["EXECUTIONS", "Analysis", "LatencyModel", "add_overheads", "analyze", "cost_class", "evaluate",
+__all__ = ["EXECUTIONS", "Analysis", "LatencyModel", "add_overheads", "analyze", "cost_class", "costs_of",
+           "evaluate",
            "kernel_counts", "kernel_overheads", "latency_model", "layer_bytes", "layer_costs", "layer_peaks",
            "op_class", "resolve_execution", "roofline_times"]

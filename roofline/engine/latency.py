@@ -8,8 +8,8 @@ Per layer::
 and per model ``total = sum(latency_s) + per-inference cost``, where eager execution
 on a profile that measured it adds the cost of page-faulting fresh memory for the
 largest layer's activations (eager PyTorch on CPU hands them back to the OS
-after each inference). How many kernels
-a layer is depends on how the model executes:
+after each inference). How many kernels a layer is depends on how the model
+executes:
 
 - ``fused``: a deployed engine or compiled graph: one kernel per fused layer
   (conv + BN + activation is one kernel).

@@ -63,9 +63,13 @@ def layer_bytes(table: LayerTable, convention: Convention, dtype: str, *,
 
 def layer_costs(table: LayerTable, convention: Convention, dtype: str) -> tuple[np.ndarray, np.ndarray]:
     """MACs and total bytes (weights + activations) of each counted layer, as float arrays."""
-    lb = layer_bytes(table, convention, dtype)
-    return (lb["macs"].to_numpy(np.float64),
-            (lb["weight_bytes"] + lb["activation_bytes"]).to_numpy(np.float64))
+    return costs_of(layer_bytes(table, convention, dtype))
+
+
+def costs_of(layers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """MACs and total bytes of each row of a :func:`layer_bytes` table, as float arrays."""
+    return (layers["macs"].to_numpy(np.float64),
+            (layers["weight_bytes"] + layers["activation_bytes"]).to_numpy(np.float64))
 
 
 def roofline_times(macs: np.ndarray, bytes_: np.ndarray, peak: Any, bw: Any

@@ -199,23 +199,23 @@ def fit_overhead(costs, kernels: np.ndarray, measured_s: np.ndarray, names: list
     extra = [k] * ("kernel" in terms) + [np.ones_like(t)] * ("inference" in terms)
     log_t = np.log(t)
 
-    def solve(r: float) -> tuple[np.ndarray, float, np.ndarray]:
-        s_i = latency_sums(costs, np.array([r]))[0]
+    def solve(s_i: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         cols = np.stack([s_i, *extra], axis=1)
         p, _ = _nonneg_relative_ls(cols, t)
         pred = cols @ p
         return p, float(np.sum((np.log(pred) - log_t) ** 2)), pred
 
-    if rp is None:
+    def best(rps: np.ndarray) -> float:
+        sums = latency_sums(costs, rps)  # every ridge point in one step
+        return float(rps[int(np.argmin([solve(s)[1] for s in sums]))])
+
+    fixed = rp is not None
+    if not fixed:
         grid = np.geomspace(*rp_range, points)
-        errs = [solve(r)[1] for r in grid]
-        j = int(np.argmin(errs))
-        fine = np.geomspace(grid[max(j - 1, 0)], grid[min(j + 1, len(grid) - 1)], 41)
-        rp = float(fine[int(np.argmin([solve(r)[1] for r in fine]))])
-        fixed = False
-    else:
-        fixed = True
-    p, _, pred = solve(rp)
+        r0 = best(grid)
+        j = int(np.searchsorted(grid, r0))
+        rp = best(np.geomspace(grid[max(j - 1, 0)], grid[min(j + 1, len(grid) - 1)], 41))
+    p, _, pred = solve(latency_sums(costs, np.array([rp]))[0])
     per_kernel = float(p[1]) if "kernel" in terms else 0.0
     per_inf = float(p[-1]) if "inference" in terms else 0.0
     rel = np.abs(pred / t - 1.0)

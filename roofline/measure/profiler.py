@@ -153,13 +153,6 @@ def supported_dtypes(device: str) -> tuple[str, ...]:
     return ("fp32", "fp16", "bf16", "int8")
 
 
-def _timer(device: str) -> Callable[[Callable[[], object], int, int], list[float]]:
-    return lambda fn, trials, warmup: steady_times(fn, trials, warmup, device)
-
-
-_rate = rate
-
-
 @contextlib.contextmanager
 def true_fp32(device: str) -> Iterator[None]:
     """On CUDA, fp32 matmuls and convs may run as TF32 on tensor cores: switch that off while
@@ -177,7 +170,6 @@ def true_fp32(device: str) -> Iterator[None]:
 
 def measure_matmul(device: str, dtype: str, b: Budget) -> Measurement:
     n, dev = b.matmul_n, torch.device(device)
-    timer = _timer(device)
     if dtype == "int8":
         x = torch.randint(-128, 127, (n, n), dtype=torch.int8, device=dev)
         y = torch.randint(-128, 127, (n, n), dtype=torch.int8, device=dev)
@@ -190,11 +182,11 @@ def measure_matmul(device: str, dtype: str, b: Budget) -> Measurement:
         what = f"torch.mm {n}x{n}x{n} {dtype}" + (" (TF32 off)" if dtype == "fp32" and device == "cuda" else "")
     try:
         with true_fp32(device if dtype == "fp32" else "cpu"):
-            times = timer(fn, b.trials, b.warmup)
+            times = steady_times(fn, b.trials, b.warmup, device)
     except RuntimeError as e:
         raise RooflineError(f"dtype {dtype} is not supported for matrix multiplies on {device}: "
                             f"{str(e).splitlines()[0]}") from None
-    return _rate(float(n) ** 3, times, "MAC/s", what)
+    return rate(float(n) ** 3, times, "MAC/s", what)
 
 
 def _conv_rate(device: str, dtype: str, b: Budget, cin: int, cout: int, k: int, groups: int, hw: int,
@@ -204,9 +196,9 @@ def _conv_rate(device: str, dtype: str, b: Budget, cin: int, cout: int, k: int, 
     w = torch.randn(cout, cin // groups, k, k, device=dev, dtype=dt)
     macs = float(cout * hw * hw * (cin // groups) * k * k)
     with torch.inference_mode(), true_fp32(device if dtype == "fp32" else "cpu"):
-        times = _timer(device)(lambda: F.conv2d(x, w, None, 1, k // 2, 1, groups), b.trials, b.warmup)
+        times = steady_times(lambda: F.conv2d(x, w, None, 1, k // 2, 1, groups), b.trials, b.warmup, device)
     tf32 = " (TF32 off)" if dtype == "fp32" and device == "cuda" else ""
-    return _rate(macs, times, "MAC/s", f"{label}: conv2d 1x{cin}x{hw}x{hw} -> {cout}, {k}x{k}, groups {groups}, "
+    return rate(macs, times, "MAC/s", f"{label}: conv2d 1x{cin}x{hw}x{hw} -> {cout}, {k}x{k}, groups {groups}, "
                                        f"{dtype}{tf32}")
 
 
@@ -220,11 +212,11 @@ def measure_bandwidth(device: str, b: Budget) -> tuple[Measurement, Measurement]
     dev = torch.device(device)
     src, dst = torch.rand(n, device=dev), torch.empty(n, device=dev)
     c = torch.rand(n, device=dev)
-    timer = _timer(device)
-    copy = _rate(2.0 * 4 * n, timer(lambda: dst.copy_(src), b.trials, b.warmup), "B/s",
-                 f"copy of {b.buffer_bytes / 2**20:.0f} MiB fp32 (read + write counted)")
-    triad = _rate(3.0 * 4 * n, timer(lambda: torch.add(src, c, alpha=3.0, out=dst), b.trials, b.warmup),
-                  "B/s", f"triad a = b + 3c over 3 x {b.buffer_bytes / 2**20:.0f} MiB fp32 (2 reads + 1 write)")
+    copy = rate(2.0 * 4 * n, steady_times(lambda: dst.copy_(src), b.trials, b.warmup, device), "B/s",
+                f"copy of {b.buffer_bytes / 2**20:.0f} MiB fp32 (read + write counted)")
+    triad_times = steady_times(lambda: torch.add(src, c, alpha=3.0, out=dst), b.trials, b.warmup, device)
+    triad = rate(3.0 * 4 * n, triad_times, "B/s",
+                 f"triad a = b + 3c over 3 x {b.buffer_bytes / 2**20:.0f} MiB fp32 (2 reads + 1 write)")
     return triad, copy
 
 
