@@ -264,17 +264,19 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
     from .hardware import list_hardware, load_hardware
 
     if name is None:
-        t = Table(title="Hardware profiles (MAC/s: one multiply-accumulate = 2 vendor ops)")
-        for c in ("name", "kind", "dtype", "peak (MAC/s)", "bandwidth (B/s)", "ridge point (MAC/B)",
-                  "fitted RP (MAC/B)", "description"):
-            t.add_column(c)
-        for n in list_hardware():
+        t = Table(title="Hardware profiles (MAC/s: one multiply-accumulate = 2 vendor ops; 'roofline hw NAME' "
+                        "describes one)")
+        names = list_hardware()
+        for c in ("name", "kind", "dtype", "peak MAC/s", "BW B/s", "RP MAC/B", "fitted RP", "status"):
+            t.add_column(c, no_wrap=c != "status", min_width=max(map(len, names)) if c == "name" else None)
+        for n in names:
             p = load_hardware(n)
             spec = p.peak_macs_per_s.get(p.default_dtype)
             t.add_row(n, p.kind, p.default_dtype, f"{spec.value:.3g}" if spec else "-",
                       f"{p.mem_bw_bytes_per_s.value:.3g}",
                       f"{spec.value / p.mem_bw_bytes_per_s.value:.1f}" if spec else "-",
-                      f"{p.fitted.ridge_point_macs_per_byte:g}" if p.fitted else "", p.description)
+                      f"{p.fitted.ridge_point_macs_per_byte:.4g}" if p.fitted else "",
+                      p.status + (f" ({p.validation.heldout_median_error:.0%})" if p.validation else ""))
         out.print(t)
         return
     p = load_hardware(name)
@@ -289,8 +291,15 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
     if p.fitted:
         f = p.fitted
         bw = f"{f.mem_bw_bytes_per_s:.4g} B/s" if f.mem_bw_bytes_per_s else "the DRAM bandwidth"
-        lines.append(f"  fitted ({f.dtype}): ridge point {f.ridge_point_macs_per_byte:g} MAC/B at {bw} "
+        lines.append(f"  fitted ({f.dtype}): ridge point {f.ridge_point_macs_per_byte:.4g} MAC/B at {bw} "
                      f"[{f.confidence}] source: {f.source}")
+        for dt_, rp_ in f.other_dtypes.items():
+            lines.append(f"  fitted ({dt_}): ridge point {rp_:.4g} MAC/B at the same bandwidth")
+        if f.efficiency:
+            from .engine.efficiency import describe as describe_efficiency
+
+            lines.append(f"  per-op-class efficiency (share of the roofline attained; dense conv 1): "
+                         f"{describe_efficiency(f.efficiency)}")
     for dt in p.dtypes:
         r = p.roof(dt)
         lines.append(f"  roofline used by default for {dt}: {r.mode}, peak {r.peak_macs_per_s:.4g} MAC/s, "
@@ -315,6 +324,21 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
                      f"source: {f.source}")
     if p.machine:
         lines.append("  machine: " + ", ".join(f"{k}={v}" for k, v in p.machine.items()))
+    v = p.validation
+    if v is None:
+        from .engine.band import prior_band
+
+        pb = prior_band(p.kind, p.status)
+        lines.append(f"  status: {p.status}" + (f"; band {pb.low_ratio:.2f}-{pb.high_ratio:.2f} x the "
+                                                 f"prediction ({pb.label})" if pb else ""))
+    else:
+        lines.append(f"  status: {v.status}: {v.data}; {v.method}; terms {', '.join(v.terms) or 'none'}")
+        extra = "".join(f", {label} {x:.1%}" for label, x in (("in-sample median error", v.insample_median_error),
+                                                              ("held-out worst", v.heldout_worst_error)) if x is not None)
+        lines.append(f"  held-out median error {v.heldout_median_error:.1%}{extra}"
+                     + (f"; Spearman {v.heldout_spearman:.3f} (MAC count {v.macs_spearman:.3f})"
+                        if v.heldout_spearman is not None and v.macs_spearman is not None else "")
+                     + f"; 80 % band {v.ratio_p10:.2f}-{v.ratio_p90:.2f} x the prediction")
     print("\n".join(lines))
 
 
@@ -426,9 +450,9 @@ def _summary_view(a, top: int) -> list:
     from .plots import op_group
 
     s = a.summary()
-    head = Text(f"{a.model} on {a.hardware.name}: {units.seconds(a.total_latency_s)} predicted "
-                f"(Eq. 1 {units.seconds(a.roofline_latency_s)} + overheads {units.seconds(a.overhead_s)})",
-                style="bold")
+    head = Text(f"{a.model} on {a.hardware.name}: {a.latency_text()} predicted "
+                f"(Eq. 1 {units.seconds(a.roofline_latency_s)} + overheads {units.seconds(a.overhead_s)}); "
+                f"profile {a.hardware.status}", style="bold")
     assumptions = Text("Assumptions:\n  " + a.assumptions().replace("\n", "\n  "))
     totals = Table(title="Totals", title_justify="left")
     for c in ("params", "MACs", "weights", "activations", "layers", "kernels", "memory-bound"):
@@ -462,6 +486,7 @@ def _summary_text(a) -> str:
         "Assumptions:\n  " + a.assumptions().replace("\n", "\n  "),
         f"Summary: params {s['params']:,}; MACs {s['macs']:,}; weight bytes {s['weight_bytes']:,.0f} B; "
         f"activation bytes {s['activation_bytes']:,.0f} B",
+        f"Predicted latency: {a.latency_text()}; profile {a.hardware.status}",
         f"Predicted latency: {s['latency_ms']:.4f} ms (Eq. 1 roofline {s['roofline_latency_ms']:.4f} ms + "
         f"overheads {s['overhead_ms']:.4f} ms over {s['kernels']} kernels, {s['execution']} execution); "
         f"memory-bound layers {s['memory_bound_layers']} of {s['layers']} ({s['memory_bound_time_share']:.1%} "
@@ -699,61 +724,176 @@ def pareto(
 
 @app.command()
 def reproduce(
-    paper: Annotated[str, typer.Argument(help="Which paper: mnv4.")] = "mnv4",
-    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder.")] = Path("reports/mnv4-paper"),
+    paper: Annotated[str, typer.Argument(help="What to reproduce: mnv4 (the paper's figures and Table 16) or "
+                                         "profiles (fit and validate the shipped profiles).")] = "mnv4",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Report folder (default "
+                                                   "reports/mnv4-paper or reports/profile-validation).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="profiles: traces computed in parallel.")] = 1,
+    timm_sample: Annotated[Optional[int], typer.Option("--timm-sample", help="profiles: fit the RTX 3090 on "
+                                                       "this many rows of timm's table (default: all).")] = None,
+    ship: Annotated[bool, typer.Option("--ship", help="profiles: also write the fitted profiles and prior "
+                                       "bands into this source checkout (hardware_profiles/, roofline/engine/)."
+                                       )] = False,
 ) -> None:
-    """Regenerate the MobileNetV4 paper's Figures 2 and 3 and Table 16 from the zoo."""
+    """Regenerate the MobileNetV4 paper's Figures 2 and 3 and Table 16, or the profile validation report."""
+    if paper == "profiles":
+        from .profile_report import write_report as write_profiles
+
+        out_dir = output or Path("reports/profile-validation")
+        check_report_folder(out_dir)
+        root = Path(__file__).resolve().parent.parent
+        if ship and not (root / "hardware_profiles").is_dir():
+            raise RooflineError("--ship writes into a source checkout; this roofline is installed without one")
+        bar, advance = _progress(0, "tracing")
+        with bar, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            path = write_profiles(out_dir, jobs, timm_sample, root if ship else None)
+        err.print(f"wrote {path}" + (" and the shipped profiles" if ship else ""))
+        return
     from .reproduce import write_report
     from .sweep import MODEL_GROUPS
 
     if paper != "mnv4":
-        raise RooflineError(f"unknown paper {paper!r}; only mnv4 can be reproduced")
+        raise RooflineError(f"unknown target {paper!r}; use mnv4 or profiles")
     bar, advance = _progress(len(MODEL_GROUPS["paper-fig2"]), "tracing")
     with bar:
-        path = write_report(output, progress=advance)
+        path = write_report(output or Path("reports/mnv4-paper"), progress=advance)
     err.print(f"wrote {path} and its figures and tables")
 
 
 @app.command()
-def fit(
-    measured: Annotated[Path, typer.Argument(help="CSV of measured latencies, one row per model.")],
-    models_col: Annotated[str, typer.Option("--models-col", help="Column with model names.")] = "model",
-    latency_col: Annotated[str, typer.Option("--latency-col", help="Column with latency in ms.")] = "ms",
-    convention: Annotated[str, typer.Option(help="default, mnv4-paper or unfused.")] = "default",
-    dtype: Annotated[str, typer.Option(help="The dtype the latencies were measured in.")] = "int8",
-    overhead: Annotated[str, typer.Option(help="Overhead terms to fit beside ridge point and bandwidth: "
-                                          "auto (as many as the data supports), none, kernel, inference, "
-                                          "both.")] = "auto",
-    name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
-    kind: Annotated[str, typer.Option(help="cpu, gpu, dsp or npu.")] = "cpu",
+def derive(
+    name: Annotated[str, typer.Argument(help="The new profile's name.")],
+    like: Annotated[str, typer.Option("--like", help="A validated profile of the same kind (e.g. rtx3090).")],
+    peak: Annotated[list[str], typer.Option("--peak", help="dtype=MAC/s from the spec sheet, e.g. fp16=3.5e13 "
+                                            "(one MAC = 2 vendor ops; repeat for several dtypes).")],
+    bw: Annotated[float, typer.Option("--bw", help="Memory bandwidth from the spec sheet (B/s).")],
+    description: Annotated[str, typer.Option(help="One line describing the device.")] = "",
+    source: Annotated[str, typer.Option(help="Where the spec numbers come from.")] = "",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Profile YAML to write.")] = None,
 ) -> None:
-    """Fit ridge point, bandwidth and overheads to measured latencies; write a hardware profile."""
+    """A profile for a device with only a spec sheet, transferring a validated profile's fitted terms."""
     from .hardware import profile_to_yaml
-    from .measure.fit import fit_measured_csv
+    from .transfer import derive as run_derive
 
     if output is not None:
         check_writable(output)
-    result, ores, profile = fit_measured_csv(str(measured), models_col, latency_col, convention, dtype,
-                                             name or (output.stem if output else "fitted-device"), kind, overhead)
-    print(f"fitted {result.n_models} models (least squares on log latency, convention {convention}, {dtype}):")
-    print(f"  Eq. 1     : ridge point {result.ridge_point_macs_per_byte:.1f} MACs/byte"
-          f"{' (a lower bound: the fit is flat above it)' if result.rp_is_lower_bound else ''}, "
-          f"bandwidth {result.mem_bw_bytes_per_s:.4g} B/s, peak {result.peak_macs_per_s:.4g} MAC/s; "
-          f"Spearman {result.spearman_roofline:.3f}, median relative error {result.median_rel_error:.1%}, "
-          f"worst {result.worst_rel_error:.1%}")
-    if ores is not None:
-        print(f"  overheads : ridge point {ores.ridge_point_macs_per_byte:.1f} MACs/byte, bandwidth "
-              f"{ores.mem_bw_bytes_per_s:.4g} B/s, per kernel {ores.per_kernel_s * 1e6:.3g} µs, per inference "
-              f"{ores.per_inference_s * 1e3:.3g} ms; Spearman {ores.spearman:.3f}, median relative error "
-              f"{ores.median_rel_error:.1%}, worst {ores.worst_rel_error:.1%}")
-    else:
-        print(f"  overheads : not fitted ({result.n_models} models support no overhead term beside ridge point "
-              f"and bandwidth)" if overhead == "auto" else "  overheads : not fitted (--overhead none)")
-    print(f"  MACs only : Spearman {result.spearman_macs:.3f}, median relative error "
-          f"{result.macs_median_rel_error:.1%}, worst {result.macs_worst_rel_error:.1%}")
+    peaks = {}
+    for item in peak:
+        dt, sep, value = item.partition("=")
+        try:
+            peaks[dt.strip()] = float(value)
+        except ValueError:
+            raise RooflineError(f"--peak must look like fp16=3.5e13, got {item!r}") from None
+        if not sep:
+            raise RooflineError(f"--peak must look like fp16=3.5e13, got {item!r}")
+    p = run_derive(name, like, peaks, bw, description, source)
+    _emit(profile_to_yaml(p), output)
+
+
+@app.command()
+def fit(
+    measured: Annotated[Path, typer.Argument(help="CSV of measurements: one row per measurement (model and "
+                                              "ms, or a throughput column; optional resolution, batch, dtype, "
+                                              "width).")],
+    models_col: Annotated[str, typer.Option("--models-col", help="Column with model names (zoo, timm:NAME, "
+                                            "torchvision:NAME, file.py:factory).")] = "model",
+    latency_col: Annotated[str, typer.Option("--latency-col", help="Column with latency per call in ms.")] = "ms",
+    throughput_col: Annotated[Optional[str], typer.Option("--throughput-col", help="Column with throughput "
+                                                          "in samples/s instead of ms (converted with the "
+                                                          "row's batch).")] = None,
+    resolution_col: Annotated[str, typer.Option("--resolution-col", help="Column with the input resolution "
+                                                "(px; empty: the model's own).")] = "resolution",
+    batch_col: Annotated[str, typer.Option("--batch-col", help="Column with the batch size (empty: 1).")] = "batch",
+    dtype_col: Annotated[str, typer.Option("--dtype-col", help="Column with the dtype (empty: --dtype).")] = "dtype",
+    width_col: Annotated[str, typer.Option("--width-col", help="Column with the width multiplier (empty: "
+                                           "1).")] = "width",
+    convention: ConventionOpt = None,
+    execution: Annotated[Optional[str], typer.Option("--exec", help="How the measured runs executed: fused (a "
+                                                     "deployed engine, default), eager or graph.")] = None,
+    dtype: Annotated[str, typer.Option(help="The dtype of rows without a dtype cell.")] = "int8",
+    source: Annotated[str, typer.Option(help="Where names without a prefix come from: zoo, timm or "
+                                        "torchvision (timm's benchmark tables name timm models bare).")] = "zoo",
+    terms: Annotated[Optional[str], typer.Option("--terms", help="Force the fitted terms (comma-separated: "
+                                                 "kernel, inference, dwconv, grouped, matmul, attention, norm, "
+                                                 "activation, elementwise, movement; 'none' for Eq. 1 alone); "
+                                                 "default: chosen by cross-validated error.")] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by model; leave-one-model-out "
+                                       "below 20 models).")] = 4,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Traces computed in parallel.")] = 1,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the trace cache.")] = False,
+    base: Annotated[Optional[str], typer.Option("--base", help="A profile whose spec numbers the written "
+                                                "profile keeps (name or YAML).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
+    kind: Annotated[str, typer.Option(help="cpu, gpu, dsp or npu.")] = "cpu",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Profile YAML to write (without it "
+                                                   "nothing is saved).")] = None,
+) -> None:
+    """Fit a latency model (roofline, overheads, per-op-class efficiency) to measurements, cross-validated."""
+    from . import units
+    from .engine.efficiency import CLASS_TEXT
+    from .hardware import KINDS, load_hardware, profile_to_yaml
+    from .measure.fit import fit_measurements
+    from .measure.table import Columns, read_measurements
+
+    if output is not None:
+        check_writable(output)
+    if kind not in KINDS:
+        raise RooflineError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if jobs < 1 or jobs > 256:
+        raise RooflineError(f"--jobs must be from 1 to 256, got {jobs}")
+    base_profile = load_hardware(base) if base else None
+    chosen = None
+    if terms is not None:
+        chosen = [] if terms.strip() == "none" else [t.strip() for t in terms.split(",") if t.strip()]
+    rows = read_measurements(measured, Columns(models_col, latency_col, throughput_col, resolution_col, batch_col,
+                                               dtype_col, width_col), dtype, source)
+    n_models = rows["model"].nunique()
+    if n_models < 3:
+        raise RooflineError(f"{measured}: fitting needs measurements of at least 3 models, got {n_models}")
+    bar, advance = _progress(len(rows), "tracing")
+    with bar, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = fit_measurements(rows, convention=convention, execution=execution, terms=chosen, folds=folds,
+                             jobs=jobs, use_cache=not no_cache, progress=advance,
+                             data=f"{measured.name}: {len(rows)} rows, {n_models} models")
+    for w in {str(w.message): w for w in caught if issubclass(w.category, UserWarning)}.values():
+        err.print(f"warning: {w.message}", style="yellow")
+    for m, why in f.dropped[:5]:
+        err.print(f"warning: dropped {m}: {why}", style="yellow")
+    if len(f.dropped) > 5:
+        err.print(f"warning: {len(f.dropped) - 5} more rows dropped (could not be traced)", style="yellow")
+    p = f.params
+    print(f"fitted {f.n_rows} rows of {f.n_models} models ({len(f.dropped)} dropped); convention {f.convention}, "
+          f"{f.execution} execution; least squares on log latency (Huber), class factors shrunk toward 1")
+    print(f"terms ({f.method}):")
+    for dt, peak in p.peak_macs_per_s.items():
+        print(f"  peak ({dt}, dense conv): {units.count(peak, 'MAC/s')}; ridge point {p.ridge_point(dt):.1f} "
+              f"MAC/B")
+    print(f"  bandwidth: {units.count(p.mem_bw_bytes_per_s, 'B/s')}")
+    if "kernel" in p.terms:
+        print(f"  per kernel: {units.seconds(p.per_kernel_s)}")
+    if "inference" in p.terms:
+        print(f"  per inference: {units.seconds(p.per_inference_s)}")
+    for c, v in p.efficiency.items():
+        print(f"  {CLASS_TEXT[c]}: {v:.3g} x its roofline (efficiency, 1 = dense conv's)")
+    cand = f.candidates.assign(heldout_median_error=f.candidates["heldout_median_error"].map(
+        lambda x: f"{x:.1%}"), chosen=f.candidates["chosen"].map(lambda x: "<-" if x else ""))
+    print("term sets tried (held-out median |predicted/measured - 1|):")
+    for r in cand.itertuples():
+        print(f"  {r.terms}: {r.heldout_median_error} {r.chosen}")
+    ins, held, macs = f.errors("insample_s"), f.errors("heldout_s"), f.errors("macs_heldout_s")
+    print("accuracy (|predicted/measured - 1|; Spearman of predicted vs measured):")
+    print(f"  {'':22s}{'median':>9s}{'worst':>9s}{'Spearman':>10s}")
+    print(f"  {'in-sample':22s}{ins['median']:>9.1%}{ins['worst']:>9.1%}{ins['spearman']:>10.3f}")
+    print(f"  {'held out':22s}{held['median']:>9.1%}{held['worst']:>9.1%}{held['spearman']:>10.3f}")
+    print(f"  {'MACs only, held out':22s}{macs['median']:>9.1%}{macs['worst']:>9.1%}{f.macs_spearman:>10.3f}")
+    print(f"80 % band: measured / predicted from {f.band[0]:.2f} to {f.band[1]:.2f} (held-out, conformal)")
+    profile = f.profile(name or (output.stem if output else "fitted-device"), kind, base_profile)
     if output is not None:
         _emit(profile_to_yaml(profile), output)
+    else:
+        err.print("profile not saved: give -o FILE.yaml to write it")
 
 
 # --- profile and validate ---------------------------------------------------------------------

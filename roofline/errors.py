@@ -44,6 +44,10 @@ class UnsupportedOpWarning(UserWarning):
     """Ops without a counting rule were counted as 0 MACs (``LayerTable.unsupported`` lists them)."""
 
 
+class CacheWarning(UserWarning):
+    """The trace cache could not be read or written; the traces were computed instead."""
+
+
 class InvalidInputError(RooflineError, ValueError):
     """A user-supplied value of the wrong type, out of range, or too large to compute with."""
 

@@ -57,13 +57,20 @@ CONFIDENCE = ("high", "medium", "low", "medium/high", "high/medium", "medium/low
               "low/high", "measured")
 TOP_KEYS = {"name", "kind", "description", "default_dtype", "peak_macs_per_s", "mem_bw_bytes_per_s",
             "on_chip_bytes", "fitted", "machine", "ceilings_macs_per_s", "ceilings", "overhead",
-            "activations_on_chip"}
+            "activations_on_chip", "validation"}
 EXECUTIONS = ("fused", "eager", "graph")
 OVERHEAD_KEYS = {"per_inference_s", "per_kernel_s", "fresh_memory_s_per_byte"}
 CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source"}
 REQUIRED = ("name", "kind", "default_dtype", "mem_bw_bytes_per_s")
 FIGURE_KEYS = {"value", "source", "confidence"}
-FITTED_KEYS = {"dtype", "ridge_point_macs_per_byte", "mem_bw_bytes_per_s", "source", "confidence"}
+FITTED_KEYS = {"dtype", "ridge_point_macs_per_byte", "mem_bw_bytes_per_s", "source", "confidence", "efficiency",
+               "other_dtypes"}
+VALIDATION_KEYS = {"status", "data", "rows", "models", "folds", "method", "terms", "insample_median_error",
+                   "heldout_median_error", "heldout_worst_error", "heldout_spearman", "macs_spearman",
+                   "macs_heldout_median_error", "ratio_p10", "ratio_p90", "source"}
+STATUSES = ("fitted", "measured", "transferred")
+MAX_RIDGE_POINT = 1e6  # MACs per byte: far above any accelerator (the paper sweeps to 500)
+EFFICIENCY_RANGE = (1e-4, 1e2)  # a class factor outside this is a fit gone wrong, not hardware
 # Below these a number is almost surely in the wrong unit (TOPS, GB/s, MB) rather than per second;
 # above these, in the wrong unit the other way (bits, ops per ns) or a typo in the exponent.
 _PLAUSIBLE_MIN = {"peak_macs_per_s": 1e6, "mem_bw_bytes_per_s": 1e6, "on_chip_bytes": 1024}
@@ -95,6 +102,41 @@ class Fitted:
     mem_bw_bytes_per_s: float | None
     source: str
     confidence: str
+    # per-op-class factors (see roofline.engine.efficiency): compute classes scale the peak,
+    # memory classes the bandwidth of memory-only layers
+    efficiency: dict[str, float] = field(default_factory=dict)
+    other_dtypes: dict[str, float] = field(default_factory=dict)  # dtype -> ridge point, same bandwidth
+
+    def ridge_point(self, dtype: str) -> float | None:
+        if dtype == self.dtype:
+            return self.ridge_point_macs_per_byte
+        return self.other_dtypes.get(dtype)
+
+
+@dataclass(frozen=True)
+class Validation:
+    """How well a profile predicts measurements it was not fitted to (cross-validated)."""
+
+    status: str                     # fitted | measured | transferred
+    data: str                       # what it was fitted to or checked against
+    rows: int
+    models: int
+    folds: int                      # folds of the grouped cross-validation (== models: leave-one-out)
+    method: str
+    heldout_median_error: float     # median |predicted / measured - 1| on held-out rows
+    ratio_p10: float                # 10th and 90th percentile of held-out measured / predicted: the
+    ratio_p90: float                # 80 % band around a prediction
+    terms: tuple[str, ...] = ()
+    insample_median_error: float | None = None
+    heldout_worst_error: float | None = None
+    heldout_spearman: float | None = None
+    macs_spearman: float | None = None
+    macs_heldout_median_error: float | None = None
+    source: str = ""
+
+    def describe(self) -> str:
+        how = "leave-one-out" if self.folds >= self.models else f"{self.folds}-fold CV"
+        return f"{self.status}, {how} over {self.models} models"
 
 
 @dataclass(frozen=True)
@@ -146,6 +188,7 @@ class Roof:
     ceilings: dict[str, float] | None = None  # calibrated: attainable MAC/s per op class
     ceiling_bytes: dict[str, float] | None = None  # calibrated: attainable bytes/s of memory-only ops
     ceilings_batch: int | None = None  # the batch size the ceilings were measured at
+    efficiency: dict[str, float] | None = None  # fitted: per-op-class factors (roofline.engine.efficiency)
 
     @property
     def ridge_point(self) -> float:
@@ -170,6 +213,7 @@ class HardwareProfile:
     overhead: Overhead = field(default_factory=Overhead)
     activations_on_chip: bool = False  # with on-chip caching, activations stay on chip too
     activations_on_chip_source: str = ""
+    validation: Validation | None = None
     path: str = ""
 
     @property
@@ -185,7 +229,21 @@ class HardwareProfile:
 
     @property
     def dtypes(self) -> list[str]:
-        return list(self.peak_macs_per_s) or ([self.fitted.dtype] if self.fitted else [])
+        fitted = [self.fitted.dtype, *self.fitted.other_dtypes] if self.fitted else []
+        return list(dict.fromkeys([*self.peak_macs_per_s, *fitted]))
+
+    @property
+    def status(self) -> str:
+        """Where the profile's prediction comes from: ``fitted``, ``measured`` or ``transferred`` (with
+        a validation block), ``measured, unvalidated`` (microbenchmarks only), ``fitted, in-sample only``
+        or ``spec-only, unvalidated``."""
+        if self.validation is not None:
+            return self.validation.status
+        if self.machine:
+            return "measured, unvalidated"
+        if self.fitted is not None:
+            return "fitted, in-sample only"
+        return "spec-only, unvalidated"
 
     def roof(self, dtype: str | None = None, mode: str = "auto", batch: int = 1) -> Roof:
         """The roofline for ``dtype`` (default: the profile's).
@@ -213,13 +271,13 @@ class HardwareProfile:
             spec = self.roof(dtype, "spec")
             return Roof(spec.peak_macs_per_s, spec.mem_bw_bytes_per_s, dtype, "calibrated",
                         dict(c.macs_per_s), dict(c.bytes_per_s), c.batch)
-        fit = self.fitted if self.fitted and self.fitted.dtype == dtype else None
+        fit = self.fitted if self.fitted and self.fitted.ridge_point(dtype) is not None else None
         if mode == "fitted" and fit is None:
-            have = f"for {self.fitted.dtype} only" if self.fitted else "none"
+            have = f"for {', '.join([self.fitted.dtype, *self.fitted.other_dtypes])} only" if self.fitted else "none"
             raise ProfileError(f"profile {self.name} has no fitted roofline for {dtype} ({have})")
         if fit is not None and mode in ("auto", "fitted"):
             bw = fit.mem_bw_bytes_per_s or self.mem_bw_bytes_per_s.value
-            return Roof(fit.ridge_point_macs_per_byte * bw, bw, dtype, "fitted")
+            return Roof(fit.ridge_point(dtype) * bw, bw, dtype, "fitted", efficiency=dict(fit.efficiency) or None)
         if dtype not in self.peak_macs_per_s:
             have = ", ".join(self.peak_macs_per_s) or "none"
             raise ProfileError(f"profile {self.name} has no peak for dtype {dtype} (it has: {have})")
@@ -395,11 +453,17 @@ def _parse(data: Any, where: str) -> HardwareProfile:
         if fdt not in BYTES_PER_ELEMENT:
             raise ProfileError(f"{where}: fitted.dtype must be one of {', '.join(BYTES_PER_ELEMENT)}")
         fbw = f.get("mem_bw_bytes_per_s")
-        fitted = Fitted(fdt, _number(f["ridge_point_macs_per_byte"], where, "fitted.ridge_point_macs_per_byte"),
+        others = f.get("other_dtypes") or {}
+        if not isinstance(others, dict) or any(d not in BYTES_PER_ELEMENT for d in others):
+            raise ProfileError(f"{where}: fitted.other_dtypes must map a dtype ({', '.join(BYTES_PER_ELEMENT)}) "
+                               f"to its ridge point")
+        fitted = Fitted(fdt, _ridge_point(f["ridge_point_macs_per_byte"], where, "fitted.ridge_point_macs_per_byte"),
                         _number(fbw, where, "fitted.mem_bw_bytes_per_s", "mem_bw_bytes_per_s")
                         if fbw is not None else None,
                         _text(f.get("source"), where, "fitted.source"),
-                        _text(f.get("confidence"), where, "fitted.confidence"))
+                        _text(f.get("confidence"), where, "fitted.confidence"),
+                        _efficiency(f.get("efficiency"), where),
+                        {str(d): _ridge_point(v, where, f"fitted.other_dtypes.{d}") for d, v in others.items()})
     if default_dtype not in peaks and not (fitted and fitted.dtype == default_dtype):
         raise ProfileError(f"{where}: no peak_macs_per_s for the default dtype {default_dtype} "
                            f"and no fitted roofline for it")
@@ -411,6 +475,7 @@ def _parse(data: Any, where: str) -> HardwareProfile:
     _check_keys(act, FIGURE_KEYS, where, "activations_on_chip.")
     if act.get("value") and on_chip is None:
         raise ProfileError(f"{where}: activations_on_chip needs on_chip_bytes")
+    validation = _validation(data.get("validation"), where)
     machine = data.get("machine") or {}
     if not isinstance(machine, dict):
         raise ProfileError(f"{where}: machine must be a mapping")
@@ -421,7 +486,82 @@ def _parse(data: Any, where: str) -> HardwareProfile:
     return HardwareProfile(_text(data["name"], where, "name"), kind,
                            _text(data.get("description"), where, "description"), default_dtype,
                            peaks, bw, on_chip, fitted, machine, ceilings, overhead, bool(act.get("value", False)),
-                           _text(act.get("source"), where, "activations_on_chip.source"), where)
+                           _text(act.get("source"), where, "activations_on_chip.source"), validation, where)
+
+
+def _ridge_point(value: Any, where: str, field_name: str) -> float:
+    v = _number(value, where, field_name)
+    if v > MAX_RIDGE_POINT:
+        raise ProfileError(f"{where}: {field_name} = {v:g} MACs/byte is implausible (at most {MAX_RIDGE_POINT:g})")
+    return v
+
+
+def _efficiency(raw: Any, where: str) -> dict[str, float]:
+    from .engine.efficiency import EFFICIENCY_CLASSES
+
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: fitted.efficiency must map an op class to a factor")
+    out = {}
+    lo, hi = EFFICIENCY_RANGE
+    for k, v in raw.items():
+        if k not in EFFICIENCY_CLASSES:
+            raise ProfileError(f"{where}: fitted.efficiency has unknown op class {k!r}"
+                               f"{closest(str(k), EFFICIENCY_CLASSES, n=1)}; use {', '.join(EFFICIENCY_CLASSES)}")
+        x = _number(v, where, f"fitted.efficiency.{k}")
+        if not lo <= x <= hi:
+            raise ProfileError(f"{where}: fitted.efficiency.{k} = {x:g} is outside {lo:g} to {hi:g}")
+        out[str(k)] = x
+    return out
+
+
+def _validation(raw: Any, where: str) -> Validation | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: validation must be a mapping")
+    _check_keys(raw, VALIDATION_KEYS, where, "validation.")
+    for k in ("status", "rows", "models", "folds", "heldout_median_error", "ratio_p10", "ratio_p90"):
+        if k not in raw:
+            raise ProfileError(f"{where}: validation is missing {k!r}")
+    status = str(raw["status"])
+    if status not in STATUSES:
+        raise ProfileError(f"{where}: validation.status must be one of {', '.join(STATUSES)}, got {status!r}")
+    counts = {}
+    for k in ("rows", "models", "folds"):
+        v = raw[k]
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10_000_000:
+            raise ProfileError(f"{where}: validation.{k} must be a positive integer, got {v!r}")
+        counts[k] = v
+
+    def frac(k: str, hi: float = 1e3) -> float | None:
+        if raw.get(k) is None:
+            return None
+        v = raw[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= hi:
+            raise ProfileError(f"{where}: validation.{k} must be a number from 0 to {hi:g}, got {v!r}")
+        return float(v)
+
+    def corr(k: str) -> float | None:
+        if raw.get(k) is None:
+            return None
+        v = raw[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1:
+            raise ProfileError(f"{where}: validation.{k} must be a correlation from -1 to 1, got {v!r}")
+        return float(v)
+
+    p10, p90 = frac("ratio_p10"), frac("ratio_p90")
+    if not 0 < p10 <= p90:
+        raise ProfileError(f"{where}: validation needs 0 < ratio_p10 <= ratio_p90, got {p10:g} and {p90:g}")
+    terms = raw.get("terms") or []
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        raise ProfileError(f"{where}: validation.terms must be a list of term names")
+    return Validation(status, _text(raw.get("data"), where, "validation.data"), counts["rows"], counts["models"],
+                      counts["folds"], _text(raw.get("method"), where, "validation.method"),
+                      frac("heldout_median_error"), p10, p90, tuple(terms), frac("insample_median_error"),
+                      frac("heldout_worst_error"), corr("heldout_spearman"), corr("macs_spearman"),
+                      frac("macs_heldout_median_error"), _text(raw.get("source"), where, "validation.source"))
 
 
 def _rates(d: Any, where: str, field_name: str, unit_key: str) -> dict[str, float]:
@@ -530,6 +670,10 @@ def profile_to_yaml(p: HardwareProfile) -> str:
         doc["fitted"] = {"dtype": f.dtype, "ridge_point_macs_per_byte": float(f.ridge_point_macs_per_byte)}
         if f.mem_bw_bytes_per_s:
             doc["fitted"]["mem_bw_bytes_per_s"] = float(f.mem_bw_bytes_per_s)
+        if f.other_dtypes:
+            doc["fitted"]["other_dtypes"] = {k: float(v) for k, v in f.other_dtypes.items()}
+        if f.efficiency:
+            doc["fitted"]["efficiency"] = {k: float(v) for k, v in f.efficiency.items()}
         doc["fitted"].update({"source": f.source, "confidence": f.confidence})
     if p.overhead.per_kernel_s or p.overhead.per_inference_s or p.overhead.fresh_memory_s_per_byte:
         o: dict[str, Any] = {}
@@ -554,9 +698,25 @@ def profile_to_yaml(p: HardwareProfile) -> str:
             if c.source:
                 d["source"] = c.source
             doc["ceilings"].append(d)
+    if p.validation:
+        doc["validation"] = validation_to_dict(p.validation)
     if p.machine:
         doc["machine"] = dict(p.machine)
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100)
+
+
+def validation_to_dict(v: Validation) -> dict[str, Any]:
+    """A validation block as written to YAML (None fields left out)."""
+    d: dict[str, Any] = {"status": v.status, "data": v.data, "rows": v.rows, "models": v.models,
+                         "folds": v.folds, "method": v.method, "terms": list(v.terms)}
+    for k in ("insample_median_error", "heldout_median_error", "heldout_worst_error", "heldout_spearman",
+              "macs_spearman", "macs_heldout_median_error", "ratio_p10", "ratio_p90"):
+        x = getattr(v, k)
+        if x is not None:
+            d[k] = round(float(x), 4)
+    if v.source:
+        d["source"] = v.source
+    return d
 
 
 class _Dumper(yaml.SafeDumper):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .engine.efficiency import effective_costs
 from .engine import LatencyModel, costs_of, kernel_overheads, latency_model, layer_bytes, resolve_execution, roofline_times
 from . import checks
 from .errors import InvalidInputError, RooflineError
@@ -181,14 +182,14 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     if peak is not None:
         peak = checks.number(peak, "peak", *checks.MAC_RATE, unit="MAC/s")
     latency = LatencyModel(execution)
-    roof_mode = hw_name = None
+    roof_mode = hw_name = efficiency = None
     if hw is not None:
         profile = load_hardware(hw)
         if mode == "calibrated":
             raise InvalidInputError("a sweep varies the peak or the bandwidth: per-op-class ceilings "
                                     "(--calibrated) do not apply; use --fitted or --spec")
         roof = profile.roof(dtype, mode, batch=checks.integer(batch, "batch", 1, checks.MAX_BATCH))
-        dtype, roof_mode, hw_name = roof.dtype, roof.mode, profile.name
+        dtype, roof_mode, hw_name, efficiency = roof.dtype, roof.mode, profile.name, roof.efficiency
         bw = bw if bw is not None else roof.mem_bw_bytes_per_s
         if peak is None and vary == "bandwidth":
             peak = roof.peak_macs_per_s
@@ -204,7 +205,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         table = m if isinstance(m, LayerTable) else trace(m, fuse=conv.fused, resolution=resolution,
                                                            width=width, batch=batch)
         layers = layer_bytes(table, conv, dtype)
-        macs, byts = costs_of(layers)
+        macs, byts = effective_costs(layers, *costs_of(layers), efficiency)
         mac_t, mem_t, lat = roofline_times(macs[None, :], byts[None, :], peaks[:, None], bws[:, None])
         fixed = 0.0 if latency.is_eq1 else float(
             kernel_overheads(layers, latency.per_kernel, execution).sum()) + latency.inference_s(layers)

@@ -30,3 +30,11 @@ def size(b: float) -> str:
 
 def share(x: float) -> str:
     return f"{x:.0%}" if x >= 0.1 or x == 0 else f"{x:.1%}"
+
+
+def seconds_range(lo: float, hi: float) -> str:
+    """``2.6–3.3 ms``: both ends in the unit of the upper one."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if abs(hi) >= scale or unit == "ns":
+            return f"{lo / scale:.2g}–{hi / scale:.2g} {unit}"
+    return f"{lo:.2g}–{hi:.2g} s"

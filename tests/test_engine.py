@@ -170,7 +170,8 @@ def test_json_keys_are_stable(cli, tmp_path):
     doc = json.loads(f.read_text())
     assert {"model", "hardware", "convention", "totals", "layers"} <= set(doc)
     assert set(doc["totals"]) == {"macs", "params", "weight_bytes", "activation_bytes", "kernels",
-                                  "roofline_latency_s", "overhead_s", "latency_s"}
+                                  "roofline_latency_s", "overhead_s", "latency_s", "latency_low_s",
+                                  "latency_high_s"}
     assert set(doc["layers"][0]) == {"name", "op", "macs", "weight_bytes", "activation_bytes",
                                      "mac_time_s", "mem_time_s", "kernels", "overhead_s", "latency_s", "bound"}
     assert doc["execution"] == "fused" and doc["per_kernel_s"] == 0 and doc["per_inference_s"] == 0

@@ -131,27 +131,36 @@ def test_cli_fit_writes_a_valid_profile(cli, tmp_path):
     csv = tmp_path / "p6.csv"
     csv.write_text("model,ms\n" + "\n".join(f"{m},{v}" for m, v in P6_CPU) + "\n")
     out_yaml = tmp_path / "my-device.yaml"
-    code, out, err = cli("fit", str(csv), "--convention", "mnv4-paper", "--overhead", "none", "-o", str(out_yaml))
+    code, out, err = cli("fit", str(csv), "--terms", "none", "-o", str(out_yaml))
     assert code == 0, err
-    assert "ridge point 45.1 MACs/byte" in out and "MACs only : Spearman 0.991" in out
+    # in-sample, held-out and MACs-only figures are printed side by side
+    assert "in-sample" in out and "held out" in out and "MACs only, held out" in out
+    assert "leave-one-model-out" in out  # 11 models: fewer than 20
     p = roofline.load_hardware(out_yaml)
-    assert p.name == "my-device" and p.fitted.ridge_point_macs_per_byte == pytest.approx(45.1, abs=0.1)
-    assert "roofline fit" in p.fitted.source and p.roof().mode == "fitted"
-    a = roofline.analyze("mnv4-conv-l", out_yaml, convention="mnv4-paper")
-    assert a.total_latency_s * 1e3 == pytest.approx(59.9, rel=0.3)
-    assert not p.overhead.per_kernel_s and a.latency.is_eq1
-    # auto: 11 models support both overhead terms (4 parameters + 2); the profile carries them
-    code, out, err = cli("fit", str(csv), "-o", str(out_yaml))
-    assert code == 0 and "overheads : ridge point" in out and "Eq. 1     : ridge point 27.9" in out, err
+    assert p.name == "my-device" and p.status == "fitted" and p.roof().mode == "fitted"
+    v = p.validation
+    assert (v.rows, v.models, v.folds) == (11, 11, 11) and v.terms == ()
+    assert v.ratio_p10 < 1 < v.ratio_p90 and 0 <= v.heldout_median_error < 1
+    assert not p.overhead.per_kernel_s and not p.fitted.efficiency
+    a = roofline.analyze("mnv4-conv-l", out_yaml)
+    lo, hi = a.latency_band_s
+    assert lo < a.total_latency_s < hi and "leave-one-out over 11 models" in a.latency_text()
+    # forced terms are fitted and written, with units
+    code, out, err = cli("fit", str(csv), "--terms", "kernel,inference", "-o", str(out_yaml))
+    assert code == 0 and "per kernel:" in out and "per inference:" in out, err
     p = roofline.load_hardware(out_yaml)
     assert "fused" in p.overhead.per_kernel_s and p.overhead.per_inference_s is not None
+    assert p.validation.terms == ("kernel", "inference")
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("model,latency\nmnv2,5\n", "no column 'ms'"),
-    ("model,ms\nmnv2,fast\nmnv1,3\nmnv3-l,2\n", "'fast' in column 'ms' is not a number"),
-    ("model,ms\nmnv2,0\nmnv1,3\nmnv3-l,2\n", "outside the plausible range"),
-    ("model,ms\nmnv2,5\nmnv1,3\n", "needs at least 3 models"),
+    ("model,ms\nmnv2,fast\nmnv1,3\nmnv3-l,2\n", "line 2: ms 'fast' is not a number"),
+    ("model,ms\nmnv2,0\nmnv1,3\nmnv3-l,2\n", "line 2: ms must be a positive number"),
+    ("model,ms\nmnv2,1e9\nmnv1,3\nmnv3-l,2\n", "outside the plausible range"),
+    ("model,ms,batch\nmnv2,5,2.5\nmnv1,3,\nmnv3-l,2,\n", "batch must be a whole number"),
+    ("model,ms\nmnv2,5\nmnv1,3\nmnv2,4\n", "lines 2 and 4 both measure mnv2"),
+    ("model,ms\nmnv2,5\nmnv1,3\n", "needs measurements of at least 3 models"),
     ("model,ms\nmnv2,5\nresnet50,3\nmnv1,3\n", "unknown model 'resnet50'"),
 ])
 def test_cli_fit_bad_input(cli, tmp_path, text, message):

@@ -13,6 +13,7 @@ from ..errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, Roof, load_hardware
 from ..trace import LayerTable, trace
 from ..trace.table import exact_sum
+from .band import Band, band_for
 from .latency import LatencyModel, add_overheads, check_execution, latency_model
 from .roofline import evaluate, layer_bytes
 
@@ -29,6 +30,7 @@ class Analysis:
     layers: pd.DataFrame
     on_chip: bool = False
     latency: LatencyModel = field(default_factory=LatencyModel)
+    band: Band | None = None  # 80 % band of the total (see roofline.engine.band)
 
     @property
     def dtype(self) -> str:
@@ -38,6 +40,15 @@ class Analysis:
     def total_latency_s(self) -> float:
         """Predicted seconds: the layers' latency plus the per-inference cost."""
         return float(self.layers["latency_s"].sum()) + self.latency.inference_s(self.layers)
+
+    @property
+    def latency_band_s(self) -> tuple[float, float] | None:
+        """Low and high ends of the 80 % band around :attr:`total_latency_s` (seconds), if any."""
+        return self.band.around(self.total_latency_s) if self.band else None
+
+    def latency_text(self) -> str:
+        """``2.95 ms (80 %: 2.6-3.3 ms, 4-fold CV over 19 models)``."""
+        return band_text(self.total_latency_s, self.band)
 
     @property
     def roofline_latency_s(self) -> float:
@@ -57,7 +68,9 @@ class Analysis:
                 "activation_bytes": float(self.layers["activation_bytes"].sum()),
                 "kernels": exact_sum(self.layers["kernels"]),
                 "roofline_latency_s": self.roofline_latency_s, "overhead_s": self.overhead_s,
-                "latency_s": self.total_latency_s}
+                "latency_s": self.total_latency_s,
+                "latency_low_s": self.latency_band_s[0] if self.band else None,
+                "latency_high_s": self.latency_band_s[1] if self.band else None}
 
     def assumptions(self) -> str:
         r = self.roof
@@ -71,6 +84,9 @@ class Analysis:
             + ("; activations kept on chip (only the model's input and output cross the memory bus)"
                if self.on_chip and self.hardware.activations_on_chip else ""),
             f"latency model: {self.latency.describe()}",
+            f"trust: {self.hardware.status}"
+            + (f"; 80 % band: {self.band.label}" if self.band else "; no band (no validated profile of "
+               "its kind ships)"),
         ]
         if r.mode == "calibrated":
             lines.insert(1, f"calibrated: per-op-class ceilings measured at batch {r.ceilings_batch}: "
@@ -90,6 +106,8 @@ class Analysis:
             "activation_bytes": t["activation_bytes"], "execution": self.latency.execution,
             "kernels": t["kernels"], "roofline_latency_ms": t["roofline_latency_s"] * 1e3,
             "overhead_ms": t["overhead_s"] * 1e3, "latency_ms": t["latency_s"] * 1e3,
+            "latency_low_ms": t["latency_low_s"] * 1e3 if self.band else float("nan"),
+            "latency_high_ms": t["latency_high_s"] * 1e3 if self.band else float("nan"),
             "memory_bound_time_share": float(lat[mem].sum() / lat.sum()) if lat.sum() else 0.0,
             "memory_bound_layers": int(mem.sum()), "layers": len(self.layers),
         })
@@ -110,11 +128,14 @@ class Analysis:
                 "per_kernel_s": self.latency.per_kernel.value,
                 "per_kernel_by_op_s": dict(self.latency.per_kernel.by_op),
                 "per_inference_s": self.latency.inference_s(self.layers),
+                "status": self.hardware.status, "band": None if self.band is None else {
+                    "low_ratio": self.band.low_ratio, "high_ratio": self.band.high_ratio,
+                    "coverage": 0.8, "label": self.band.label, "validated": self.band.validated},
                 "assumptions": self.assumptions(), "totals": self.totals, "layers": layers}
 
     def __repr__(self) -> str:
         s = self.summary()
-        return (f"Analysis: {self.model} on {self.hardware.name}: predicted {s['latency_ms']:.3f} ms, "
+        return (f"Analysis: {self.model} on {self.hardware.name}: predicted {self.latency_text()}, "
                 f"{s['macs']:,} MACs, {s['memory_bound_layers']}/{s['layers']} layers memory-bound "
                 f"({s['memory_bound_time_share']:.0%} of the Eq. 1 time)\n{self.assumptions()}")
 
@@ -183,4 +204,15 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
                          activations_on_chip=on_chip and profile.activations_on_chip)
     lat = latency_model(profile, execution, overhead)
     return Analysis(table.model, profile, roof, conv, table, add_overheads(evaluate(layers, roof), lat),
-                    on_chip, lat)
+                    on_chip, lat, band_for(profile, roof, overhead))
+
+
+def band_text(seconds: float, band: Band | None) -> str:
+    """A latency with its band: ``2.95 ms (80 %: 2.6-3.3 ms, 4-fold CV over 19 models)``."""
+    from ..units import seconds as seconds_text
+    from ..units import seconds_range
+
+    if band is None:
+        return seconds_text(seconds)
+    lo, hi = band.around(seconds)
+    return f"{seconds_text(seconds)} (80 %: {seconds_range(lo, hi)}, {band.label})"

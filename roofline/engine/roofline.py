@@ -19,6 +19,7 @@ from ..conventions import Convention
 from ..errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, Roof
 from ..trace import LayerTable
+from .efficiency import factors
 
 
 def layer_bytes(table: LayerTable, convention: Convention, dtype: str, *,
@@ -54,7 +55,7 @@ def layer_bytes(table: LayerTable, convention: Convention, dtype: str, *,
         act_elems[0] += float(df["in_elems"].iloc[0])
         if convention.activations == "input+output":
             act_elems[-1] += float(df["out_elems"].iloc[-1])
-    out = df.loc[:, ["name", "op", "in_shape", "out_shape", "kernel", "macs", "params", "memory_only",
+    out = df.loc[:, ["name", "op", "in_shape", "out_shape", "kernel", "groups", "macs", "params", "memory_only",
                      "fused", "aten"]].reset_index(drop=True)
     out["weight_bytes"] = weight_bytes
     out["activation_bytes"] = act_elems * ab
@@ -106,7 +107,10 @@ def cost_class(op: str, kernel: str = "") -> str:
 
 
 def layer_peaks(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
-    """Peak MAC/s per layer: the roof's peak, or in calibrated mode its op class's ceiling."""
+    """Peak MAC/s per layer: the roof's peak (times the layer's op-class factor where the fitted
+    roofline has them; see roofline.engine.efficiency), or in calibrated mode its op class's ceiling."""
+    if roof.efficiency:
+        return roof.peak_macs_per_s * factors(layers, roof.efficiency)
     if not roof.ceilings:
         return roof.peak_macs_per_s
     kernels = layers["kernel"] if "kernel" in layers else pd.Series([""] * len(layers))
@@ -117,6 +121,8 @@ def layer_peaks(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
 def layer_bandwidths(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
     """Bytes/s per layer: the roof's bandwidth, or in calibrated mode, for memory-only layers, the
     measured rate of their op class (else of ``elementwise`` ops) where the profile has one."""
+    if roof.efficiency:
+        return roof.mem_bw_bytes_per_s * factors(layers, roof.efficiency)
     rates = roof.ceiling_bytes or {}
     if not rates or "memory_only" not in layers:
         return roof.mem_bw_bytes_per_s

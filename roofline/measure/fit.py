@@ -27,10 +27,11 @@ from ..conventions import Convention, get_convention
 from ..engine import layer_costs
 from ..errors import RooflineError
 from ..hardware import (BYTES_PER_ELEMENT, KINDS, Figure, Fitted, HardwareProfile, KernelCost, Overhead,
-                        load_hardware, profile_to_yaml)
+                        Validation, load_hardware, profile_to_yaml)
 from ..stats import spearman
 from ..trace import LayerTable, trace
 from ..zoo import model_name, resolve
+from .terms import Params
 
 
 @dataclass(frozen=True)
@@ -302,3 +303,150 @@ def fit_measured_csv(path: str, models_col: str, latency_col: str, convention: s
     )
     load_hardware(yaml.safe_load(profile_to_yaml(profile)))  # what will be written must load back
     return res, ores, profile
+
+
+# --- fitting any table of measurements ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TableFit:
+    """A latency model fitted to a table of measurements, with its cross-validated accuracy."""
+
+    params: Params
+    folds: int
+    predictions: pd.DataFrame   # per row: measured, in-sample and held-out predictions, MACs baseline
+    candidates: pd.DataFrame    # each term set tried, with its held-out error
+    band: tuple[float, float]   # 80 % band: held-out measured / predicted, conformal quantiles
+    dropped: tuple[tuple[str, str], ...]  # (model, why) of rows that could not be traced
+    dtype: str
+    convention: str
+    execution: str
+    data: str
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.predictions)
+
+    @property
+    def n_models(self) -> int:
+        return int(self.predictions["model"].nunique())
+
+    def errors(self, column: str) -> dict[str, float]:
+        from .crossval import summary
+
+        p = self.predictions
+        return summary(p["measured_s"].to_numpy(), p[column].to_numpy())
+
+    @property
+    def macs_spearman(self) -> float:
+        return spearman(self.predictions["measured_s"], self.predictions["macs"])
+
+    @property
+    def method(self) -> str:
+        how = ("leave-one-model-out" if self.folds >= self.n_models
+               else f"{self.folds}-fold grouped by model")
+        return f"{how} cross-validation; terms chosen by held-out error among {len(self.candidates)} nested sets"
+
+    def validation(self) -> Validation:
+        held, ins = self.errors("heldout_s"), self.errors("insample_s")
+        macs = self.errors("macs_heldout_s")
+        return Validation("fitted", self.data, self.n_rows, self.n_models, self.folds, self.method,
+                          held["median"], self.band[0], self.band[1], self.params.terms, ins["median"],
+                          held["worst"], held["spearman"], self.macs_spearman, macs["median"],
+                          f"roofline fit on {date.today().isoformat()}")
+
+    def profile(self, name: str, kind: str, base: HardwareProfile | None = None) -> HardwareProfile:
+        """A profile that predicts with the fitted terms; ``base`` keeps its spec numbers and notes."""
+        p = self.params
+        bw = p.mem_bw_bytes_per_s
+        how = (f"roofline fit on {date.today().isoformat()} to {self.data}: least squares on log latency, "
+               f"convention {self.convention}, {self.execution} execution; {self.method}; held-out median "
+               f"error {self.errors('heldout_s')['median']:.1%}")
+        others = {dt: p.ridge_point(dt) for dt in p.peak_macs_per_s if dt != self.dtype}
+        fitted = Fitted(self.dtype, p.ridge_point(self.dtype), bw, how, "measured", dict(p.efficiency), others)
+        over = Overhead(
+            {self.execution: KernelCost(p.per_kernel_s, f"fitted ({how})", "measured")}
+            if "kernel" in p.terms else {},
+            Figure(p.per_inference_s, f"fitted ({how})", "measured") if "inference" in p.terms else None)
+        if base is not None:
+            keep = {k: getattr(base, k) for k in ("description", "default_dtype", "peak_macs_per_s",
+                                                   "mem_bw_bytes_per_s", "on_chip_bytes", "machine",
+                                                   "ceilings", "activations_on_chip",
+                                                   "activations_on_chip_source")}
+            if self.dtype not in keep["peak_macs_per_s"] and self.dtype != keep["default_dtype"]:
+                keep["default_dtype"] = self.dtype
+            prof = HardwareProfile(name=name, kind=base.kind, fitted=fitted, overhead=over,
+                                   validation=self.validation(), **keep)
+        else:
+            prof = HardwareProfile(
+                name=name, kind=kind, description=f"fitted to measured latency ({self.data})",
+                default_dtype=self.dtype,
+                peak_macs_per_s={dt: Figure(v, f"fitted: dense-conv peak ({how})", "measured")
+                                 for dt, v in p.peak_macs_per_s.items()},
+                mem_bw_bytes_per_s=Figure(bw, f"fitted effective bandwidth ({how})", "measured"),
+                fitted=fitted, overhead=over, validation=self.validation())
+        load_hardware(yaml.safe_load(profile_to_yaml(prof)))  # what will be written must load back
+        return prof
+
+
+def _trace_rows(rows: pd.DataFrame, fuse: bool, jobs: int, use_cache: bool, progress
+                ) -> list[LayerTable | str]:
+    """The trace of every row (library and zoo names cached on disk; user files traced here)."""
+    from ..trace.cache import TraceRequest, trace_many
+    from ..trace.user_model import load_factory
+    from ..zoo.libraries import is_library_name
+
+    def is_file(name: str) -> bool:
+        return not is_library_name(name) and ":" in name
+
+    reqs = [TraceRequest(r.model, None if pd.isna(r.resolution) else int(r.resolution), int(r.batch),
+                         None if r.width is None or pd.isna(r.width) else float(r.width), fuse)
+            for r in rows.itertuples()]
+    named = [q for q in reqs if not is_file(q.model)]
+    done = dict(zip(named, trace_many(named, jobs, use_cache, progress)))
+    out: list[LayerTable | str] = []
+    for q in reqs:
+        if q in done:
+            out.append(done[q])
+            continue
+        try:
+            module = load_factory(q.model)
+            out.append(trace(module, resolution=q.resolution or 224, batch=q.batch, fuse=fuse))
+        except RooflineError as e:
+            out.append(str(e))
+        if progress:
+            progress(q.model)
+    return out
+
+
+def fit_measurements(rows: pd.DataFrame, *, convention: str | Convention | None = None,
+                     execution: str | None = None, terms: list[str] | None = None, folds: int = 4,
+                     jobs: int = 1, use_cache: bool = True, data: str = "measurements",
+                     progress=None, step=None) -> TableFit:
+    """Fit the latency model to ``rows`` (as :func:`roofline.measure.table.read_measurements` gives)
+    and cross-validate it; see :mod:`roofline.measure.crossval`."""
+    from ..engine.analysis import resolve_execution
+    from .crossval import conformal_band, macs_only_heldout, select
+    from .terms import build_design, predict
+
+    conv, execution = resolve_execution(convention, execution)
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise RooflineError(f"folds must be a whole number of at least 2, got {folds!r}")
+    tables = _trace_rows(rows, conv.fused, jobs, use_cache, progress)
+    ok = [i for i, t in enumerate(tables) if not isinstance(t, str)]
+    dropped = tuple((rows.iloc[i]["model"], tables[i]) for i in range(len(tables)) if isinstance(tables[i], str))
+    kept = rows.iloc[ok].reset_index(drop=True)
+    if kept["model"].nunique() < 3:
+        why = f"; {len(dropped)} rows could not be traced (first: {dropped[0][1]})" if dropped else ""
+        raise RooflineError(f"fitting needs measurements of at least 3 models, got {kept['model'].nunique()}{why}")
+    d = build_design([tables[i] for i in ok], list(kept["dtype"]), kept["latency_s"].to_numpy(),
+                     list(kept["model"]), conv, execution)
+    params, cv, fold_rows, cands = select(d, terms, folds, progress=step)
+    nfold = len(fold_rows)
+    insample = predict(d, params)
+    macs_held = macs_only_heldout(d, fold_rows)
+    pred = pd.DataFrame({"model": kept["model"], "resolution": kept["resolution"], "batch": kept["batch"],
+                         "dtype": kept["dtype"], "measured_s": d.measured_s, "insample_s": insample,
+                         "heldout_s": cv.heldout_s, "macs": d.macs_total, "macs_heldout_s": macs_held})
+    band = conformal_band(d.measured_s / cv.heldout_s)
+    main = kept["dtype"].value_counts().index[0]
+    return TableFit(params, nfold, pred, cands, band, dropped, str(main), conv.name, execution, data)

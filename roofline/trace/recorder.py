@@ -87,8 +87,12 @@ class Recorder(TorchDispatchMode):
     def key(self, t: torch.Tensor) -> Key:
         k = (id(t), self.version.get(id(t), 0))
         alias = self.alias
+        seen = 0
         while k in alias:
             k = alias[k]
+            seen += 1
+            if seen > len(alias):  # a cycle: stop at any of its keys rather than loop forever
+                break
         return k
 
     def _classify(self, args: tuple) -> tuple[list, list[int]]:
@@ -121,7 +125,9 @@ class Recorder(TorchDispatchMode):
             if root is not None:
                 self.weight_root[id(o)] = root
             else:
-                self.alias[(id(o), self.version.get(id(o), 0))] = self.key(src)
+                k_out, k_src = (id(o), self.version.get(id(o), 0)), self.key(src)
+                if k_out != k_src:  # an op that hands back a tensor its input already aliases (x.to(x.dtype)
+                    self.alias[k_out] = k_src  # of a view of x): no link to itself, which would never end
 
     def _fold(self, weights: list[int], out: object) -> None:
         """Make each output of a weight-only op a root of its own, remembering every input root."""

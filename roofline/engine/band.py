@@ -1,0 +1,78 @@
+"""How far to trust a prediction: an 80 % band from held-out measurements.
+
+- A profile with a ``validation`` block (``roofline fit``, or ``roofline validate
+  --save-band`` for a measured profile) carries the 10th and 90th percentile of
+  measured / predicted on rows its fit never saw; the band is the prediction
+  times those two numbers.
+- Any other reading (a spec-only profile, ``--spec``, ``--no-overhead``, another
+  dtype than the one validated) gets the prior band of its kind of hardware:
+  measured / spec-only prediction over the rows of every validated profile of that
+  kind (``prior_bands.json``, written by ``roofline reproduce profiles``), and
+  is labelled unvalidated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from ..hardware import HardwareProfile, Roof
+
+PRIOR_FILE = "prior_bands.json"
+
+
+@dataclass(frozen=True)
+class Band:
+    """Multipliers of a prediction that bound 80 % of measurements, and where they come from."""
+
+    low_ratio: float
+    high_ratio: float
+    label: str        # "4-fold CV over 19 models", "prior for spec-only gpu profiles ..."
+    validated: bool   # from this profile's own held-out measurements
+
+    def around(self, seconds: float) -> tuple[float, float]:
+        return seconds * self.low_ratio, seconds * self.high_ratio
+
+
+@cache
+def prior_bands() -> dict:
+    """The shipped prior bands per kind of hardware (empty when the file is missing)."""
+    try:
+        text = (resources.files("roofline.engine") / PRIOR_FILE).read_text(encoding="utf-8")
+    except (OSError, FileNotFoundError):
+        return {}
+    return json.loads(text)
+
+
+def prior_band(kind: str, status: str) -> Band | None:
+    """The prior band of ``kind`` (else of all kinds pooled), labelled with ``status``."""
+    priors = prior_bands().get("kinds", {})
+    entry = priors.get(kind) or priors.get("all")
+    if not entry:
+        return None
+    which = kind if kind in priors else "all kinds"
+    return Band(entry["low"], entry["high"],
+                f"{status}; prior band of spec-only predictions on {entry['profiles']} validated {which} "
+                f"profiles ({entry['rows']} measurements)", False)
+
+
+def validated_reading(profile: HardwareProfile, roof: Roof, overhead: bool | None) -> bool:
+    """Whether a prediction reads the profile as its validation did: a fitted (or transferred)
+    profile through its fitted roofline with its overhead terms; a measured one through its
+    calibrated ceilings."""
+    v = profile.validation
+    if v is None or overhead is False:
+        return False
+    return roof.mode == ("calibrated" if v.status == "measured" else "fitted")
+
+
+def band_for(profile: HardwareProfile, roof: Roof, overhead: bool | None = None) -> Band | None:
+    """The band of a prediction made with ``roof`` (and the overhead choice of ``analyze``)."""
+    v = profile.validation
+    if v is not None and validated_reading(profile, roof, overhead):
+        how = "leave-one-out" if v.folds >= v.models else f"{v.folds}-fold CV"
+        return Band(v.ratio_p10, v.ratio_p90, f"{v.status}: {how} over {v.models} models", True)
+    status = profile.status if v is None else f"{profile.status} profile, unvalidated reading"
+    return prior_band(profile.kind, status)

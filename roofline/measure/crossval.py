@@ -1,0 +1,172 @@
+"""Honest accuracy: grouped cross-validation, term selection by held-out error, error bands.
+
+- Folds are grouped by model: a model measured at several resolutions or batches
+  is held out whole, so a fold never predicts a model it has seen.
+- ``k`` folds (default 4), or leave-one-model-out when there are fewer than 20
+  models.
+- The term set is the one with the lowest held-out error among a ladder of
+  nested candidates (Eq. 1 roofline -> + overheads -> + compute classes ->
+  + memory classes); a simpler set wins ties.
+- The 80 % band of a prediction is [p x q_lo, p x q_hi], q_lo and q_hi the
+  split-conformal quantiles of held-out measured / predicted: with n held-out
+  ratios, the floor(0.1 (n + 1))-th and ceil(0.9 (n + 1))-th smallest (the extremes
+  when n is too small for them).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..engine.efficiency import COMPUTE_CLASSES, MEMORY_CLASSES
+from ..errors import RooflineError
+from ..stats import spearman
+from .terms import DEFAULT_LAMBDA, OVERHEAD_TERMS, TERMS, Design, Params, fit_params, predict
+
+LOO_BELOW = 20  # models: fewer than this are cross-validated leave-one-model-out
+
+
+def group_folds(groups: Sequence[str], k: int = 4, seed: int = 0) -> list[np.ndarray]:
+    """Row indices of each held-out fold; every group (model) lies in exactly one fold."""
+    groups = np.asarray(groups, dtype=object)
+    names = sorted(set(groups.tolist()))
+    if len(names) < 2:
+        raise RooflineError("cross-validation needs measurements of at least 2 models")
+    k = len(names) if k <= 0 else min(k, len(names))
+    order = np.random.default_rng(seed).permutation(len(names))
+    fold_of = {names[i]: j % k for j, i in enumerate(order)}
+    return [np.flatnonzero([fold_of[g] == f for g in groups]) for f in range(k)]
+
+
+def default_folds(n_models: int, k: int = 4) -> int:
+    """``k``, or leave-one-out (0) below :data:`LOO_BELOW` models."""
+    return 0 if n_models < LOO_BELOW else k
+
+
+def conformal_band(ratios: np.ndarray, coverage: float = 0.8) -> tuple[float, float]:
+    """Lower and upper multipliers of a prediction that cover ``coverage`` of held-out ratios."""
+    r = np.sort(np.asarray(ratios, dtype=np.float64))
+    n = len(r)
+    if n == 0:
+        raise RooflineError("no held-out ratios to make a band from")
+    alpha = (1.0 - coverage) / 2.0
+    lo_k = math.floor(alpha * (n + 1))
+    hi_k = math.ceil((1.0 - alpha) * (n + 1))
+    lo = r[lo_k - 1] if lo_k >= 1 else r[0]
+    hi = r[hi_k - 1] if hi_k <= n else r[-1]
+    return float(lo), float(hi)
+
+
+def supported(n_models: int, terms: Sequence[str], n_dtypes: int = 1) -> bool:
+    """Unshrunk parameters (peaks, bandwidth, overheads) need two more training models than their count."""
+    unshrunk = n_dtypes + 1 + sum(t in OVERHEAD_TERMS for t in terms)
+    return n_models >= unshrunk + 2
+
+
+def candidates(d: Design) -> list[tuple[str, ...]]:
+    """The nested term sets tried, simplest first, that the data supports."""
+    n_models = len(set(d.groups.tolist()))
+    present = d.present_terms()
+    ladder = [()]
+    for over in (("kernel", "inference"), ("kernel",), ("inference",)):
+        if supported(n_models - max(1, n_models // 4), over, len(d.dtypes)):
+            ladder.append(over)
+            break
+    base = ladder[-1]
+    comp = tuple(c for c in present if c in COMPUTE_CLASSES)
+    mem = tuple(c for c in present if c in MEMORY_CLASSES)
+    if comp:
+        ladder.append(base + comp)
+    if mem:
+        ladder.append(base + comp + mem)
+    return ladder
+
+
+@dataclass(frozen=True)
+class CVResult:
+    terms: tuple[str, ...]
+    heldout_s: np.ndarray  # per row: predicted by the fold that held it out
+
+    def errors(self, measured: np.ndarray) -> np.ndarray:
+        return np.abs(self.heldout_s / measured - 1.0)
+
+    def score(self, measured: np.ndarray) -> float:
+        """Mean absolute log error on held-out rows (the selection criterion)."""
+        return float(np.mean(np.abs(np.log(self.heldout_s / measured))))
+
+
+def cross_validate(d: Design, terms: Sequence[str], folds: list[np.ndarray], lam: float = DEFAULT_LAMBDA
+                   ) -> CVResult:
+    """Held-out predictions of ``terms`` fitted on all folds but one, for each fold."""
+    out = np.empty(d.n_rows)
+    every = np.arange(d.n_rows)
+    for held in folds:
+        train = np.setdiff1d(every, held)
+        train_d = d.subset(train)
+        t = tuple(x for x in terms if x not in OVERHEAD_TERMS or supported(
+            len(set(train_d.groups.tolist())), [x], len(d.dtypes)))
+        p = fit_params(train_d, t, lam)
+        out[held] = predict(d.subset(held), p)
+    return CVResult(tuple(terms), out)
+
+
+def macs_only_heldout(d: Design, folds: list[np.ndarray]) -> np.ndarray:
+    """Held-out predictions of the MAC-count baseline ``t = c_dtype x MACs`` (c by log least squares)."""
+    out = np.empty(d.n_rows)
+    every = np.arange(d.n_rows)
+    for held in folds:
+        train = np.setdiff1d(every, held)
+        for i, _ in enumerate(d.dtypes):
+            tr = train[d.row_dtype[train] == i]
+            h = held[d.row_dtype[held] == i]
+            if not len(h):
+                continue
+            if not len(tr):
+                tr = train
+            c = np.exp(np.mean(np.log(d.measured_s[tr]) - np.log(d.macs_total[tr])))
+            out[h] = c * d.macs_total[h]
+    return out
+
+
+def select(d: Design, terms: Sequence[str] | None = None, k: int = 4, lam: float = DEFAULT_LAMBDA,
+           progress: Callable[[str], None] | None = None
+           ) -> tuple[Params, CVResult, list[np.ndarray], pd.DataFrame]:
+    """Choose the term set by grouped CV (or take ``terms``), then fit it on every row."""
+    n_models = len(set(d.groups.tolist()))
+    nfold = default_folds(n_models, k)
+    folds = group_folds(d.groups, nfold)
+    if terms is not None:
+        unknown = [t for t in terms if t not in TERMS]
+        if unknown:
+            raise RooflineError(f"unknown term {unknown[0]!r}; use {', '.join(TERMS)}")
+        if not supported(n_models, terms, len(d.dtypes)):
+            raise RooflineError(f"fitting {', '.join(terms) or 'ridge point and bandwidth'} needs measurements "
+                                f"of more models than {n_models}")
+        options = [tuple(t for t in TERMS if t in terms)]
+    else:
+        options = candidates(d)
+    rows, results = [], []
+    for terms_i in options:
+        if progress:
+            progress("+".join(terms_i) or "roofline")
+        cv = cross_validate(d, terms_i, folds, lam)
+        results.append(cv)
+        rows.append({"terms": ", ".join(terms_i) or "(roofline only)", "heldout_median_error":
+                     float(np.median(cv.errors(d.measured_s))), "score": cv.score(d.measured_s)})
+    table = pd.DataFrame(rows)
+    best = int(np.argmin([r["score"] - 1e-9 * i for i, r in enumerate(rows)]))
+    best = min(i for i, r in enumerate(rows) if r["score"] <= rows[best]["score"] + 1e-12)
+    table["chosen"] = [i == best for i in range(len(rows))]
+    params = fit_params(d, results[best].terms, lam)
+    return params, results[best], folds, table
+
+
+def summary(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Median and worst |predicted / measured - 1| and Spearman of predicted vs measured."""
+    e = np.abs(predicted / measured - 1.0)
+    return {"median": float(np.median(e)), "worst": float(e.max()),
+            "spearman": spearman(measured, predicted) if len(measured) > 2 else float("nan")}

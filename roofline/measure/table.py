@@ -1,0 +1,168 @@
+"""Tables of measured latency, as people have them: one row per measurement.
+
+A row names a model (any name the tool takes: zoo, ``timm:``, ``torchvision:``,
+``file.py:factory``) and its latency in ms, or its throughput in samples/s
+(converted with the row's batch). Optional columns give the resolution, batch,
+dtype and width multiplier; an empty cell means the model's default (native
+resolution, batch 1, the fit's dtype, width 1). The same model may appear at
+several resolutions and batches; a row that repeats another's model, resolution,
+batch, dtype and width is refused, naming both rows.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .. import checks
+from ..errors import InvalidInputError, RooflineError
+from ..hardware import BYTES_PER_ELEMENT
+
+MAX_ROWS = 10_000
+LATENCY_MS = (1e-6, 1e7)  # a nanosecond to about three hours, per call (a whole batch)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which column holds what; ``throughput`` replaces ``ms`` when given."""
+
+    model: str = "model"
+    ms: str = "ms"
+    throughput: str | None = None
+    resolution: str = "resolution"
+    batch: str = "batch"
+    dtype: str = "dtype"
+    width: str = "width"
+
+
+def _blank(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
+def _canonical(name: str, source: str = "zoo") -> str:
+    """The canonical model name: zoo aliases resolved; library and file names kept as given; a bare
+    name from ``source`` (timm, torchvision) gets its prefix."""
+    from ..zoo import model_name, resolve
+    from ..zoo.libraries import is_library_name
+
+    if source != "zoo" and not is_library_name(name) and ":" not in name:
+        return f"{source}:{name}"
+    if is_library_name(name) or ".py:" in name or (":" in name and not name.startswith(("timm", "torchvision"))):
+        return name
+    return model_name(*resolve(name))
+
+
+def read_measurements(path: str | Path, columns: Columns = Columns(), dtype: str = "int8",
+                      source: str = "zoo") -> pd.DataFrame:
+    """The table as ``model``, ``resolution`` (None = native), ``batch``, ``dtype``, ``width`` (None = 1),
+    ``latency_s`` (per call, the whole batch) and ``line`` (the row's line in the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RooflineError(f"measurement file {path} does not exist")
+    checks.choice(source, "source", ("zoo", "timm", "torchvision"))
+    if dtype not in BYTES_PER_ELEMENT:
+        raise InvalidInputError(f"unknown dtype {checks.show(dtype)}; use one of {', '.join(BYTES_PER_ELEMENT)}")
+    try:  # plain text whatever the suffix: pandas would otherwise guess a compression from the name
+        raw = pd.read_csv(path, comment="#", dtype=str, keep_default_na=False, compression=None,
+                          skip_blank_lines=True)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise RooflineError(f"cannot read {path} as CSV: {str(e).splitlines()[0]}") from None
+    if len(raw) > MAX_ROWS:
+        raise RooflineError(f"{path} has {len(raw):,} rows; fit takes at most {MAX_ROWS:,}")
+    latency_col = columns.throughput or columns.ms
+    for col, opt in ((columns.model, "--models-col"), (latency_col, "--throughput-col" if columns.throughput
+                                                       else "--latency-col")):
+        if col not in raw.columns:
+            raise RooflineError(f"{path} has no column {col!r} (columns: {', '.join(map(str, raw.columns))}); "
+                                f"set {opt}")
+    if raw.empty:
+        raise RooflineError(f"{path} has no measurements")
+    lines = _data_lines(path, len(raw))
+    rows = []
+    for i, r in enumerate(raw.to_dict(orient="records")):
+        at = f"{path}: line {lines[i]}"
+        name = str(r[columns.model]).strip()
+        if not name:
+            raise RooflineError(f"{at}: the model cell is empty")
+        res = _int_cell(r.get(columns.resolution), at, "resolution", checks.MAX_RESOLUTION)
+        batch = _int_cell(r.get(columns.batch), at, "batch", checks.MAX_BATCH) or 1
+        dt = r.get(columns.dtype)
+        dt = dtype if _blank(dt) else str(dt).strip()
+        if dt not in BYTES_PER_ELEMENT:
+            raise RooflineError(f"{at}: dtype {dt!r} is not one of {', '.join(BYTES_PER_ELEMENT)}")
+        width = r.get(columns.width)
+        width = None if _blank(width) else _float_cell(width, at, "width")
+        if width is not None and not 1 / 64 <= width <= 4:
+            raise RooflineError(f"{at}: width {width:g} is outside 1/64 to 4")
+        value = _float_cell(r[latency_col], at, latency_col)
+        if columns.throughput:
+            ms = batch / value * 1e3
+        else:
+            ms = value
+        lo, hi = LATENCY_MS
+        if not lo <= ms <= hi:
+            raise RooflineError(f"{at}: latency {ms:g} ms is outside the plausible range {lo:g} to {hi:g} ms")
+        try:
+            canon = _canonical(name, source)
+        except RooflineError as e:
+            raise RooflineError(f"{at}: {e}") from None
+        if width is not None and abs(width - 1.0) < 1e-12:
+            width = None
+        rows.append({"model": canon, "resolution": res, "batch": batch, "dtype": dt, "width": width,
+                     "latency_s": ms / 1e3, "line": lines[i]})
+    df = pd.DataFrame(rows).astype({"resolution": object, "width": object})
+    key = pd.Series(["|".join(map(str, r)) for r in zip(df["model"], df["resolution"], df["batch"], df["dtype"],
+                                                         df["width"])], index=df.index)
+    dup = key.duplicated(keep=False)
+    if dup.any():
+        first = key[dup].iloc[0]
+        both = df.loc[key == first, "line"].tolist()
+        r = df.loc[key == first].iloc[0]
+        res = "native" if r.resolution is None or pd.isna(r.resolution) else f"{int(r.resolution)} px"
+        raise RooflineError(f"{path}: lines {both[0]} and {both[1]} both measure {r.model} at {res}, batch "
+                            f"{r.batch}, {r.dtype} (after resolving aliases); give one latency per setting")
+    return df
+
+
+def _data_lines(path: Path, n: int) -> list[int]:
+    """The file line of each data row (comments and blank lines skipped, after the header)."""
+    out = []
+    header_seen = False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for i, line in enumerate(f, start=1):
+            s = line.strip()
+            if not s or s.startswith("#"):
+                continue
+            if not header_seen:
+                header_seen = True
+                continue
+            out.append(i)
+    return (out + list(range(out[-1] + 1 if out else 2, n + 3)))[:n]
+
+
+def _float_cell(v: object, at: str, what: str) -> float:
+    try:
+        x = float(str(v).strip())
+    except ValueError:
+        raise RooflineError(f"{at}: {what} {str(v)!r} is not a number") from None
+    if not math.isfinite(x) or x <= 0:
+        raise RooflineError(f"{at}: {what} must be a positive number, got {str(v).strip()!r}")
+    return x
+
+
+def _int_cell(v: object, at: str, what: str, hi: int) -> int | None:
+    if _blank(v):
+        return None
+    x = _float_cell(v, at, what)
+    if x != int(x) or not 1 <= x <= hi:
+        raise RooflineError(f"{at}: {what} must be a whole number from 1 to {hi:,}, got {str(v).strip()!r}")
+    return int(x)
+
+
+def groups_of(df: pd.DataFrame) -> np.ndarray:
+    """The cross-validation group of each row: its model (all resolutions and batches in one fold)."""
+    return df["model"].to_numpy(dtype=object)

@@ -1,0 +1,265 @@
+"""Validated profiles: fit every shipped measurement set, check it held out, derive prior bands.
+
+``roofline reproduce profiles -o reports/profile-validation`` fits the seven devices
+of the MobileNetV4 paper's Table 6 (the full model set: zoo and timm rows) and the
+RTX 3090 of timm's published benchmark table, each with the same fit users run
+(``roofline fit``), and writes per profile:
+
+- the cross-validated accuracy (held-out median and worst error, Spearman against
+  MAC count's on the same rows);
+- the coverage of the 80 % band on rows the band never saw: an outer 4-fold
+  grouped split, where each training part runs the whole fit (term selection and
+  band included) and its band is checked on the held-out part;
+- a predicted-vs-measured plot of the held-out predictions;
+- the fitted profile (``profiles/NAME.yaml``) and ``prior_bands.json``: for each
+  kind of hardware, the band of spec-only predictions (Eq. 1 from the spec sheet)
+  over every row of that kind's validated profiles.
+
+With ``ship=True`` (a source checkout), the profiles and the prior bands are
+also written where the package reads them (``hardware_profiles/``,
+``roofline/engine/prior_bands.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import RooflineError
+from .hardware import HardwareProfile, load_hardware, profile_to_yaml
+from .io import report_folder, write_atomic
+from .measure.crossval import conformal_band, group_folds, summary
+from .measure.fit import TableFit, _trace_rows, fit_measurements
+from .measure.terms import Params, build_design, predict
+from .measured import DEVICES, SOURCE, table6
+from .stats import spearman
+
+# Table 6 precision per the paper's Appendix B: INT8 TFLite on the mobile CPUs, Hexagon and EdgeTPU,
+# FP16 on the mobile GPUs and CoreML on the iPhone 13
+TABLE6_DTYPE = {"pixel6_cpu": "int8", "pixel8_edgetpu": "int8", "iphone13_coreml": "fp16",
+                "pixel4_hexagon": "int8", "pixel7_gpu": "fp16", "s23_cpu": "int8", "s23_gpu": "fp16"}
+TIMM_TABLE = "timm-benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv"
+TIMM_SOURCE = ("timm's published inference benchmark (pytorch-image-models results/, Apache-2.0): one NVIDIA "
+               "RTX 3090, PyTorch 2.4 + CUDA 12.4, AMP fp16, eager, NCHW")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    profile: str          # the shipped profile it validates
+    rows: pd.DataFrame    # as read_measurements gives
+    data: str             # what the rows are, for the profile's validation block
+    execution: str = "fused"
+
+
+def table6_datasets() -> list[Dataset]:
+    full = table6(full=True)
+    out = []
+    for col, profile in DEVICES.items():
+        sub = full[["model", col]].dropna().reset_index(drop=True)
+        rows = pd.DataFrame({"model": sub["model"], "resolution": None, "batch": 1, "dtype": TABLE6_DTYPE[col],
+                             "width": None, "latency_s": sub[col].to_numpy(float) / 1e3,
+                             "line": range(len(sub))})
+        out.append(Dataset(profile, rows, f"{SOURCE}, column {col}: {len(rows)} models"))
+    return out
+
+
+def timm_rows(sample: int | None = None) -> pd.DataFrame:
+    """timm's RTX 3090 NCHW table as measurement rows (``sample``: that many rows by an even stride
+    over the file sorted by model and resolution, ``test_`` models dropped)."""
+    path = resources.files("roofline") / "data" / TIMM_TABLE
+    df = pd.read_csv(str(path))
+    if sample:
+        df = df[~df["model"].str.startswith("test_")].sort_values(["model", "infer_img_size"])
+        df = df.reset_index(drop=True)
+        df = df.iloc[[i * len(df) // sample for i in range(sample)]].reset_index(drop=True)
+    return pd.DataFrame({"model": "timm:" + df["model"], "resolution": df["infer_img_size"].astype(int),
+                         "batch": df["infer_batch_size"].astype(int), "dtype": "fp16", "width": None,
+                         "latency_s": df["infer_batch_size"] / df["infer_samples_per_sec"], "line": df.index + 2})
+
+
+def timm_dataset(sample: int | None = None) -> Dataset:
+    rows = timm_rows(sample)
+    return Dataset("rtx3090", rows, f"{TIMM_SOURCE}: {len(rows)} rows, {rows['model'].nunique()} models")
+
+
+@dataclass(frozen=True)
+class ProfileCheck:
+    dataset: Dataset
+    fit: TableFit
+    coverage: float          # outer held-out rows inside their training part's 80 % band
+    outer: pd.DataFrame      # per row: measured, outer held-out prediction, band
+    spec_ratios: np.ndarray  # measured / spec-only Eq. 1, per row
+    kind: str
+
+
+def check(ds: Dataset, jobs: int = 1, progress: Callable[[str], None] | None = None) -> ProfileCheck:
+    """Fit ``ds`` as ``roofline fit`` does, then check its band on an outer grouped 4-fold split."""
+    base = load_hardware(ds.profile)
+    f = fit_measurements(ds.rows, execution=ds.execution, jobs=jobs, data=ds.data, progress=progress)
+    from .engine.analysis import resolve_execution
+
+    conv, execution = resolve_execution(None, ds.execution)
+    tables = _trace_rows(ds.rows, conv.fused, jobs, True, None)
+    ok = [i for i, t in enumerate(tables) if not isinstance(t, str)]
+    rows = ds.rows.iloc[ok].reset_index(drop=True)
+    d = build_design([tables[i] for i in ok], list(rows["dtype"]), rows["latency_s"].to_numpy(),
+                     list(rows["model"]), conv, execution)
+    from .measure.crossval import select
+
+    pred = np.empty(d.n_rows)
+    lo = np.empty(d.n_rows)
+    hi = np.empty(d.n_rows)
+    for held in group_folds(d.groups, 4, seed=1):
+        train = d.subset(np.setdiff1d(np.arange(d.n_rows), held))
+        p, cv, _, _ = select(train)
+        q = conformal_band(train.measured_s / cv.heldout_s)
+        pred[held] = predict(d.subset(held), p)
+        lo[held], hi[held] = pred[held] * q[0], pred[held] * q[1]
+    inside = (d.measured_s >= lo) & (d.measured_s <= hi)
+    outer = pd.DataFrame({"model": rows["model"], "resolution": rows["resolution"], "batch": rows["batch"],
+                          "measured_s": d.measured_s, "predicted_s": pred, "band_low_s": lo,
+                          "band_high_s": hi, "inside_band": inside, "macs": d.macs_total})
+    spec = Params({dt: base.roof(dt, "spec").peak_macs_per_s for dt in d.dtypes}, base.mem_bw_bytes_per_s.value)
+    spec_ratios = d.measured_s / predict(d, spec)
+    return ProfileCheck(ds, f, float(inside.mean()), outer, spec_ratios, base.kind)
+
+
+def prior_bands(checks: list[ProfileCheck]) -> dict:
+    """Per kind (and for all kinds pooled): the 80 % band of measured / spec-only Eq. 1."""
+    kinds: dict[str, dict] = {}
+    for kind in sorted({c.kind for c in checks}) + ["all"]:
+        sel = [c for c in checks if kind in ("all", c.kind)]
+        ratios = np.concatenate([c.spec_ratios for c in sel])
+        lo, hi = conformal_band(ratios)
+        kinds[kind] = {"low": round(lo, 4), "high": round(hi, 4), "profiles": len(sel), "rows": int(len(ratios)),
+                       "from": [c.dataset.profile for c in sel]}
+    return {"what": "80 % band of measured / spec-only Eq. 1 latency (spec peak and bandwidth, no overheads), "
+                    "conformal quantiles over every measurement of the validated profiles of each kind",
+            "written_by": "roofline reproduce profiles", "kinds": kinds}
+
+
+def run(jobs: int = 1, timm_sample: int | None = None, progress: Callable[[str], None] | None = None
+        ) -> list[ProfileCheck]:
+    return [check(ds, jobs, progress) for ds in table6_datasets() + [timm_dataset(timm_sample)]]
+
+
+def write_report(out_dir: str | Path, jobs: int = 1, timm_sample: int | None = None, ship: Path | None = None,
+                 progress: Callable[[str], None] | None = None) -> Path:
+    """Run every check and write the report folder (and with ``ship``, the package's profiles)."""
+    checks = run(jobs, timm_sample, progress)
+    priors = prior_bands(checks)
+    profiles = {c.dataset.profile: _shipped(c) for c in checks}
+    with report_folder(out_dir) as tmp:
+        (tmp / "profiles").mkdir()
+        for name, text in profiles.items():
+            write_atomic(tmp / "profiles" / f"{name}.yaml", text)
+        write_atomic(tmp / "prior_bands.json", json.dumps(priors, indent=2) + "\n")
+        rows = []
+        for c in checks:
+            _plot(c, tmp / f"{c.dataset.profile}.png")
+            rows.append(c.outer.assign(profile=c.dataset.profile))
+        write_atomic(tmp / "heldout.csv", pd.concat(rows, ignore_index=True).to_csv(index=False))
+        write_atomic(tmp / "README.md", _markdown(checks, priors))
+    if ship is not None:
+        for name, text in profiles.items():
+            write_atomic(ship / "hardware_profiles" / f"{name}.yaml", text)
+        write_atomic(ship / "roofline" / "engine" / "prior_bands.json", json.dumps(priors, indent=2) + "\n")
+    return Path(out_dir)
+
+
+def _shipped(c: ProfileCheck) -> str:
+    """The shipped profile: its spec numbers and notes, with the fit's terms and validation."""
+    base = load_hardware(c.dataset.profile)
+    prof: HardwareProfile = c.fit.profile(base.name, base.kind, base)
+    header = []
+    if base.path and Path(base.path).is_file():
+        for line in Path(base.path).read_text(encoding="utf-8").splitlines():
+            if not line.startswith("#"):
+                break
+            header.append(line)
+    header.append("# fitted, overhead and validation blocks: written by 'roofline reproduce profiles' "
+                  "(reports/profile-validation)")
+    return "\n".join(header) + "\n" + profile_to_yaml(prof)
+
+
+def _plot(c: ProfileCheck, path: Path) -> None:
+    from .plots import _figure, label_log_axis, save_figure
+
+    o = c.outer
+    with _figure((4.6, 4.2)) as fig:
+        ax = fig.add_subplot()
+        ms, pr = o["measured_s"] * 1e3, o["predicted_s"] * 1e3
+        ax.errorbar(ms, pr, yerr=None, fmt="o", ms=3.5, color="#1f77b4", label="held-out prediction")
+        out = ~o["inside_band"]
+        ax.plot(ms[out], pr[out], "o", ms=5, mfc="none", color="#d62728", label="measured outside the 80 % band")
+        lo, hi = float(min(ms.min(), pr.min())) * 0.8, float(max(ms.max(), pr.max())) * 1.25
+        ax.plot([lo, hi], [lo, hi], color="#7f7f7f", lw=0.8, label="predicted = measured")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        label_log_axis(ax.xaxis)
+        label_log_axis(ax.yaxis)
+        ax.set_xlabel("measured latency (ms)")
+        ax.set_ylabel("predicted latency, held out (ms)")
+        s = summary(o["measured_s"].to_numpy(), o["predicted_s"].to_numpy())
+        ax.set_title(f"{c.dataset.profile}: {len(o)} rows, outer 4-fold\nmedian error {s['median']:.1%}, "
+                     f"band coverage {c.coverage:.0%}")
+        fig.legend(loc="outside lower center", ncols=1, frameon=False)
+        save_figure(fig, path)
+
+
+def _markdown(checks: list[ProfileCheck], priors: dict) -> str:
+    lines = ["# Validated hardware profiles", "",
+             "Generated by `roofline reproduce profiles -o reports/profile-validation`; every number below is "
+             "computed from the measurements named per profile. Each profile is fitted as `roofline fit` "
+             "fits a user's table: roofline (peak, bandwidth), per-kernel and per-inference costs and per-op-class "
+             "efficiency factors, the term set chosen by grouped cross-validation (leave-one-model-out below "
+             "20 models, else 4-fold), least squares on log latency with a Huber loss (delta 0.15) and the "
+             "factors shrunk toward 1. Convention `default`, fused execution (one kernel per fused layer).", "",
+             "Columns: *in-sample* is the fit scored on its own rows (optimistic); *held out* is the "
+             "cross-validation of the fit (each model predicted by a fit that never saw it); *outer* is a second, "
+             "outer 4-fold grouped split in which each training part runs the whole procedure (term selection and "
+             "band included), so its median error and its *band coverage* (share of measurements inside the "
+             "training part's 80 % band) are fully held out. *MACs r_s* ranks the same rows by MAC count.", "",
+             "| profile | rows | models | terms | in-sample median | held-out median | held-out worst | outer "
+             "median | outer r_s | MACs r_s | 80 % band (measured / predicted) | band coverage (outer) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    verdicts = []
+    for c in checks:
+        f = c.fit
+        ins, held = f.errors("insample_s"), f.errors("heldout_s")
+        o = summary(c.outer["measured_s"].to_numpy(), c.outer["predicted_s"].to_numpy())
+        macs_rs = spearman(c.outer["measured_s"], c.outer["macs"])
+        lines.append(f"| {c.dataset.profile} | {f.n_rows} | {f.n_models} | {', '.join(f.params.terms) or 'none'} "
+                     f"| {ins['median']:.1%} | {held['median']:.1%} | {held['worst']:.0%} | {o['median']:.1%} | "
+                     f"{o['spearman']:.3f} | {macs_rs:.3f} | {f.band[0]:.2f}-{f.band[1]:.2f} | {c.coverage:.0%} |")
+        verdicts.append((c.dataset.profile, o["median"] <= 0.15, o["spearman"] >= macs_rs, 0.65 <= c.coverage <= 0.95))
+    ok = [p for p, a, b, cov in verdicts if a and b]
+    bad = [p for p, a, b, cov in verdicts if not (a and b)]
+    lines += ["", f"Outer held-out median error at most 15 % with a rank correlation at least MAC count's: "
+                  f"{len(ok)} of {len(verdicts)} profiles ({', '.join(ok) or 'none'})"
+              + (f"; not met by {', '.join(bad)}." if bad else "."), ""]
+    cov = [c.coverage for c in checks]
+    pooled = float(np.mean(np.concatenate([c.outer["inside_band"].to_numpy() for c in checks])))
+    lines += [f"Band coverage over all outer held-out rows: {pooled:.0%} (per profile {min(cov):.0%} to "
+              f"{max(cov):.0%}).", ""]
+    lines += ["## Where each profile's data comes from", ""]
+    for c in checks:
+        lines.append(f"- **{c.dataset.profile}**: {c.dataset.data}"
+                     + (f"; {len(c.fit.dropped)} rows could not be traced and were dropped "
+                        f"(first: {c.fit.dropped[0][0]}: {c.fit.dropped[0][1][:160]})" if c.fit.dropped else ""))
+    lines += ["", "## Prior bands for profiles without measurements", "",
+              "A spec-only profile predicts Eq. 1 from its spec sheet. Its band is the 80 % band of measured / "
+              "spec-only Eq. 1 over every measurement of the validated profiles of its kind "
+              "(`prior_bands.json`; spec peak of the measured dtype and spec bandwidth, no overheads):", "",
+              "| kind | validated profiles | measurements | band (measured / predicted) |", "|---|---|---|---|"]
+    for k, e in priors["kinds"].items():
+        lines.append(f"| {k} | {', '.join(e['from'])} | {e['rows']} | {e['low']:.2f}-{e['high']:.2f} |")
+    lines += ["", "Per profile: the held-out plot `PROFILE.png`, the fitted profile `profiles/PROFILE.yaml`, and every "
+                  "outer held-out prediction with its band in `heldout.csv`.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,203 @@
+"""Traces cached on disk, and many traces at once in parallel.
+
+A trace depends only on the model, its input, its width, whether layers are
+fused, and the versions of the code that built and counted it; so a table of a
+thousand measurements is traced once, and every later fit reads the counts back.
+
+Entries are ``.npz`` files (read with ``allow_pickle=False``: a cache entry is
+data, never code) under ``$ROOFLINE_CACHE_DIR``, else ``$XDG_CACHE_HOME/roofline``,
+else ``~/.cache/roofline``; ``ROOFLINE_CACHE_DIR=off`` turns the cache off. A
+cache that cannot be read or written is a warning, never an error: the trace
+is then computed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import multiprocessing
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import CacheWarning, RooflineError
+from ..io import write_atomic
+from .table import COLUMNS, LayerTable
+
+FORMAT = 1  # bump when the entry layout or the counting rules change
+_STRING_COLUMNS = ("name", "op", "in_shape", "out_shape", "kernel", "stride", "fused", "aten")
+_INT_COLUMNS = ("groups", "macs", "params", "weight_elems", "in_elems", "out_elems")
+
+
+@dataclass(frozen=True)
+class TraceRequest:
+    """One trace: a model name (zoo, ``timm:``, ``torchvision:``) at an input size, width and fusion."""
+
+    model: str
+    resolution: int | None = None
+    batch: int = 1
+    width: float | None = None
+    fuse: bool = True
+
+
+def cache_dir() -> Path | None:
+    """The cache folder, or None when the cache is off."""
+    env = os.environ.get("ROOFLINE_CACHE_DIR")
+    if env is not None:
+        return None if env.strip().lower() in ("", "off", "0", "none") else Path(env) / "traces"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "roofline" / "traces"
+
+
+@cache
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("roofline", "torch", "timm", "torchvision"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = ""
+    return out
+
+
+def cache_key(req: TraceRequest) -> str:
+    """A hash of everything the trace depends on: the request, the entry format and the versions."""
+    doc = {"model": req.model, "resolution": req.resolution, "batch": req.batch, "width": req.width,
+           "fuse": req.fuse, "format": FORMAT, **_versions()}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _warn(message: str) -> None:
+    warnings.warn(CacheWarning(message), stacklevel=3)
+
+
+def load(req: TraceRequest, folder: Path | None = None) -> LayerTable | None:
+    """The cached trace, or None (missing, or unreadable: then a warning, and the entry is ignored)."""
+    folder = cache_dir() if folder is None else folder
+    if folder is None:
+        return None
+    path = folder / f"{cache_key(req)}.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            cols = {c: z[c] for c in COLUMNS}
+        if meta.get("request") != [req.model, req.resolution, req.batch, req.width, req.fuse]:
+            raise ValueError("the entry is for another trace")
+        n = {len(v) for v in cols.values()}
+        if len(n) != 1:
+            raise ValueError("columns of different lengths")
+        df = pd.DataFrame({c: (cols[c].astype(str) if c in _STRING_COLUMNS else cols[c]) for c in COLUMNS})
+        df["memory_only"] = df["memory_only"].astype(bool)
+        return LayerTable(meta["model"], tuple(meta["input_shape"]), bool(meta["fuse"]), df,
+                          int(meta["model_params"]), {str(k): int(v) for k, v in meta["unsupported"].items()},
+                          tuple(tuple(s) for s in meta["other_inputs"]), int(meta["folded_macs"]))
+    except Exception as e:  # noqa: BLE001 - any damage to an entry means: ignore it, trace again
+        _warn(f"trace cache entry {path} is unreadable ({type(e).__name__}: {str(e)[:120]}); ignored")
+        return None
+
+
+def store(req: TraceRequest, table: LayerTable, folder: Path | None = None) -> None:
+    """Write the trace to the cache; a failure is a warning."""
+    folder = cache_dir() if folder is None else folder
+    if folder is None:
+        return
+    meta = {"request": [req.model, req.resolution, req.batch, req.width, req.fuse], "model": table.model,
+            "input_shape": list(table.input_shape), "fuse": table.fuse, "model_params": int(table.model_params),
+            "unsupported": table.unsupported, "other_inputs": [list(s) for s in table.other_inputs],
+            "folded_macs": int(table.folded_macs)}
+    df = table.layers
+    arrays = {"meta": np.array(json.dumps(meta))}
+    for c in COLUMNS:
+        if c in _STRING_COLUMNS:
+            arrays[c] = np.array([str(v) for v in df[c]], dtype=str) if len(df) else np.array([], dtype="<U1")
+        elif c in _INT_COLUMNS:
+            arrays[c] = df[c].to_numpy(np.int64)
+        else:
+            arrays[c] = df[c].to_numpy(bool)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        import io
+
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        write_atomic(folder / f"{cache_key(req)}.npz", buf.getvalue())
+    except (OSError, RooflineError) as e:
+        _warn(f"cannot write the trace cache in {folder} ({e}); traces are not kept")
+
+
+def trace_request(req: TraceRequest, use_cache: bool = True) -> LayerTable:
+    """The trace of ``req``: from the cache where it is there, else traced (and stored)."""
+    from .api import trace
+
+    table = load(req) if use_cache else None
+    if table is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # unsupported ops are reported through table.unsupported
+            table = trace(req.model, resolution=req.resolution, batch=req.batch, width=req.width, fuse=req.fuse)
+        if use_cache:
+            store(req, table)
+    return table
+
+
+def _worker(req: TraceRequest, use_cache: bool) -> tuple[LayerTable | None, str, list[str]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CacheWarning)
+        try:
+            return trace_request(req, use_cache), "", [str(w.message) for w in caught]
+        except RooflineError as e:
+            return None, str(e), [str(w.message) for w in caught]
+        except Exception as e:  # noqa: BLE001 - a library model's own failure: this row's error
+            return None, f"{req.model}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}", []
+
+
+def trace_many(requests: Sequence[TraceRequest], jobs: int = 1, use_cache: bool = True,
+               progress: Callable[[str], None] | None = None) -> list[LayerTable | str]:
+    """Trace every request (each distinct one once), ``jobs`` at a time; a trace that fails gives its
+    error message in its place. Cache warnings are re-issued here, once per message."""
+    unique = list(dict.fromkeys(requests))
+    results: dict[TraceRequest, LayerTable | str] = {}
+    seen: set[str] = set()
+
+    def take(req: TraceRequest, res: tuple[LayerTable | None, str, list[str]]) -> None:
+        table, error, warned = res
+        for w in warned:
+            if w not in seen:
+                seen.add(w)
+                _warn(w)
+        results[req] = table if table is not None else error
+        if progress:
+            progress(req.model)
+
+    pending = []
+    for req in unique:  # cached entries are read here, without starting workers
+        table = load(req) if use_cache else None
+        if table is not None:
+            take(req, (table, "", []))
+        else:
+            pending.append(req)
+    if jobs <= 1 or len(pending) <= 1:
+        for req in pending:
+            take(req, _worker(req, use_cache))
+    else:
+        # fork where there is one: workers start with torch imported, and a script or notebook that
+        # calls this is not re-imported (spawn and forkserver re-run an unguarded __main__)
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with warnings.catch_warnings(), concurrent.futures.ProcessPoolExecutor(
+                max_workers=min(jobs, len(pending)), mp_context=ctx) as pool:
+            warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork with threads running
+            futures = {pool.submit(_worker, req, use_cache): req for req in pending}
+            for f in concurrent.futures.as_completed(futures):
+                take(futures[f], f.result())
+    return [results[r] for r in requests]
