@@ -808,7 +808,9 @@ def fit(
     dtype_col: Annotated[str, typer.Option("--dtype-col", help="Column with the dtype (empty: --dtype).")] = "dtype",
     width_col: Annotated[str, typer.Option("--width-col", help="Column with the width multiplier (empty: "
                                            "1).")] = "width",
-    convention: ConventionOpt = None,
+    convention: Annotated[Optional[str], typer.Option(help="Counting convention: default, mnv4-paper, unfused, "
+                                                      "or auto (default and unfused both tried, the one with "
+                                                      "the lower held-out error kept).")] = None,
     execution: Annotated[Optional[str], typer.Option("--exec", help="How the measured runs executed: fused (a "
                                                      "deployed engine, default), eager or graph.")] = None,
     dtype: Annotated[str, typer.Option(help="The dtype of rows without a dtype cell.")] = "int8",
@@ -877,11 +879,10 @@ def fit(
         print(f"  per inference: {units.seconds(p.per_inference_s)}")
     for c, v in p.efficiency.items():
         print(f"  {CLASS_TEXT[c]}: {v:.3g} x its roofline (efficiency, 1 = dense conv's)")
-    cand = f.candidates.assign(heldout_median_error=f.candidates["heldout_median_error"].map(
-        lambda x: f"{x:.1%}"), chosen=f.candidates["chosen"].map(lambda x: "<-" if x else ""))
-    print("term sets tried (held-out median |predicted/measured - 1|):")
-    for r in cand.itertuples():
-        print(f"  {r.terms}: {r.heldout_median_error} {r.chosen}")
+    print("candidates tried (held-out median |predicted/measured - 1|):")
+    for r in f.candidates.itertuples():
+        conv_ = f"{r.convention}: " if f.candidates["convention"].nunique() > 1 else ""
+        print(f"  {conv_}{r.terms}: {r.heldout_median_error:.1%}{'  <- chosen' if r.chosen else ''}")
     ins, held, macs = f.errors("insample_s"), f.errors("heldout_s"), f.errors("macs_heldout_s")
     print("accuracy (|predicted/measured - 1|; Spearman of predicted vs measured):")
     print(f"  {'':22s}{'median':>9s}{'worst':>9s}{'Spearman':>10s}")

@@ -64,7 +64,7 @@ CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source"}
 REQUIRED = ("name", "kind", "default_dtype", "mem_bw_bytes_per_s")
 FIGURE_KEYS = {"value", "source", "confidence"}
 FITTED_KEYS = {"dtype", "ridge_point_macs_per_byte", "mem_bw_bytes_per_s", "source", "confidence", "efficiency",
-               "other_dtypes"}
+               "other_dtypes", "convention", "execution"}
 VALIDATION_KEYS = {"status", "data", "rows", "models", "folds", "method", "terms", "insample_median_error",
                    "heldout_median_error", "heldout_worst_error", "heldout_spearman", "macs_spearman",
                    "macs_heldout_median_error", "ratio_p10", "ratio_p90", "source"}
@@ -106,6 +106,9 @@ class Fitted:
     # memory classes the bandwidth of memory-only layers
     efficiency: dict[str, float] = field(default_factory=dict)
     other_dtypes: dict[str, float] = field(default_factory=dict)  # dtype -> ridge point, same bandwidth
+    # how the fit counted layers and kernels; analyze reads the profile this way unless told otherwise
+    convention: str = ""
+    execution: str = ""
 
     def ridge_point(self, dtype: str) -> float | None:
         if dtype == self.dtype:
@@ -463,7 +466,10 @@ def _parse(data: Any, where: str) -> HardwareProfile:
                         _text(f.get("source"), where, "fitted.source"),
                         _text(f.get("confidence"), where, "fitted.confidence"),
                         _efficiency(f.get("efficiency"), where),
-                        {str(d): _ridge_point(v, where, f"fitted.other_dtypes.{d}") for d, v in others.items()})
+                        {str(d): _ridge_point(v, where, f"fitted.other_dtypes.{d}") for d, v in others.items()},
+                        _choice(f.get("convention", ""), where, "fitted.convention", ("", "default", "mnv4-paper",
+                                                                                      "unfused")),
+                        _choice(f.get("execution", ""), where, "fitted.execution", ("",) + EXECUTIONS))
     if default_dtype not in peaks and not (fitted and fitted.dtype == default_dtype):
         raise ProfileError(f"{where}: no peak_macs_per_s for the default dtype {default_dtype} "
                            f"and no fitted roofline for it")
@@ -487,6 +493,13 @@ def _parse(data: Any, where: str) -> HardwareProfile:
                            _text(data.get("description"), where, "description"), default_dtype,
                            peaks, bw, on_chip, fitted, machine, ceilings, overhead, bool(act.get("value", False)),
                            _text(act.get("source"), where, "activations_on_chip.source"), validation, where)
+
+
+def _choice(value: Any, where: str, field_name: str, options: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in options:
+        raise ProfileError(f"{where}: {field_name} must be one of {', '.join(o for o in options if o)}, got "
+                           f"{value!r}")
+    return value
 
 
 def _ridge_point(value: Any, where: str, field_name: str) -> float:
@@ -674,6 +687,10 @@ def profile_to_yaml(p: HardwareProfile) -> str:
             doc["fitted"]["other_dtypes"] = {k: float(v) for k, v in f.other_dtypes.items()}
         if f.efficiency:
             doc["fitted"]["efficiency"] = {k: float(v) for k, v in f.efficiency.items()}
+        if f.convention:
+            doc["fitted"]["convention"] = f.convention
+        if f.execution:
+            doc["fitted"]["execution"] = f.execution
         doc["fitted"].update({"source": f.source, "confidence": f.confidence})
     if p.overhead.per_kernel_s or p.overhead.per_inference_s or p.overhead.fresh_memory_s_per_byte:
         o: dict[str, Any] = {}

@@ -35,8 +35,8 @@ from .errors import RooflineError
 from .hardware import HardwareProfile, load_hardware, profile_to_yaml
 from .io import report_folder, write_atomic
 from .measure.crossval import conformal_band, group_folds, summary
-from .measure.fit import TableFit, _trace_rows, fit_measurements
-from .measure.terms import Params, build_design, predict
+from .measure.fit import TableFit, fit_measurements
+from .measure.terms import Params, predict
 from .measured import DEVICES, SOURCE, table6
 from .stats import spearman
 
@@ -99,34 +99,32 @@ class ProfileCheck:
 
 
 def check(ds: Dataset, jobs: int = 1, progress: Callable[[str], None] | None = None) -> ProfileCheck:
-    """Fit ``ds`` as ``roofline fit`` does, then check its band on an outer grouped 4-fold split."""
-    base = load_hardware(ds.profile)
-    f = fit_measurements(ds.rows, execution=ds.execution, jobs=jobs, data=ds.data, progress=progress)
-    from .engine.analysis import resolve_execution
-
-    conv, execution = resolve_execution(None, ds.execution)
-    tables = _trace_rows(ds.rows, conv.fused, jobs, True, None)
-    ok = [i for i, t in enumerate(tables) if not isinstance(t, str)]
-    rows = ds.rows.iloc[ok].reset_index(drop=True)
-    d = build_design([tables[i] for i in ok], list(rows["dtype"]), rows["latency_s"].to_numpy(),
-                     list(rows["model"]), conv, execution)
+    """Fit ``ds`` as ``roofline fit --convention auto`` does, then check its band on an outer grouped
+    4-fold split (each training part chooses its own convention and terms)."""
     from .measure.crossval import select
+    from .measure.fit import measurement_designs
 
-    pred = np.empty(d.n_rows)
-    lo = np.empty(d.n_rows)
-    hi = np.empty(d.n_rows)
-    for held in group_folds(d.groups, 4, seed=1):
-        train = d.subset(np.setdiff1d(np.arange(d.n_rows), held))
-        p, cv, _, _ = select(train)
-        q = conformal_band(train.measured_s / cv.heldout_s)
-        pred[held] = predict(d.subset(held), p)
+    base = load_hardware(ds.profile)
+    f = fit_measurements(ds.rows, convention="auto", execution=ds.execution, jobs=jobs, data=ds.data,
+                         progress=progress)
+    rows, designs, _, _ = measurement_designs(ds.rows, "auto", ds.execution, jobs, True, None)
+    d0 = next(iter(designs.values()))
+    pred = np.empty(d0.n_rows)
+    lo = np.empty(d0.n_rows)
+    hi = np.empty(d0.n_rows)
+    every = np.arange(d0.n_rows)
+    for held in group_folds(d0.groups, 4, seed=1):
+        train = np.setdiff1d(every, held)
+        conv, p, cv, _, _ = select({c: d.subset(train) for c, d in designs.items()})
+        q = conformal_band(designs[conv].measured_s[train] / cv.heldout_s)
+        pred[held] = predict(designs[conv].subset(held), p)
         lo[held], hi[held] = pred[held] * q[0], pred[held] * q[1]
-    inside = (d.measured_s >= lo) & (d.measured_s <= hi)
+    inside = (d0.measured_s >= lo) & (d0.measured_s <= hi)
     outer = pd.DataFrame({"model": rows["model"], "resolution": rows["resolution"], "batch": rows["batch"],
-                          "measured_s": d.measured_s, "predicted_s": pred, "band_low_s": lo,
-                          "band_high_s": hi, "inside_band": inside, "macs": d.macs_total})
-    spec = Params({dt: base.roof(dt, "spec").peak_macs_per_s for dt in d.dtypes}, base.mem_bw_bytes_per_s.value)
-    spec_ratios = d.measured_s / predict(d, spec)
+                          "measured_s": d0.measured_s, "predicted_s": pred, "band_low_s": lo,
+                          "band_high_s": hi, "inside_band": inside, "macs": d0.macs_total})
+    spec = Params({dt: base.roof(dt, "spec").peak_macs_per_s for dt in d0.dtypes}, base.mem_bw_bytes_per_s.value)
+    spec_ratios = d0.measured_s / predict(designs.get("default", d0), spec)
     return ProfileCheck(ds, f, float(inside.mean()), outer, spec_ratios, base.kind)
 
 

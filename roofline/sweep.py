@@ -176,6 +176,10 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     models = checks.names(models)
     rp = parse_rps(rps)
     conv, execution = resolve_execution(convention, None)
+    if hw is not None:
+        from .engine.analysis import profile_reading
+
+        conv, execution = resolve_execution(*profile_reading(load_hardware(hw), convention, None, mode))
     checks.choice(vary, "vary", ("peak", "bandwidth"))
     if bw is not None:
         bw = checks.number(bw, "bandwidth", *checks.BYTE_RATE, unit="B/s")

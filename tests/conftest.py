@@ -16,3 +16,14 @@ def cli(capsys):
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _trace_cache_in_a_temporary_folder(tmp_path_factory):
+    """Traces the tests cache go to a temporary folder, never the user's cache."""
+    import os
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ROOFLINE_CACHE_DIR", str(tmp_path_factory.mktemp("trace-cache")))
+    yield
+    mp.undo()

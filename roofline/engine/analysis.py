@@ -173,6 +173,16 @@ def resolve_execution(convention: str | Convention | None, execution: str | None
     return conv, execution
 
 
+def profile_reading(profile: HardwareProfile, convention: str | Convention | None, execution: str | None,
+                    mode: str = "auto") -> tuple[str | Convention | None, str | None]:
+    """Convention and execution, where neither is given: the ones the profile's fit counted with (its
+    validation holds for them), else None (the defaults)."""
+    f = profile.fitted
+    if convention is None and execution is None and f is not None and mode in ("auto", "fitted"):
+        return (f.convention or None), (f.execution or None)
+    return convention, execution
+
+
 def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | Convention | None = None,
             mode: str = "auto", resolution: int | None = None, width: float | None = None,
             batch: int = 1, input_shape: tuple[int, ...] | None = None, on_chip: bool = False,
@@ -190,7 +200,7 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
     requires them.
     """
     profile = load_hardware(hw)
-    conv, execution = resolve_execution(convention, execution)
+    conv, execution = resolve_execution(*profile_reading(profile, convention, execution, mode))
     checks.flag(on_chip, "on_chip")
     if overhead is not None:
         checks.flag(overhead, "overhead")
@@ -204,7 +214,7 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
                          activations_on_chip=on_chip and profile.activations_on_chip)
     lat = latency_model(profile, execution, overhead)
     return Analysis(table.model, profile, roof, conv, table, add_overheads(evaluate(layers, roof), lat),
-                    on_chip, lat, band_for(profile, roof, overhead))
+                    on_chip, lat, band_for(profile, roof, overhead, conv.name, execution))
 
 
 def band_text(seconds: float, band: Band | None) -> str:

@@ -58,20 +58,28 @@ def prior_band(kind: str, status: str) -> Band | None:
                 f"profiles ({entry['rows']} measurements)", False)
 
 
-def validated_reading(profile: HardwareProfile, roof: Roof, overhead: bool | None) -> bool:
+def validated_reading(profile: HardwareProfile, roof: Roof, overhead: bool | None, convention: str = "",
+                      execution: str = "") -> bool:
     """Whether a prediction reads the profile as its validation did: a fitted (or transferred)
-    profile through its fitted roofline with its overhead terms; a measured one through its
-    calibrated ceilings."""
+    profile through its fitted roofline with its overhead terms, convention and execution; a measured
+    one through its calibrated ceilings."""
     v = profile.validation
     if v is None or overhead is False:
         return False
-    return roof.mode == ("calibrated" if v.status == "measured" else "fitted")
+    if v.status == "measured":
+        return roof.mode == "calibrated"
+    f = profile.fitted
+    same = f is None or ((not f.convention or f.convention == convention) and
+                         (not f.execution or f.execution == execution))
+    return roof.mode == "fitted" and same
 
 
-def band_for(profile: HardwareProfile, roof: Roof, overhead: bool | None = None) -> Band | None:
-    """The band of a prediction made with ``roof`` (and the overhead choice of ``analyze``)."""
+def band_for(profile: HardwareProfile, roof: Roof, overhead: bool | None = None, convention: str = "",
+             execution: str = "") -> Band | None:
+    """The band of a prediction made with ``roof`` (and the overhead, convention and execution of
+    ``analyze``)."""
     v = profile.validation
-    if v is not None and validated_reading(profile, roof, overhead):
+    if v is not None and validated_reading(profile, roof, overhead, convention, execution):
         how = "leave-one-out" if v.folds >= v.models else f"{v.folds}-fold CV"
         return Band(v.ratio_p10, v.ratio_p90, f"{v.status}: {how} over {v.models} models", True)
     status = profile.status if v is None else f"{profile.status} profile, unvalidated reading"

@@ -25,7 +25,7 @@ import pandas as pd
 from ..engine.efficiency import COMPUTE_CLASSES, MEMORY_CLASSES
 from ..errors import RooflineError
 from ..stats import spearman
-from .terms import DEFAULT_LAMBDA, OVERHEAD_TERMS, TERMS, Design, Params, fit_params, predict
+from .terms import OVERHEAD_TERMS, TERMS, Design, Params, fit_params, predict
 
 LOO_BELOW = 20  # models: fewer than this are cross-validated leave-one-model-out
 
@@ -99,7 +99,7 @@ class CVResult:
         return float(np.mean(np.abs(np.log(self.heldout_s / measured))))
 
 
-def cross_validate(d: Design, terms: Sequence[str], folds: list[np.ndarray], lam: float = DEFAULT_LAMBDA
+def cross_validate(d: Design, terms: Sequence[str], folds: list[np.ndarray], lam: float | None = None
                    ) -> CVResult:
     """Held-out predictions of ``terms`` fitted on all folds but one, for each fold."""
     out = np.empty(d.n_rows)
@@ -132,37 +132,41 @@ def macs_only_heldout(d: Design, folds: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def select(d: Design, terms: Sequence[str] | None = None, k: int = 4, lam: float = DEFAULT_LAMBDA,
-           progress: Callable[[str], None] | None = None
-           ) -> tuple[Params, CVResult, list[np.ndarray], pd.DataFrame]:
-    """Choose the term set by grouped CV (or take ``terms``), then fit it on every row."""
-    n_models = len(set(d.groups.tolist()))
-    nfold = default_folds(n_models, k)
-    folds = group_folds(d.groups, nfold)
+def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = None, k: int = 4,
+           lam: float | None = None, progress: Callable[[str], None] | None = None
+           ) -> tuple[str, Params, CVResult, list[np.ndarray], pd.DataFrame]:
+    """Choose the counting convention and the term set by grouped CV (or take ``terms``), then fit
+    the choice on every row. ``designs``: the same rows counted under each convention tried."""
+    if isinstance(designs, Design):
+        designs = {"": designs}
+    first = next(iter(designs.values()))
+    n_models = len(set(first.groups.tolist()))
+    folds = group_folds(first.groups, default_folds(n_models, k))
     if terms is not None:
         unknown = [t for t in terms if t not in TERMS]
         if unknown:
             raise RooflineError(f"unknown term {unknown[0]!r}; use {', '.join(TERMS)}")
-        if not supported(n_models, terms, len(d.dtypes)):
+        if not supported(n_models, terms, len(first.dtypes)):
             raise RooflineError(f"fitting {', '.join(terms) or 'ridge point and bandwidth'} needs measurements "
                                 f"of more models than {n_models}")
-        options = [tuple(t for t in TERMS if t in terms)]
-    else:
-        options = candidates(d)
     rows, results = [], []
-    for terms_i in options:
-        if progress:
-            progress("+".join(terms_i) or "roofline")
-        cv = cross_validate(d, terms_i, folds, lam)
-        results.append(cv)
-        rows.append({"terms": ", ".join(terms_i) or "(roofline only)", "heldout_median_error":
-                     float(np.median(cv.errors(d.measured_s))), "score": cv.score(d.measured_s)})
+    for conv, d in designs.items():
+        options = [tuple(t for t in TERMS if t in terms)] if terms is not None else candidates(d)
+        for terms_i in options:
+            if progress:
+                progress(f"{conv} {'+'.join(terms_i) or 'roofline'}".strip())
+            cv = cross_validate(d, terms_i, folds, lam)
+            results.append((conv, cv))
+            rows.append({"convention": conv, "terms": ", ".join(terms_i) or "(roofline only)",
+                         "heldout_median_error": float(np.median(cv.errors(d.measured_s))),
+                         "score": cv.score(d.measured_s)})
     table = pd.DataFrame(rows)
-    best = int(np.argmin([r["score"] - 1e-9 * i for i, r in enumerate(rows)]))
-    best = min(i for i, r in enumerate(rows) if r["score"] <= rows[best]["score"] + 1e-12)
+    low = min(r["score"] for r in rows)
+    best = min(i for i, r in enumerate(rows) if r["score"] <= low + 1e-12)  # ties: the simpler, listed first
     table["chosen"] = [i == best for i in range(len(rows))]
-    params = fit_params(d, results[best].terms, lam)
-    return params, results[best], folds, table
+    conv, cv = results[best]
+    params = fit_params(designs[conv], cv.terms, lam)
+    return conv, params, cv, folds, table
 
 
 def summary(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -344,7 +344,9 @@ class TableFit:
     def method(self) -> str:
         how = ("leave-one-model-out" if self.folds >= self.n_models
                else f"{self.folds}-fold grouped by model")
-        return f"{how} cross-validation; terms chosen by held-out error among {len(self.candidates)} nested sets"
+        convs = self.candidates["convention"].nunique() if "convention" in self.candidates else 1
+        what = f"convention ({convs} tried) and terms" if convs > 1 else "terms"
+        return f"{how} cross-validation; {what} chosen by held-out error among {len(self.candidates)} candidates"
 
     def validation(self) -> Validation:
         held, ins = self.errors("heldout_s"), self.errors("insample_s")
@@ -362,7 +364,8 @@ class TableFit:
                f"convention {self.convention}, {self.execution} execution; {self.method}; held-out median "
                f"error {self.errors('heldout_s')['median']:.1%}")
         others = {dt: p.ridge_point(dt) for dt in p.peak_macs_per_s if dt != self.dtype}
-        fitted = Fitted(self.dtype, p.ridge_point(self.dtype), bw, how, "measured", dict(p.efficiency), others)
+        fitted = Fitted(self.dtype, p.ridge_point(self.dtype), bw, how, "measured", dict(p.efficiency), others,
+                        self.convention, self.execution)
         over = Overhead(
             {self.execution: KernelCost(p.per_kernel_s, f"fitted ({how})", "measured")}
             if "kernel" in p.terms else {},
@@ -423,25 +426,16 @@ def fit_measurements(rows: pd.DataFrame, *, convention: str | Convention | None 
                      jobs: int = 1, use_cache: bool = True, data: str = "measurements",
                      progress=None, step=None) -> TableFit:
     """Fit the latency model to ``rows`` (as :func:`roofline.measure.table.read_measurements` gives)
-    and cross-validate it; see :mod:`roofline.measure.crossval`."""
-    from ..engine.analysis import resolve_execution
+    and cross-validate it; see :mod:`roofline.measure.crossval`. ``convention="auto"`` counts the
+    rows both fused (``default``) and unfused and keeps the one with the lower held-out error."""
     from .crossval import conformal_band, macs_only_heldout, select
-    from .terms import build_design, predict
+    from .terms import predict
 
-    conv, execution = resolve_execution(convention, execution)
     if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
         raise RooflineError(f"folds must be a whole number of at least 2, got {folds!r}")
-    tables = _trace_rows(rows, conv.fused, jobs, use_cache, progress)
-    ok = [i for i, t in enumerate(tables) if not isinstance(t, str)]
-    dropped = tuple((rows.iloc[i]["model"], tables[i]) for i in range(len(tables)) if isinstance(tables[i], str))
-    kept = rows.iloc[ok].reset_index(drop=True)
-    if kept["model"].nunique() < 3:
-        why = f"; {len(dropped)} rows could not be traced (first: {dropped[0][1]})" if dropped else ""
-        raise RooflineError(f"fitting needs measurements of at least 3 models, got {kept['model'].nunique()}{why}")
-    d = build_design([tables[i] for i in ok], list(kept["dtype"]), kept["latency_s"].to_numpy(),
-                     list(kept["model"]), conv, execution)
-    params, cv, fold_rows, cands = select(d, terms, folds, progress=step)
-    nfold = len(fold_rows)
+    kept, designs, execution, dropped = measurement_designs(rows, convention, execution, jobs, use_cache, progress)
+    conv, params, cv, fold_rows, cands = select(designs, terms, folds, progress=step)
+    d = designs[conv]
     insample = predict(d, params)
     macs_held = macs_only_heldout(d, fold_rows)
     pred = pd.DataFrame({"model": kept["model"], "resolution": kept["resolution"], "batch": kept["batch"],
@@ -449,4 +443,36 @@ def fit_measurements(rows: pd.DataFrame, *, convention: str | Convention | None 
                          "heldout_s": cv.heldout_s, "macs": d.macs_total, "macs_heldout_s": macs_held})
     band = conformal_band(d.measured_s / cv.heldout_s)
     main = kept["dtype"].value_counts().index[0]
-    return TableFit(params, nfold, pred, cands, band, dropped, str(main), conv.name, execution, data)
+    return TableFit(params, len(fold_rows), pred, cands, band, dropped, str(main), conv, execution, data)
+
+
+CONVENTIONS_TRIED = ("default", "unfused")
+
+
+def measurement_designs(rows: pd.DataFrame, convention: str | Convention | None, execution: str | None,
+                        jobs: int = 1, use_cache: bool = True, progress=None):
+    """The rows that trace (``kept``), their design under each convention to try, the execution, and
+    the rows dropped (model, why)."""
+    from ..conventions import get_convention
+    from ..engine.analysis import resolve_execution
+    from .terms import build_design
+
+    if convention == "auto":
+        _, execution = resolve_execution(None, execution)
+        convs = [get_convention(c) for c in CONVENTIONS_TRIED]
+    else:
+        conv, execution = resolve_execution(convention, execution)
+        convs = [conv]
+    traced = {fuse: _trace_rows(rows, fuse, jobs, use_cache, progress) for fuse in dict.fromkeys(c.fused for c in convs)}
+    bad = {i for t in traced.values() for i, x in enumerate(t) if isinstance(x, str)}
+    ok = [i for i in range(len(rows)) if i not in bad]
+    dropped = tuple((rows.iloc[i]["model"], next(t[i] for t in traced.values() if isinstance(t[i], str)))
+                    for i in sorted(bad))
+    kept = rows.iloc[ok].reset_index(drop=True)
+    if kept["model"].nunique() < 3:
+        why = f"; {len(dropped)} rows could not be traced (first: {dropped[0][1]})" if dropped else ""
+        raise RooflineError(f"fitting needs measurements of at least 3 models, got {kept['model'].nunique()}{why}")
+    designs = {c.name: build_design([traced[c.fused][i] for i in ok], list(kept["dtype"]),
+                                    kept["latency_s"].to_numpy(), list(kept["model"]), c, execution)
+               for c in convs}
+    return kept, designs, execution, dropped

@@ -114,7 +114,8 @@ def read_measurements(path: str | Path, columns: Columns = Columns(), dtype: str
             width = None
         rows.append({"model": canon, "resolution": res, "batch": batch, "dtype": dt, "width": width,
                      "latency_s": ms / 1e3, "line": lines[i]})
-    df = pd.DataFrame(rows).astype({"resolution": object, "width": object})
+    df = pd.DataFrame({k: pd.Series([r[k] for r in rows], dtype=object if k in ("resolution", "width") else None)
+                       for k in rows[0]})  # resolution and width keep None (the model's own)
     key = pd.Series(["|".join(map(str, r)) for r in zip(df["model"], df["resolution"], df["batch"], df["dtype"],
                                                          df["width"])], index=df.index)
     dup = key.duplicated(keep=False)

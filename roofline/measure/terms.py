@@ -41,7 +41,9 @@ OVERHEAD_TERMS = ("kernel", "inference")
 TERMS = OVERHEAD_TERMS + EFFICIENCY_CLASSES
 _K_SCALE, _O_SCALE = 1e-6, 1e-3  # the log parameters of k and o are in µs and ms
 _LOG_BOUNDS = (-25.0, 12.0)
-DEFAULT_LAMBDA = 0.02  # penalty per (log factor)^2
+DEFAULT_LAMBDA = 0.02  # penalty per (log factor)^2 where a fixed one is asked for
+PILOT_LAMBDA = 1e-3    # the weak shrinkage of the pilot fit that measures the residual variance
+PRIOR_LOG_SD = 1.5     # prior spread of log class factors: 95 % within 0.05x-20x of dense conv
 HUBER_DELTA = 0.15  # log error beyond which a row counts linearly, not squared (robust to a few outliers)
 FACTOR_RANGE = (1e-2, 1e2)  # a class attains at least 1 % of the roofline: below, the fit extrapolates, not hardware
 
@@ -287,8 +289,14 @@ def _init(d: Design, terms: tuple[str, ...]) -> list[np.ndarray]:
     return starts
 
 
-def fit_params(d: Design, terms: Sequence[str] = (), lam: float = DEFAULT_LAMBDA) -> Params:
-    """Least-squares fit of the model with ``terms`` beside peak(s) and bandwidth."""
+def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -> Params:
+    """Least-squares fit of the model with ``terms`` beside peak(s) and bandwidth.
+
+    ``lam``: the shrinkage of the class factors; None sets it from the data (empirical Bayes): a
+    pilot fit with weak shrinkage gives the residual variance s^2 of log latency, and
+    ``lam = s^2 / PRIOR_LOG_SD^2`` (a prior of log factor ~ N(0, PRIOR_LOG_SD^2)). Clean data then keep
+    their factors; noisy data have them pulled toward 1.
+    """
     terms = tuple(t for t in TERMS if t in terms)
     unknown = set(terms) - set(TERMS)
     if unknown:
@@ -308,17 +316,28 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float = DEFAULT_LAMBDA
             lo[i], hi[i] = _LOG_BOUNDS
     for c in lay.classes:
         lo[lay.i_class[c]], hi[lay.i_class[c]] = np.log(FACTOR_RANGE[0]), np.log(FACTOR_RANGE[1])
-    best = None
-    for x0 in starts:
+
+    def solve(penalty: float, x0s: list[np.ndarray]) -> np.ndarray:
         def robust(v: np.ndarray):
-            r, J, pred = _evaluate(d, lay, v, lam)
+            r, J, pred = _evaluate(d, lay, v, penalty)
             r, J = _huber(r, J, d.n_rows, HUBER_DELTA)
             return r, J, pred
 
-        x, cost = _levenberg_marquardt(robust, x0, lo, hi)
-        if best is None or cost < best[1]:
-            best = (x, cost)
-    x = best[0]
+        best = None
+        for x0 in x0s:
+            x, cost = _levenberg_marquardt(robust, x0, lo, hi)
+            if best is None or cost < best[1]:
+                best = (x, cost)
+        return best[0]
+
+    if lam is None and lay.classes:
+        x = solve(PILOT_LAMBDA, starts)
+        resid = _evaluate(d, lay, x, 0.0, jac=False)[0][:d.n_rows]
+        dof = max(d.n_rows - lay.size, 1)
+        s2 = float(np.sum(np.minimum(resid ** 2, HUBER_DELTA ** 2 * 4)) / dof)
+        x = solve(max(s2, 1e-8) / PRIOR_LOG_SD ** 2, [x])
+    else:
+        x = solve(DEFAULT_LAMBDA if lam is None else lam, starts)
     k = float(np.exp(x[lay.i_kernel]) * _K_SCALE) if lay.i_kernel is not None else 0.0
     o = float(np.exp(x[lay.i_inference]) * _O_SCALE) if lay.i_inference is not None else 0.0
     return Params({dt: float(np.exp(x[i])) for i, dt in enumerate(d.dtypes)}, float(np.exp(x[lay.i_bw])),

@@ -1,0 +1,66 @@
+"""Held-out check of `roofline fit` on timm's RTX 3090 NCHW inference table (issue: trust the number).
+
+80 rows by an even stride over the table (sorted by model and resolution, ``test_`` models dropped);
+`roofline fit` (the CLI, on a CSV of model, ms, resolution, batch) on every 4th row; the other 60
+predicted through ``roofline.analyze(model, profile, resolution=, batch=)``. Prints the held-out median
+|predicted / measured - 1|, Spearman (and MAC count's on the same rows) and the share of measurements
+inside the fitted profile's 80 % band. Targets: median <= 15 %, Spearman >= 0.97, coverage 65-95 %.
+Run: python benchmarks/check_rtx3090_holdout.py [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import roofline
+from roofline.profile_report import timm_rows
+from roofline.stats import spearman
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--jobs", type=int, default=2)
+    args = parser.parse_args()
+    rows = timm_rows(sample=80)
+    train, test = rows.iloc[::4], rows.drop(index=rows.index[::4])
+    with tempfile.TemporaryDirectory() as tmp:
+        csv, prof = Path(tmp) / "train.csv", Path(tmp) / "rtx3090-fit.yaml"
+        train.assign(ms=train["latency_s"] * 1e3)[["model", "ms", "resolution", "batch"]].to_csv(csv, index=False)
+        cmd = [sys.executable, "-m", "roofline.cli", "fit", str(csv), "--dtype", "fp16", "--kind", "gpu",
+               "--convention", "auto", "--jobs", str(args.jobs), "-o", str(prof)]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        print(done.stdout)
+        if done.returncode:
+            sys.exit(f"fit failed: {done.stderr.strip().splitlines()[-1]}")
+        meas, pred, low, high, macs = [], [], [], [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for r in test.itertuples():
+                a = roofline.analyze(r.model, prof, resolution=int(r.resolution), batch=int(r.batch))
+                lo, hi = a.latency_band_s
+                meas.append(r.latency_s)
+                pred.append(a.total_latency_s)
+                low.append(lo)
+                high.append(hi)
+                macs.append(a.table.macs)
+    meas, pred = np.array(meas), np.array(pred)
+    err = np.abs(pred / meas - 1)
+    cover = np.mean((meas >= np.array(low)) & (meas <= np.array(high)))
+    rs, rs_macs = spearman(meas, pred), spearman(meas, macs)
+    print(f"fitted on {len(train)} rows, predicted {len(test)} held-out rows through roofline.analyze")
+    print(f"held-out median |predicted/measured - 1|: {np.median(err):.1%} (target <= 15 %); worst {err.max():.1%}")
+    print(f"held-out Spearman: {rs:.3f} (target >= 0.97); MAC count on the same rows: {rs_macs:.3f}")
+    print(f"80 % band coverage on the held-out rows: {cover:.0%} (target 65-95 %)")
+    ok = np.median(err) <= 0.15 and rs >= 0.97 and 0.65 <= cover <= 0.95
+    print("PASS" if ok else "FAIL")
+
+
+if __name__ == "__main__":
+    main()
