@@ -644,9 +644,17 @@ def sweep(
                        overhead=None if overhead else False, progress=advance)
     title = f"RP sweep: {df.attrs['setup'].describe()}"
     if fmt is Fmt.table:
-        view = df.assign(latency_ms=df["latency_s"] * 1e3)[
-            ["model", "rp_macs_per_byte", "latency_ms", "mem_time_share", "memory_bound_layers", "layers", "top1"]]
-        view = view.rename(columns={"rp_macs_per_byte": "RP (MAC/B)", "latency_ms": "latency (ms)",
+        cols = ["model", "rp_macs_per_byte", "latency_ms", "mem_time_share", "memory_bound_layers", "layers", "top1"]
+        view = df.assign(latency_ms=df["latency_s"] * 1e3)
+        if df["latency_low_s"].notna().any():
+            from . import units
+
+            view = view.assign(band=[units.seconds_range(lo, hi) if lo == lo else "" for lo, hi in
+                                     zip(df["latency_low_s"], df["latency_high_s"])])
+            cols.insert(3, "band")
+            title += "; 80 % band at the profile's own ridge point"
+        view = view[cols].rename(columns={"rp_macs_per_byte": "RP (MAC/B)", "latency_ms": "latency (ms)",
+                                    "band": "80 % band",
                                     "mem_time_share": "memory-bound share", "memory_bound_layers": "memory-bound layers",
                                     "top1": "top-1 (%)"})
         _emit_frame(view, fmt, output, title)
@@ -847,7 +855,20 @@ def fit(
     base_profile = load_hardware(base) if base else None
     chosen = None
     if terms is not None:
+        from .measure.terms import TERMS
+
         chosen = [] if terms.strip() == "none" else [t.strip() for t in terms.split(",") if t.strip()]
+        bad = [t for t in chosen if t not in TERMS]
+        if bad:
+            raise RooflineError(f"unknown term {bad[0]!r} in --terms; use none or any of {', '.join(TERMS)}")
+    if convention not in (None, "auto"):
+        from .conventions import get_convention
+
+        get_convention(convention)
+    if execution is not None:
+        from .engine.latency import check_execution
+
+        check_execution(execution)
     rows = read_measurements(measured, Columns(models_col, latency_col, throughput_col, resolution_col, batch_col,
                                                dtype_col, width_col), dtype, source)
     n_models = rows["model"].nunique()

@@ -106,7 +106,8 @@ def layer_columns(df: pd.DataFrame) -> dict[str, tuple[str, Any]]:
 def analysis_html(a: Any, max_rows: int = 60) -> str:
     """The notebook view of an Analysis: headline, assumptions, totals, per-layer table."""
     t = a.totals
-    head = (f'<p><b>{esc(a.model)} on {esc(a.hardware.name)}: {units.seconds(a.total_latency_s)} predicted</b> '
+    head = (f'<p><b>{esc(a.model)} on {esc(a.hardware.name)}: {esc(a.latency_text())} predicted</b> '
+            f'(profile {esc(a.hardware.status)}) '
             f'(Eq. 1 {units.seconds(a.roofline_latency_s)} + overheads {units.seconds(a.overhead_s)}); '
             f'{units.count(t["macs"])} MACs, {units.count(t["params"])} params, weights '
             f'{units.size(t["weight_bytes"])}, activations {units.size(t["activation_bytes"])}</p>')
@@ -154,6 +155,8 @@ def report_page(analyses: Sequence[Any], figures: dict[str, str]) -> str:
     totals = pd.DataFrame([{
         "hardware": a.hardware.name, "dtype": a.dtype, "roofline": a.roof.mode, "convention": a.convention.name,
         "execution": a.latency.execution, "latency": units.seconds(a.total_latency_s),
+        "80 % band": (units.seconds_range(*a.latency_band_s) if a.band else "none"),
+        "trust": f"{a.hardware.status}" + (f" ({a.band.label})" if a.band else ""),
         "Eq. 1": units.seconds(a.roofline_latency_s), "overheads": units.seconds(a.overhead_s),
         "MACs": units.count(a.totals["macs"]), "weights": units.size(a.totals["weight_bytes"]),
         "activations": units.size(a.totals["activation_bytes"]),

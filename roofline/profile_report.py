@@ -134,12 +134,21 @@ def prior_bands(checks: list[ProfileCheck]) -> dict:
     for kind in sorted({c.kind for c in checks}) + ["all"]:
         sel = [c for c in checks if kind in ("all", c.kind)]
         ratios = np.concatenate([c.spec_ratios for c in sel])
-        lo, hi = conformal_band(ratios)
+        weights = np.concatenate([np.full(len(c.spec_ratios), 1.0 / len(c.spec_ratios)) for c in sel])
+        lo, hi = weighted_quantiles(ratios, weights, (0.1, 0.9))
         kinds[kind] = {"low": round(lo, 4), "high": round(hi, 4), "profiles": len(sel), "rows": int(len(ratios)),
                        "from": [c.dataset.profile for c in sel]}
-    return {"what": "80 % band of measured / spec-only Eq. 1 latency (spec peak and bandwidth, no overheads), "
-                    "conformal quantiles over every measurement of the validated profiles of each kind",
+    return {"what": "80 % band of measured / spec-only Eq. 1 latency (spec peak and bandwidth, no overheads): "
+                    "10th and 90th percentile over the measurements of the validated profiles of each kind, "
+                    "each profile weighted equally (a device, not a table row, is the unit of variation)",
             "written_by": "roofline reproduce profiles", "kinds": kinds}
+
+
+def weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: tuple[float, ...]) -> tuple[float, ...]:
+    """Quantiles of ``x`` with weights ``w`` (the smallest value whose cumulative weight reaches q)."""
+    order = np.argsort(x)
+    cum = np.cumsum(w[order]) / np.sum(w)
+    return tuple(float(x[order][min(int(np.searchsorted(cum, q)), len(x) - 1)]) for q in qs)
 
 
 def run(jobs: int = 1, timm_sample: int | None = None, progress: Callable[[str], None] | None = None
@@ -218,22 +227,25 @@ def _markdown(checks: list[ProfileCheck], priors: dict) -> str:
              "fits a user's table: roofline (peak, bandwidth), per-kernel and per-inference costs and per-op-class "
              "efficiency factors, the term set chosen by grouped cross-validation (leave-one-model-out below "
              "20 models, else 4-fold), least squares on log latency with a Huber loss (delta 0.15) and the "
-             "factors shrunk toward 1. Convention `default`, fused execution (one kernel per fused layer).", "",
+             "factors shrunk toward 1. The counting convention is chosen the same way (`--convention auto`): "
+             "`default` (layers fused as an engine deploys them) or `unfused` (one row per aten op); execution "
+             "is `fused` (one kernel per counted row).", "",
              "Columns: *in-sample* is the fit scored on its own rows (optimistic); *held out* is the "
              "cross-validation of the fit (each model predicted by a fit that never saw it); *outer* is a second, "
              "outer 4-fold grouped split in which each training part runs the whole procedure (term selection and "
              "band included), so its median error and its *band coverage* (share of measurements inside the "
              "training part's 80 % band) are fully held out. *MACs r_s* ranks the same rows by MAC count.", "",
-             "| profile | rows | models | terms | in-sample median | held-out median | held-out worst | outer "
-             "median | outer r_s | MACs r_s | 80 % band (measured / predicted) | band coverage (outer) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| profile | rows | models | convention | terms | in-sample median | held-out median | held-out worst "
+             "| outer median | outer r_s | MACs r_s | 80 % band (measured / predicted) | band coverage (outer) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     verdicts = []
     for c in checks:
         f = c.fit
         ins, held = f.errors("insample_s"), f.errors("heldout_s")
         o = summary(c.outer["measured_s"].to_numpy(), c.outer["predicted_s"].to_numpy())
         macs_rs = spearman(c.outer["measured_s"], c.outer["macs"])
-        lines.append(f"| {c.dataset.profile} | {f.n_rows} | {f.n_models} | {', '.join(f.params.terms) or 'none'} "
+        lines.append(f"| {c.dataset.profile} | {f.n_rows} | {f.n_models} | {f.convention} | "
+                     f"{', '.join(f.params.terms) or 'none'} "
                      f"| {ins['median']:.1%} | {held['median']:.1%} | {held['worst']:.0%} | {o['median']:.1%} | "
                      f"{o['spearman']:.3f} | {macs_rs:.3f} | {f.band[0]:.2f}-{f.band[1]:.2f} | {c.coverage:.0%} |")
         verdicts.append((c.dataset.profile, o["median"] <= 0.15, o["spearman"] >= macs_rs, 0.65 <= c.coverage <= 0.95))
@@ -252,9 +264,10 @@ def _markdown(checks: list[ProfileCheck], priors: dict) -> str:
                      + (f"; {len(c.fit.dropped)} rows could not be traced and were dropped "
                         f"(first: {c.fit.dropped[0][0]}: {c.fit.dropped[0][1][:160]})" if c.fit.dropped else ""))
     lines += ["", "## Prior bands for profiles without measurements", "",
-              "A spec-only profile predicts Eq. 1 from its spec sheet. Its band is the 80 % band of measured / "
-              "spec-only Eq. 1 over every measurement of the validated profiles of its kind "
-              "(`prior_bands.json`; spec peak of the measured dtype and spec bandwidth, no overheads):", "",
+              "A spec-only profile predicts Eq. 1 from its spec sheet. Its band is the 10th to 90th percentile of "
+              "measured / spec-only Eq. 1 over the measurements of the validated profiles of its kind, each "
+              "profile weighted equally (`prior_bands.json`; spec peak of the measured dtype and spec "
+              "bandwidth, no overheads):", "",
               "| kind | validated profiles | measurements | band (measured / predicted) |", "|---|---|---|---|"]
     for k, e in priors["kinds"].items():
         lines.append(f"| {k} | {', '.join(e['from'])} | {e['rows']} | {e['low']:.2f}-{e['high']:.2f} |")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .engine.band import band_for
 from .engine.efficiency import effective_costs
 from .engine import LatencyModel, costs_of, kernel_overheads, latency_model, layer_bytes, resolve_execution, roofline_times
 from . import checks
@@ -186,7 +187,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     if peak is not None:
         peak = checks.number(peak, "peak", *checks.MAC_RATE, unit="MAC/s")
     latency = LatencyModel(execution)
-    roof_mode = hw_name = efficiency = None
+    roof_mode = hw_name = efficiency = band = own_rp = None
     if hw is not None:
         profile = load_hardware(hw)
         if mode == "calibrated":
@@ -198,6 +199,8 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         if peak is None and vary == "bandwidth":
             peak = roof.peak_macs_per_s
         latency = latency_model(profile, execution, overhead)
+        band = band_for(profile, roof, overhead, conv.name, execution)
+        own_rp = roof.ridge_point
     dtype = "int8" if dtype is None else dtype
     if vary == "peak" and bw is None:
         bw = PAPER_BANDWIDTH
@@ -225,9 +228,14 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
                 top1 = model_card(name).top1
             except RooflineError:
                 top1 = None
+        # the band holds where the sweep reads the profile as its validation did: its own ridge point
+        at_own = (np.isclose(rp, own_rp, rtol=1e-9) if own_rp is not None and vary == "peak" and bws is not None
+                  else np.zeros(len(rp), dtype=bool))
+        lo_r, hi_r = (band.low_ratio, band.high_ratio) if band is not None else (np.nan, np.nan)
         frames.append(pd.DataFrame({
             "model": name, "rp_macs_per_byte": rp, "peak_macs_per_s": peaks, "mem_bw_bytes_per_s": bws,
-            "latency_s": total, "overhead_s": fixed, "mac_time_share": 1.0 - mem_share,
+            "latency_s": total, "latency_low_s": np.where(at_own, total * lo_r, np.nan),
+            "latency_high_s": np.where(at_own, total * hi_r, np.nan), "overhead_s": fixed, "mac_time_share": 1.0 - mem_share,
             "mem_time_share": mem_share,
             "memory_bound_layers": mem_bound.sum(axis=1), "layers": len(macs), "macs": table.macs,
             "top1": np.nan if top1 is None else top1,

@@ -33,8 +33,11 @@ def share(x: float) -> str:
 
 
 def seconds_range(lo: float, hi: float) -> str:
-    """``2.6–3.3 ms``: both ends in the unit of the upper one."""
+    """``2.6–3.3 ms``, ``15–190 ms``: both ends in the unit of the upper one, no e-notation."""
+    def num(x: float) -> str:
+        return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2g}"
+
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
         if abs(hi) >= scale or unit == "ns":
-            return f"{lo / scale:.2g}–{hi / scale:.2g} {unit}"
-    return f"{lo:.2g}–{hi:.2g} s"
+            return f"{num(lo / scale)}–{num(hi / scale)} {unit}"
+    return f"{num(lo)}–{num(hi)} s"

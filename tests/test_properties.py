@@ -69,3 +69,33 @@ def test_sweep_equals_analyze(model, rp, bw):
     a = roofline.analyze(TABLES[model], hw(rp * bw, bw))
     assert s["latency_s"].iloc[0] == pytest.approx(a.total_latency_s, rel=1e-12)
     assert s["macs"].iloc[0] == a.totals["macs"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(models, rates, rates)
+def test_eq1_lies_between_the_larger_roof_and_the_sum_of_both(model, peak, bw):
+    """Eq. 1 per layer is max(MAC time, memory time): the total is at least the MAC-only and the
+    memory-only time, at most their sum, and strictly below the sum when a layer has both."""
+    a = roofline.analyze(TABLES[model], hw(peak, bw), overhead=False)
+    mac, mem = a.layers["mac_time_s"].to_numpy(), a.layers["mem_time_s"].to_numpy()
+    total = a.total_latency_s
+    assert total >= mac.sum() * (1 - 1e-12) and total >= mem.sum() * (1 - 1e-12)
+    assert total <= (mac + mem).sum() * (1 + 1e-12)
+    both = (mac > 0) & (mem > 0)
+    if both.any():
+        assert total < (mac + mem).sum()
+    # each layer takes exactly its larger time: the equality case of the bound
+    assert np.array_equal(a.layers["latency_s"].to_numpy(), np.maximum(mac, mem))
+
+
+@settings(max_examples=40, deadline=None)
+@given(models, rates, rates, st.sampled_from(["peak", "bandwidth"]))
+def test_doubling_one_roof_moves_only_the_layers_it_bounds(model, peak, bw, which):
+    a = roofline.analyze(TABLES[model], hw(peak, bw), overhead=False)
+    b = roofline.analyze(TABLES[model], hw(min(peak * 2, 1e17) if which == "peak" else peak,
+                                           min(bw * 2, 1e17) if which == "bandwidth" else bw), overhead=False)
+    bound = "compute" if which == "peak" else "memory"
+    other = a.layers["bound"].to_numpy() != bound
+    # layers bound by the other roof keep their time to the bit; the others get no slower
+    assert np.array_equal(a.layers["latency_s"].to_numpy()[other], b.layers["latency_s"].to_numpy()[other])
+    assert (b.layers["latency_s"].to_numpy() <= a.layers["latency_s"].to_numpy()).all()

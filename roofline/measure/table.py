@@ -123,9 +123,10 @@ def read_measurements(path: str | Path, columns: Columns = Columns(), dtype: str
         first = key[dup].iloc[0]
         both = df.loc[key == first, "line"].tolist()
         r = df.loc[key == first].iloc[0]
-        res = "native" if r.resolution is None or pd.isna(r.resolution) else f"{int(r.resolution)} px"
-        raise RooflineError(f"{path}: lines {both[0]} and {both[1]} both measure {r.model} at {res}, batch "
-                            f"{r.batch}, {r.dtype} (after resolving aliases); give one latency per setting")
+        res = "native" if r["resolution"] is None or pd.isna(r["resolution"]) else f"{int(r['resolution'])} px"
+        raise RooflineError(f"{path}: lines {both[0]} and {both[1]} both measure {r['model']} at {res} resolution, "
+                            f"batch {r['batch']}, {r['dtype']} (after resolving aliases); give one latency per "
+                            f"setting")
     return df
 
 

@@ -1,0 +1,169 @@
+"""How far to trust a number: profile status, validation blocks, bands, transfer, shipped profiles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+import roofline
+from roofline.engine.band import prior_bands
+from roofline.errors import ProfileError, RooflineError
+from roofline.hardware import list_hardware, load_hardware, profile_to_yaml
+from roofline.measured import DEVICES
+from roofline.transfer import derive
+
+ROOT = Path(__file__).resolve().parent.parent
+REPORT = ROOT / "reports" / "profile-validation"
+
+
+def test_every_shipped_profile_says_where_its_number_comes_from():
+    statuses = {n: load_hardware(n).status for n in list_hardware()}
+    # the seven Table 6 devices and the RTX 3090 are fitted and cross-validated
+    for name in [*DEVICES.values(), "rtx3090"]:
+        assert statuses[name] == "fitted", name
+        v = load_hardware(name).validation
+        assert v.folds >= 4 and v.rows >= v.models >= 9 and v.ratio_p10 < 1 < v.ratio_p90, name
+    assert statuses["nvidia-h100"] == "spec-only, unvalidated"
+    assert set(statuses.values()) <= {"fitted", "spec-only, unvalidated", "measured, unvalidated",
+                                      "fitted, in-sample only", "measured", "transferred"}
+
+
+def test_shipped_profiles_are_the_reports_fits():
+    """hardware_profiles/ and the prior bands are what `roofline reproduce profiles` wrote."""
+    for f in sorted((REPORT / "profiles").glob("*.yaml")):
+        shipped = load_hardware(f.stem)
+        reported = load_hardware(f)
+        assert shipped.fitted == reported.fitted and shipped.validation == reported.validation, f.stem
+        assert shipped.overhead == reported.overhead
+    committed = json.loads((REPORT / "prior_bands.json").read_text())
+    assert committed == prior_bands()
+
+
+def test_analyze_prints_the_band_and_how_the_profile_was_validated(cli):
+    code, out, err = cli("analyze", "mnv4-hybrid-l", "--hw", "s23-gpu")
+    assert code == 0, err
+    v = load_hardware("s23-gpu").validation
+    a = roofline.analyze("mnv4-hybrid-l", "s23-gpu")
+    lo, hi = a.latency_band_s
+    assert lo == pytest.approx(a.total_latency_s * v.ratio_p10) and hi == pytest.approx(a.total_latency_s * v.ratio_p90)
+    flat = " ".join(out.split())
+    assert "80 %:" in flat and f"over {v.models} models" in flat and "profile fitted" in flat
+    doc = a.to_dict()
+    assert doc["totals"]["latency_low_s"] == pytest.approx(lo) and doc["band"]["validated"] is True
+
+
+def test_a_spec_only_profile_says_so_and_gets_its_kinds_prior_band(cli):
+    code, out, err = cli("analyze", "mnv4-hybrid-l", "--hw", "nvidia-h100")
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "spec-only, unvalidated" in flat and "prior band" in flat
+    a = roofline.analyze("mnv4-hybrid-l", "nvidia-h100")
+    gpu = prior_bands()["kinds"]["gpu"]
+    assert (a.band.low_ratio, a.band.high_ratio) == (gpu["low"], gpu["high"]) and not a.band.validated
+    assert "spec-only, unvalidated" in a.to_dict()["status"]
+
+
+def test_an_unvalidated_reading_of_a_validated_profile_falls_back_to_the_prior():
+    a = roofline.analyze("mnv2", "pixel8-edgetpu", mode="spec")
+    assert not a.band.validated and "unvalidated reading" in a.band.label
+    b = roofline.analyze("mnv2", "pixel8-edgetpu", overhead=False)
+    assert not b.band.validated
+
+
+def test_derive_transfers_terms_and_widens_the_band(cli, tmp_path):
+    out = tmp_path / "new.yaml"
+    code, _, err = cli("derive", "rtx4090-guess", "--like", "rtx3090", "--peak", "fp16=8.26e13", "--bw", "1.008e12",
+                       "-o", str(out))
+    assert code == 0, err
+    p, like = load_hardware(out), load_hardware("rtx3090")
+    assert p.status == "transferred" and p.kind == "gpu"
+    assert p.validation.ratio_p10 < like.validation.ratio_p10 and p.validation.ratio_p90 > like.validation.ratio_p90
+    # the same shares of the spec sheet: fitted peak / spec peak and fitted bandwidth / spec bandwidth carry over
+    share_like = like.roof("fp16").peak_macs_per_s / like.peak_macs_per_s["fp16"].value
+    assert p.roof("fp16").peak_macs_per_s / 8.26e13 == pytest.approx(share_like)
+    assert p.fitted.efficiency == like.fitted.efficiency
+    a = roofline.analyze("mnv2", out)
+    assert "transferred" in a.latency_text()
+    with pytest.raises(ProfileError, match="validated"):
+        derive("x", "nvidia-h100", {"fp16": 1e14}, 1e12)  # spec-only: nothing to transfer
+
+
+def test_validation_block_round_trips_and_is_checked(tmp_path):
+    p = load_hardware("pixel8-edgetpu")
+    again = load_hardware(yaml.safe_load(profile_to_yaml(p)))
+    assert again.validation == p.validation and again.fitted == p.fitted
+    doc = yaml.safe_load(profile_to_yaml(p))
+    doc["validation"]["ratio_p10"] = 2.0  # above ratio_p90
+    with pytest.raises(ProfileError, match="ratio_p10 <= ratio_p90"):
+        load_hardware(doc)
+    doc = yaml.safe_load(profile_to_yaml(p))
+    doc["validation"]["status"] = "guessed"
+    with pytest.raises(ProfileError, match="validation.status must be one of"):
+        load_hardware(doc)
+    doc = yaml.safe_load(profile_to_yaml(p))
+    doc["fitted"]["efficiency"] = {"dwconv": 1e-9}
+    with pytest.raises(ProfileError, match="fitted.efficiency.dwconv"):
+        load_hardware(doc)
+    doc["fitted"]["efficiency"] = {"depthwise": 0.5}
+    with pytest.raises(ProfileError, match="unknown op class 'depthwise'"):
+        load_hardware(doc)
+
+
+def _efficiency_profile() -> dict:
+    return {"name": "eff", "kind": "npu", "default_dtype": "int8", "peak_macs_per_s": {"int8": 2e12},
+            "mem_bw_bytes_per_s": 2e10,
+            "fitted": {"dtype": "int8", "ridge_point_macs_per_byte": 100.0, "mem_bw_bytes_per_s": 2e10,
+                       "efficiency": {"dwconv": 0.25, "elementwise": 0.5}}}
+
+
+def test_efficiency_factors_divide_each_layers_roofline_time():
+    prof = _efficiency_profile()
+    plain = roofline.analyze("mnv2", {**prof, "fitted": {**prof["fitted"], "efficiency": {}}}, overhead=False)
+    eff = roofline.analyze("mnv2", prof, overhead=False)
+    ratio = (eff.layers["latency_s"] / plain.layers["latency_s"]).to_numpy()
+    dw = (eff.layers["op"] == "dwconv2d").to_numpy()
+    add = (eff.layers["op"] == "add").to_numpy()
+    assert dw.any() and add.any()
+    assert ratio[dw] == pytest.approx(4.0) and ratio[add] == pytest.approx(2.0)  # 1 / 0.25 and 1 / 0.5
+    assert ratio[~dw & ~add] == pytest.approx(1.0)
+
+
+def test_sweep_at_the_profiles_ridge_point_equals_analyze_with_efficiency_factors():
+    from roofline.sweep import sweep
+
+    prof = _efficiency_profile()
+    df = sweep(["mnv2"], [100.0, 300.0], hw=prof)
+    a = roofline.analyze("mnv2", prof)
+    assert df["latency_s"].iloc[0] == pytest.approx(a.total_latency_s, rel=1e-12)
+
+
+def test_sweep_band_only_at_the_profiles_own_ridge_point():
+    from roofline.sweep import sweep
+
+    p = load_hardware("pixel8-edgetpu")
+    rp = p.roof().ridge_point
+    df = sweep(["mnv2"], [rp, 50.0], hw="pixel8-edgetpu")
+    a = roofline.analyze("mnv2", "pixel8-edgetpu")
+    assert df["latency_low_s"].iloc[0] == pytest.approx(a.latency_band_s[0], rel=1e-9)
+    assert df["latency_low_s"].isna().iloc[1]
+
+
+def test_fit_refuses_forcing_more_terms_than_the_models_support(tmp_path, cli):
+    csv = tmp_path / "m.csv"
+    csv.write_text("model,ms\nmnv2,5\nmnv1,6\nmnv3-l,4\nmnv4-conv-s,2.4\n")
+    code, _, err = cli("fit", str(csv), "--terms", "kernel,inference")
+    assert code == 2 and "needs measurements of more models than 4" in err
+    code, _, err = cli("fit", str(csv), "--terms", "dwconv,bogus")
+    assert code == 2 and "unknown term 'bogus'" in err
+
+
+def test_report_page_shows_the_band(tmp_path):
+    from roofline.report import html_report
+
+    page, analyses = html_report("mnv2", ["s23-gpu", "nvidia-h100"])
+    assert "80 % band" in page and "spec-only, unvalidated" in page
+    with pytest.raises(RooflineError):
+        html_report("mnv2", [])
