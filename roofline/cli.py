@@ -451,8 +451,8 @@ def _summary_view(a, top: int) -> list:
 
     s = a.summary()
     head = Text(f"{a.model} on {a.hardware.name}: {a.latency_text()} predicted "
-                f"(Eq. 1 {units.seconds(a.roofline_latency_s)} + overheads {units.seconds(a.overhead_s)}); "
-                f"profile {a.hardware.status}", style="bold")
+                f"({a.roofline_label} {units.seconds(a.roofline_latency_s)} + overheads "
+                f"{units.seconds(a.overhead_s)}); profile {a.hardware.status}", style="bold")
     assumptions = Text("Assumptions:\n  " + a.assumptions().replace("\n", "\n  "))
     totals = Table(title="Totals", title_justify="left")
     for c in ("params", "MACs", "weights", "activations", "layers", "kernels", "memory-bound"):
@@ -646,7 +646,7 @@ def sweep(
     if fmt is Fmt.table:
         cols = ["model", "rp_macs_per_byte", "latency_ms", "mem_time_share", "memory_bound_layers", "layers", "top1"]
         view = df.assign(latency_ms=df["latency_s"] * 1e3)
-        if df["latency_low_s"].notna().any():
+        if "latency_low_s" in df and df["latency_low_s"].notna().any():
             from . import units
 
             view = view.assign(band=[units.seconds_range(lo, hi) if lo == lo else "" for lo, hi in
@@ -1002,6 +1002,9 @@ def validate(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Report folder.")] = None,
     profile_run: Annotated[Optional[list[Path]], typer.Option("--profile-run", help="Profiles from repeated "
                                                               "'roofline profile' runs to list in the report.")] = None,
+    save_band: Annotated[Optional[Path], typer.Option("--save-band", help="Write the profile, with a validation "
+                                                      "block (its 80 % band) from these runs, to this YAML "
+                                                      "file.")] = None,
     from_report: Annotated[Optional[Path], typer.Option("--from-report", help="Re-render the report in this "
                                                         "folder from its measurements (nothing runs); --hw is "
                                                         "the profile it was predicted with.")] = None,
@@ -1016,6 +1019,8 @@ def validate(
         raise RooflineError("missing --hw (a profile name or YAML file, e.g. from 'roofline profile')")
     if output is not None:
         check_report_folder(output)
+    if save_band is not None:
+        check_writable(save_band)
     if fmt not in (Fmt.table, Fmt.json):
         raise RooflineError("validate --format takes table or json")
     runs_table = []
@@ -1061,6 +1066,10 @@ def validate(
             write_report_files(v, folder, runs_table)
     if output is not None:
         err.print(f"wrote {output / 'README.md'}")
+    if save_band is not None:
+        from .hardware import profile_to_yaml
+
+        _emit(profile_to_yaml(v.band_profile()), save_band)
 
 
 def _parse_ints(text: str, option: str) -> tuple[int, ...]:

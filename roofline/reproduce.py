@@ -32,11 +32,21 @@ FIG3_RPS = (5.0, 500.0)
 # Table 16 of the paper: device -> (fitted RP, r_s roofline, r_s MACs)
 TABLE16 = {"pixel6-cpu": (31.2, 0.973, 0.962), "s23-cpu": (39.7, 0.962, 0.940),
            "pixel4-dsp": (347.3, 0.962, 0.758), "pixel8-edgetpu": (433.8, 0.973, 0.857)}
+# MobileNetV4-Conv-M's final FC at RP 500, read by eye off the paper's Figure 3 (us)
+FIG3_FC500_US = 32.0
 # Points read by eye off the paper's Figure 2 (ms, about +/- 10 %): (model, RP) -> latency
 FIG2_READ = {("mnv4-conv-s", 0): 0.95, ("mnv4-conv-m", 0): 5.5, ("mnv4-conv-l", 0): 30.0,
              ("mnv1-0.5x", 0): 0.75, ("mnv3-l-0.5x", 0): 0.37,
              ("mnv4-conv-s", 500): 0.17, ("mnv4-conv-m", 500): 0.45, ("mnv4-conv-l", 500): 1.8,
              ("mnv1-0.5x", 500): 0.1, ("mnv3-l", 500): 0.42, ("mnv3-l-0.5x", 500): 0.2}
+
+
+# Table 16 columns as the report's tables name them
+TABLE16_COLUMNS = {
+    "paper_fitted_rp": "paper RP", "our_fitted_rp": "our fitted RP", "paper_rs_roofline": "paper r_s roofline",
+    "rs_roofline_at_paper_rp": "our r_s roofline @ paper RP", "rs_roofline_at_our_rp": "our r_s roofline @ our RP",
+    "paper_rs_macs": "paper r_s MACs", "rs_macs": "our r_s MACs",
+    "median_rel_error_at_our_rp": "median rel. error", "worst_rel_error_at_our_rp": "worst rel. error"}
 
 
 @dataclass(frozen=True)
@@ -147,11 +157,7 @@ def _full_set_section(full16: pd.DataFrame) -> str:
         return ("\n## Table 16 over the full Table 6 model set\n\nNot computed: it needs the timm extra "
                 "(`pip install \"roofline[timm]\"`), which builds the non-MobileNet rows (MobileOne, "
                 "FastViT, EfficientViT, ConvNext, NextViT).\n")
-    f = full16.round(3).rename(columns={
-        "paper_fitted_rp": "paper RP", "our_fitted_rp": "our fitted RP", "paper_rs_roofline": "paper r_s roofline",
-        "rs_roofline_at_paper_rp": "our r_s roofline @ paper RP", "rs_roofline_at_our_rp": "our r_s roofline @ our RP",
-        "paper_rs_macs": "paper r_s MACs", "rs_macs": "our r_s MACs",
-        "median_rel_error_at_our_rp": "median rel. error", "worst_rel_error_at_our_rp": "worst rel. error"})
+    f = full16.round(3).rename(columns=TABLE16_COLUMNS)
     better = full16[full16.rs_roofline_at_paper_rp > full16.rs_macs]
     worse = full16[full16.rs_roofline_at_paper_rp <= full16.rs_macs]
     at_our = full16[full16.rs_roofline_at_our_rp > full16.rs_macs]
@@ -180,6 +186,36 @@ At our fitted ridge points it ranks better than MACs on {len(at_our)} of {len(fu
 """
 
 
+def _family_of(model: str) -> str:
+    return {"mnv1": "MobileNetV1", "mnv2": "MobileNetV2", "mnv3": "MobileNetV3", "mnv4": "MobileNetV4"}.get(
+        model.split("-")[0], model)
+
+
+def _panel_shape(fig2: pd.DataFrame) -> str:
+    """Per panel of Figure 2: the fastest model, the families on the front, MobileNetV3-L's latency rank."""
+    parts = []
+    for rp, d in fig2.groupby("rp_macs_per_byte"):
+        fastest = d.loc[d["latency_s"].idxmin(), "model"]
+        front = sorted({_family_of(m) for m in d[d.pareto_optimal]["model"]})
+        rank = int(d["latency_s"].rank(method="min")[d["model"] == "mnv3-l"].iloc[0])
+        parts.append(f"RP {rp:g}: fastest {fastest} ({_family_of(fastest)}); families on the Pareto front: "
+                     f"{', '.join(front)}; MobileNetV3-L is the {rank}th fastest of {len(d)}")
+    return "; ".join(parts) + "."
+
+
+def _fig3_shape(f3: pd.DataFrame) -> str:
+    """Which op dominates per-layer latency at each ridge point of Figure 3, summed over its models."""
+    parts = []
+    for rp, d in f3.groupby("rp_macs_per_byte"):
+        share = d.groupby("op")["latency_us"].sum() / d["latency_us"].sum()
+        top = share.sort_values(ascending=False)
+        mem = float((d["bound"] == "memory").mean())
+        parts.append(f"at RP {rp:g} the largest shares of the four models' latency are "
+                     + ", ".join(f"{op} {v:.0%}" for op, v in top.head(3).items())
+                     + f", and {mem:.0%} of their layers are memory-bound")
+    return "Summed over the four models: " + "; ".join(parts) + "."
+
+
 def _md(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
     try:
         return df.to_markdown(index=False, floatfmt=floatfmt)
@@ -203,11 +239,7 @@ def _markdown(r: Reproduction) -> str:
     fc500 = f3[(f3.model == "mnv4-conv-m") & (f3.rp_macs_per_byte == 500) & (f3.op == "fc")]["latency_us"]
     zoo16 = r.table16[r.table16["set"] == "zoo"].drop(columns="set")
     full16 = r.table16[r.table16["set"] == "table6"].drop(columns="set")
-    t16 = zoo16.round(3).rename(columns={
-        "paper_fitted_rp": "paper RP", "our_fitted_rp": "our fitted RP", "paper_rs_roofline": "paper r_s roofline",
-        "rs_roofline_at_paper_rp": "our r_s roofline @ paper RP", "rs_roofline_at_our_rp": "our r_s roofline @ our RP",
-        "paper_rs_macs": "paper r_s MACs", "rs_macs": "our r_s MACs",
-        "median_rel_error_at_our_rp": "median rel. error", "worst_rel_error_at_our_rp": "worst rel. error"})
+    t16 = zoo16.round(3).rename(columns=TABLE16_COLUMNS)
     v3 = read[read.model.str.startswith("mnv3")]
     others = read[~read.model.str.startswith("mnv3")]
     v3_500 = v3[v3.RP == 500]
@@ -222,6 +254,17 @@ def _markdown(r: Reproduction) -> str:
     better = t[t.rs_roofline_at_paper_rp > t.rs_macs].device.tolist()
     worse = t[t.rs_roofline_at_paper_rp < t.rs_macs].device.tolist()
     full_md = _full_set_section(full16)
+    shape = _panel_shape(fig2)
+    fc = f3[(f3.model == "mnv4-conv-m") & (f3.rp_macs_per_byte == 500) & (f3.op == "fc")]
+    fc_row = fc.loc[fc["latency_us"].idxmax()]
+    # one swap of two adjacent ranks changes sum(d^2) by 2: r_s moves by 12 / (n (n^2 - 1))
+    swap = sorted(12.0 / (n * (n * n - 1)) for n in t.models)
+    tpu = measured_for("pixel8-edgetpu")
+    tied = int(tpu["latency_ms"].value_counts().max())
+    tied_at = float(tpu["latency_ms"].value_counts().idxmax())
+    cpus = t[t.device.str.endswith("-cpu")]
+    cpu_min = float(min(cpus.rs_roofline_at_paper_rp.min(), cpus.rs_macs.min())) if len(cpus) else float("nan")
+    small = tpu.assign(macs=[trace(m).macs for m in tpu["model"]]).nsmallest(5, "macs")["latency_ms"]
     return f"""# MobileNetV4 paper reproduction: Figures 2 and 3, Table 16
 
 Generated by `roofline reproduce mnv4 -o reports/mnv4-paper` from the zoo, from
@@ -252,10 +295,7 @@ Against points read off the paper's figure by eye (about +/- 10 %):
 
 **Where they agree.** MobileNetV1, V2 and V4 points land at
 {others["ours / paper"].min():.2f}-{others["ours / paper"].max():.2f} times the
-values read off the figure; the shape of every panel is the paper's: at RP 0 and
-5 the curves are ordered by MACs and MobileNetV3 is the fastest family at low
-accuracy; at RP 50 and 500 the depthwise-heavy V3 loses ground and MobileNetV1
-becomes competitive, while MobileNetV4 stays on or next to the front everywhere.
+values read off the figure. Per panel, from the data above: {shape}
 
 **Where they differ, and why.** The MobileNetV3-Large points come out at
 {v3["ours / paper"].min():.2f}-{v3["ours / paper"].max():.2f} times the paper's
@@ -282,14 +322,10 @@ restated.
 
 ![Figure 3](fig3_per_layer_latency.png)
 
-The per-layer data is in `fig3_per_layer.csv`. As in the paper, at RP 5 (slow
-CPU) the full 3x3 and 1x1 convolutions dominate and depthwise layers are
-cheap; at RP 500 (accelerator) the picture flips: the FC layers and the early,
-high-resolution layers (depthwise ones included) are the slowest, and the
-MACs-heavy convolutions of the late stages cost little.
-MobileNetV4-Conv-M's final FC (1280 -> 1000) at RP 500 takes
-{fc500.max():.1f} us here: (1.28 MB of weights + 1.3 KB of input) / 40 GB/s,
-which matches the about 32 us of the paper's figure.
+The per-layer data is in `fig3_per_layer.csv`. {_fig3_shape(f3)}
+MobileNetV4-Conv-M's final FC at RP 500 takes {fc500.max():.1f} us here:
+({fc_row["weight_bytes"] / 1e6:.2f} MB of weights + {fc_row["activation_bytes"] / 1e3:.2f} KB of input) / 40 GB/s,
+{fc500.max() / FIG3_FC500_US:.2f} times the about {FIG3_FC500_US:g} us read off the paper's figure by eye.
 
 ## Table 16: how well the roofline ranks measured latency
 
@@ -301,14 +337,14 @@ RP" minimises the squared error of log latency (`roofline fit`).
 
 {_md(t16, 'g')}
 
-**Reading.** With only the zoo's 9-11 MobileNets, rank correlations are coarse
-(one swapped pair moves r_s by about 0.02-0.05) and the measured latencies are
-rounded to 0.1 ms, which ties several EdgeTPU models at 0.7 ms. At the paper's
+**Reading.** With only the zoo's {t.models.min()}-{t.models.max()} MobileNets, rank correlations are coarse
+(one swap of two adjacent ranks moves r_s by {swap[0]:.3f}-{swap[-1]:.3f}) and the measured latencies
+are rounded to 0.1 ms, which ties {tied} EdgeTPU models at {tied_at:g} ms. At the paper's
 ridge points the roofline ranks measured latency better than MAC count on
 {", ".join(better) or "no device"} and worse on {", ".join(worse) or "no device"}
 (the paper found it better on all four, over more models). On the CPUs both
-rank almost perfectly. On the Pixel 8 EdgeTPU a fixed per-inference overhead
-(the smallest models all measure 0.7-0.8 ms) is outside any roofline, which
-limits r_s and the relative errors there. Our fitted ridge points are within a
+rank with r_s of at least {cpu_min:.3f}. On the Pixel 8 EdgeTPU the five models with the fewest MACs
+all measure {small.min():g}-{small.max():g} ms: a fixed per-inference cost that no roofline has,
+which limits r_s and the relative errors there. Our fitted ridge points are within a
 factor of {factor:.2f} of the paper's.{flat_text}
 {full_md}"""

@@ -3,8 +3,8 @@
 How RP is varied (``vary``):
 - ``"peak"`` (the MobileNetV4 paper's Figures 2 and 3): bandwidth held fixed and
   PeakMACs = RP x bandwidth. RP 0 means MACs only: memory is free and the MACs
-  run at ``rp0_peak_macs_per_s`` (default: the peak at RP 5, i.e. 5 x bandwidth,
-  which is how the paper's RP 0 panel reads: total MACs at 0.2 TMAC/s).
+  run at the peak of RP 5, i.e. 5 x bandwidth, which is how the paper's RP 0
+  panel reads: total MACs at 0.2 TMAC/s.
 - ``"bandwidth"``: PeakMACs held fixed and bandwidth = PeakMACs / RP; RP 0 is
   infinite bandwidth (MACs / PeakMACs).
 Each model is traced once; all ridge points are evaluated in one numpy step.
@@ -105,15 +105,14 @@ def parse_rps(text: str | Sequence[float]) -> np.ndarray:
     return values
 
 
-def rooflines(rps: np.ndarray, vary: str, bw: float | None, peak: float | None,
-              rp0_peak: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def rooflines(rps: np.ndarray, vary: str, bw: float | None, peak: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Peak MAC/s and bandwidth (B/s) for each ridge point, by the chosen reading."""
     rps = np.asarray(rps, dtype=np.float64)
     if vary == "peak":
         if bw is None or bw <= 0:
             raise RooflineError("a sweep that varies the peak needs a positive bandwidth")
         peaks = rps * bw
-        peaks = np.where(rps == 0, rp0_peak if rp0_peak else 5.0 * bw, peaks)
+        peaks = np.where(rps == 0, 5.0 * bw, peaks)
         bws = np.where(rps == 0, np.inf, bw)
         return peaks, bws
     if vary == "bandwidth":
@@ -188,6 +187,9 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         peak = checks.number(peak, "peak", *checks.MAC_RATE, unit="MAC/s")
     latency = LatencyModel(execution)
     roof_mode = hw_name = efficiency = band = own_rp = None
+    if hw is None and mode != "auto":
+        raise InvalidInputError(f"mode={checks.show(mode)} reads a hardware profile: give hw=, or leave mode "
+                                f"at 'auto'")
     if hw is not None:
         profile = load_hardware(hw)
         if mode == "calibrated":
@@ -232,10 +234,11 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         at_own = (np.isclose(rp, own_rp, rtol=1e-9) if own_rp is not None and vary == "peak" and bws is not None
                   else np.zeros(len(rp), dtype=bool))
         lo_r, hi_r = (band.low_ratio, band.high_ratio) if band is not None else (np.nan, np.nan)
+        band_cols = ({"latency_low_s": np.where(at_own, total * lo_r, np.nan),
+                      "latency_high_s": np.where(at_own, total * hi_r, np.nan)} if hw is not None else {})
         frames.append(pd.DataFrame({
             "model": name, "rp_macs_per_byte": rp, "peak_macs_per_s": peaks, "mem_bw_bytes_per_s": bws,
-            "latency_s": total, "latency_low_s": np.where(at_own, total * lo_r, np.nan),
-            "latency_high_s": np.where(at_own, total * hi_r, np.nan), "overhead_s": fixed, "mac_time_share": 1.0 - mem_share,
+            "latency_s": total, **band_cols, "overhead_s": fixed, "mac_time_share": 1.0 - mem_share,
             "mem_time_share": mem_share,
             "memory_bound_layers": mem_bound.sum(axis=1), "layers": len(macs), "macs": table.macs,
             "top1": np.nan if top1 is None else top1,

@@ -35,7 +35,7 @@ def share(x: float) -> str:
 def seconds_range(lo: float, hi: float) -> str:
     """``2.6–3.3 ms``, ``15–190 ms``: both ends in the unit of the upper one, no e-notation."""
     def num(x: float) -> str:
-        return f"{x:,.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2g}"
+        return f"{x:,.0f}" if x >= 10 else f"{x:.1f}" if x >= 1 else f"{x:.2g}"
 
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
         if abs(hi) >= scale or unit == "ns":

@@ -203,3 +203,15 @@ def test_fit_cli_on_a_table_with_resolutions_and_batches(cli, tmp_path):
     # the fitted profile predicts a row through analyze as the fit did
     a = roofline.analyze("mnv2", tmp_path / "p.yaml", resolution=224, batch=4)
     assert a.total_latency_s == pytest.approx(float(t[rows.index(("mnv2", 224, 4))]), rel=0.03)
+
+
+def test_eq1_fit_recovers_a_known_roofline():
+    """The paper reproduction's Eq. 1 fit (least squares on log latency) returns the ridge point and
+    bandwidth that generated exact latencies; a change of its objective or search shows here."""
+    from roofline.measure.fit import fit_roofline, latency_sums, model_costs
+
+    costs = model_costs([roofline.trace(m) for m in ZOO], "mnv4-paper", "int8")
+    t = latency_sums(costs, np.array([37.0]))[0] / 3e10  # RP 37 MAC/B, 30 GB/s
+    f = fit_roofline(costs, t, ZOO)
+    assert f.ridge_point_macs_per_byte == pytest.approx(37.0, rel=2e-3)
+    assert f.mem_bw_bytes_per_s == pytest.approx(3e10, rel=2e-3) and f.median_rel_error < 1e-3

@@ -68,13 +68,13 @@ def test_overhead_terms_on_a_hand_computed_layer():
 
 
 def test_no_overhead_block_is_exactly_eq1():
-    a = roofline.analyze("mnv2", "pixel6-cpu")
+    a = roofline.analyze("mnv2", "nvidia-h100")  # a spec-only profile: no overhead block
     assert (a.layers["latency_s"] == np.maximum(a.layers["mac_time_s"], a.layers["mem_time_s"])).all()
     assert a.overhead_s == 0 and "overhead terms: none" in a.assumptions()
     with pytest.raises(RooflineError, match="no overhead block"):
-        roofline.analyze("mnv2", "pixel6-cpu", overhead=True)
+        roofline.analyze("mnv2", "nvidia-h100", overhead=True)
     with pytest.raises(RooflineError, match="unknown execution mode 'jit'"):
-        roofline.analyze("mnv2", "pixel6-cpu", execution="jit")
+        roofline.analyze("mnv2", "nvidia-h100", execution="jit")
 
 
 def test_ceilings_keyed_by_batch():
@@ -147,14 +147,15 @@ def test_paper_devices_fit_held_out(cli):
 
 
 def test_committed_gpu_reports_reproduce_from_their_profile():
-    """The H200 reports' predictions follow from their profile with today's engine, and meet the bar."""
+    """Regression snapshot: the committed H200 reports' predictions (regenerate with `roofline validate
+    --from-report DIR --hw PROFILE`) follow from their profile with today's engine to 1e-9, and the
+    measured side (real runs on an H200) still meets the bar against them."""
     import pandas as pd
 
     from roofline.stats import spearman
 
     root = Path(__file__).resolve().parent.parent / "reports" / "validation-h200"
     profile = load_hardware(root / "profile-h200.yaml")
-    assert profile.overhead.per_kernel_s["graph"].value == pytest.approx(2.568e-6)
     assert [c.batch for c in profile.ceilings] == [1, 256]
     for batch, folder in ((1, "batch1"), (256, "batch256")):
         m = pd.read_csv(root / folder / "models.csv")

@@ -78,7 +78,9 @@ def test_cli_profile_quick_then_hw_and_analyze(cli, tmp_path):
     code, out, _ = cli("hw", str(f))
     assert code == 0 and "measured by roofline profile" in out
     code, out, err = cli("analyze", "mnv2", "--hw", str(f))
-    assert code == 0 and "ms predicted (Eq. 1" in out, err
+    flat = " ".join(out.split())
+    assert code == 0 and "ms predicted (Eq. 1" in flat and "profile measured, unvalidated" in flat, err
+    assert "no band until 'roofline validate --save-band'" in flat
 
 
 def test_cli_profile_bad_input(cli, tmp_path):
@@ -137,3 +139,20 @@ def test_validate_bad_exec():
         validate(["mnv3-s"], "pixel6-cpu", execution="graph")
     with pytest.raises(RooflineError, match="unknown --exec"):
         validate(["mnv3-s"], "pixel6-cpu", execution="jit")
+
+
+def test_validate_saves_a_band_into_a_measured_profile(cli, tmp_path):
+    """A measured profile gets its band from real runs of models its microbenchmarks never ran."""
+    f, g = tmp_path / "local.yaml", tmp_path / "local-band.yaml"
+    code, _, err = cli("profile", "--quick", "--no-ceilings", "-o", str(f))
+    assert code == 0, err
+    code, out, err = cli("validate", "mnv2", "mnv3-s", "mnv4-conv-s", "--hw", str(f), "--runs", "2",
+                         "--threads", "1", "--save-band", str(g))
+    assert code == 0, err
+    p = roofline.load_hardware(g)
+    v = p.validation
+    assert p.status == "measured" and v.models == 3 and v.ratio_p10 <= v.ratio_p90
+    a = roofline.analyze("mnv2", g, execution="eager")
+    assert a.band.validated and "real runs of 3 models" in a.latency_text()
+    lo, hi = a.latency_band_s
+    assert lo == pytest.approx(a.total_latency_s * v.ratio_p10)

@@ -167,3 +167,11 @@ def test_report_page_shows_the_band(tmp_path):
     assert "80 % band" in page and "spec-only, unvalidated" in page
     with pytest.raises(RooflineError):
         html_report("mnv2", [])
+
+
+def test_validate_report_states_the_bytes_per_element_it_used(cli, tmp_path):
+    """An int8 profile's validation report says 1 B/element, as the engine used (not the fp16 default)."""
+    code, _, err = cli("validate", "mnv3-s", "--hw", "pixel6-cpu", "--runs", "1", "-o", str(tmp_path / "v"))
+    assert code == 0, err
+    text = (tmp_path / "v" / "README.md").read_text()
+    assert "weights 1 B/element, activations 1 B/element" in text and "2 B/element" not in text

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import roofline
+from roofline import units
 from roofline.plots import RooflineFigure
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +34,9 @@ def test_tour_notebook_executes_and_displays_without_magics():
 def test_html_reprs_use_human_units():
     a = roofline.analyze("mnv4-hybrid-l", "pixel8-edgetpu")
     page = a._repr_html_()
-    assert "2.95 ms predicted" in page and "7.71 G MACs" in page and "37.8 M params" in page
+    # the headline in human units, its 80 % band and where the band comes from
+    assert f"{units.seconds(a.total_latency_s)} (80 %: " in page and "7.71 G MACs" in page and "37.8 M params" in page
+    assert "leave-one-out over 19 models" in page
     assert 'class="l memory"' in page and "latency model: execution fused" in page
     assert "0.000" not in re.sub(r'data-v="[^"]*"', "", page)  # no raw seconds in the visible text
     t = roofline.trace("mnv2")._repr_html_()
@@ -73,12 +76,15 @@ def test_html_report_is_one_self_contained_file(cli, tmp_path):
     assert "<script>" in text and not re.search(r"(src|href)=[\"']?(https?:|//)|url\((?!#)|@import", text)
     assert "pixel8-edgetpu" in text and "s23-cpu" in text and "Assumptions" in text
     assert text.count('class="l memory"') > 187  # every layer on the EdgeTPU is memory-bound
-    assert "2.95 ms" in text and "51.6 ms" in text  # the two totals, side by side
+    for hw in ("pixel8-edgetpu", "s23-cpu"):  # the two totals, side by side, with their bands
+        a = roofline.analyze("mnv4-hybrid-l", hw)
+        assert units.seconds(a.total_latency_s) in text and units.seconds_range(*a.latency_band_s) in text
 
 
 def test_sweep_at_the_profile_ridge_point_equals_analyze(cli):
     a = roofline.analyze("mnv4-hybrid-l", "pixel8-edgetpu")
-    code, out, err = cli("sweep", "mnv4-hybrid-l", "--rp", "433.8", "--hw", "pixel8-edgetpu", "--format", "csv")
+    rp = repr(a.roof.ridge_point)
+    code, out, err = cli("sweep", "mnv4-hybrid-l", "--rp", rp, "--hw", "pixel8-edgetpu", "--format", "csv")
     assert code == 0, err
     row = out.splitlines()[1].split(",")
     header = out.splitlines()[0].split(",")
@@ -91,7 +97,8 @@ def test_default_analyze_view_fits_in_100_columns(cli):
     code, out, err = cli("analyze", "mnv4-hybrid-l", "--hw", "pixel8-edgetpu")
     assert code == 0, err
     assert max(len(line) for line in out.splitlines()) <= 100
-    assert "2.95 ms predicted" in out and "slowest layers" in out and "By op type" in out
+    a = roofline.analyze("mnv4-hybrid-l", "pixel8-edgetpu")
+    assert f"{units.seconds(a.total_latency_s)} (80 %" in " ".join(out.split()) and "slowest layers" in out and "By op type" in out
     code, out, _ = cli("analyze", "mnv4-hybrid-l", "--hw", "pixel8-edgetpu", "--all")
     assert out.count("stage4.uib_") >= 40  # every layer
 
@@ -114,4 +121,5 @@ def test_figures_display_themselves_and_label_log_axes():
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert any("layer latency" in t.get_text() for t in fig.legends[0].get_texts())  # marker-size legend
-    assert "pixel6-cpu" in ax.get_title() and "int8" in ax.get_title() and "convention default" in ax.get_title()
+    assert "pixel6-cpu" in ax.get_title() and "int8" in ax.get_title()
+    assert f"convention {a.convention.name}" in ax.get_title()

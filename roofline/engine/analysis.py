@@ -13,7 +13,7 @@ from ..errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, Roof, load_hardware
 from ..trace import LayerTable, trace
 from ..trace.table import exact_sum
-from .band import Band, band_for
+from .band import Band, band_for, no_band_reason
 from .latency import LatencyModel, add_overheads, check_execution, latency_model
 from .roofline import evaluate, layer_bytes
 
@@ -51,6 +51,11 @@ class Analysis:
         return band_text(self.total_latency_s, self.band)
 
     @property
+    def roofline_label(self) -> str:
+        """``Eq. 1``, or ``roofline x class factors`` where the fitted roofline scales op classes."""
+        return "roofline x class factors" if self.roof.efficiency else "Eq. 1"
+
+    @property
     def roofline_latency_s(self) -> float:
         """Eq. 1 alone: the sum of per-layer max(MAC time, memory time)."""
         return float(self.layers["roofline_s"].sum())
@@ -85,9 +90,13 @@ class Analysis:
                if self.on_chip and self.hardware.activations_on_chip else ""),
             f"latency model: {self.latency.describe()}",
             f"trust: {self.hardware.status}"
-            + (f"; 80 % band: {self.band.label}" if self.band else "; no band (no validated profile of "
-               "its kind ships)"),
+            + (f"; 80 % band: {self.band.label}" if self.band else f"; {no_band_reason(self.hardware)}"),
         ]
+        if r.efficiency:
+            from .efficiency import describe as describe_efficiency
+
+            lines.insert(1, "per-op-class factors (share of its roofline a layer attains; dense conv 1): "
+                            + describe_efficiency(r.efficiency))
         if r.mode == "calibrated":
             lines.insert(1, f"calibrated: per-op-class ceilings measured at batch {r.ceilings_batch}: "
                             + ", ".join(f"{k} {v:.3g} MAC/s" for k, v in (r.ceilings or {}).items())
@@ -223,6 +232,6 @@ def band_text(seconds: float, band: Band | None) -> str:
     from ..units import seconds_range
 
     if band is None:
-        return seconds_text(seconds)
+        return seconds_text(seconds)  # the assumptions say why there is none
     lo, hi = band.around(seconds)
     return f"{seconds_text(seconds)} (80 %: {seconds_range(lo, hi)}, {band.label})"

@@ -1,7 +1,7 @@
 """How far to trust a prediction: an 80 % band from held-out measurements.
 
-- A profile with a ``validation`` block (``roofline fit``, or ``roofline validate
-  --save-band`` for a measured profile) carries the 10th and 90th percentile of
+- A profile with a ``validation`` block (``roofline fit``, ``roofline derive``, or
+  ``roofline validate --save-band`` for a measured profile) carries the 10th and 90th percentile of
   measured / predicted on rows its fit never saw; the band is the prediction
   times those two numbers.
 - Any other reading (a spec-only profile, ``--spec``, ``--no-overhead``, another
@@ -66,8 +66,8 @@ def validated_reading(profile: HardwareProfile, roof: Roof, overhead: bool | Non
     v = profile.validation
     if v is None or overhead is False:
         return False
-    if v.status == "measured":
-        return roof.mode == "calibrated"
+    if v.status == "measured":  # validated by real runs: its band holds for the reading they used (method)
+        return True
     f = profile.fitted
     same = f is None or ((not f.convention or f.convention == convention) and
                          (not f.execution or f.execution == execution))
@@ -80,7 +80,17 @@ def band_for(profile: HardwareProfile, roof: Roof, overhead: bool | None = None,
     ``analyze``)."""
     v = profile.validation
     if v is not None and validated_reading(profile, roof, overhead, convention, execution):
+        if v.status == "measured":
+            return Band(v.ratio_p10, v.ratio_p90, f"measured: real runs of {v.models} models it never saw", True)
         how = "leave-one-out" if v.folds >= v.models else f"{v.folds}-fold CV"
         return Band(v.ratio_p10, v.ratio_p90, f"{v.status}: {how} over {v.models} models", True)
+    if v is None and profile.status == "measured, unvalidated":
+        return None  # microbenchmarks, not a spec sheet: the spec-only prior does not describe it
     status = profile.status if v is None else f"{profile.status} profile, unvalidated reading"
     return prior_band(profile.kind, status)
+
+
+def no_band_reason(profile: HardwareProfile) -> str:
+    if profile.status == "measured, unvalidated":
+        return "no band until 'roofline validate --save-band' checks this profile against real runs"
+    return "no band: no validated profile of its kind ships"

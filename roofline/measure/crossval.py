@@ -54,8 +54,8 @@ def conformal_band(ratios: np.ndarray, coverage: float = 0.8) -> tuple[float, fl
     if n == 0:
         raise RooflineError("no held-out ratios to make a band from")
     alpha = (1.0 - coverage) / 2.0
-    lo_k = math.floor(alpha * (n + 1))
-    hi_k = math.ceil((1.0 - alpha) * (n + 1))
+    lo_k = math.floor(alpha * (n + 1) + 1e-9)  # 1e-9: (1 - 0.8) / 2 is 0.09999999999999998 in floats
+    hi_k = math.ceil((1.0 - alpha) * (n + 1) - 1e-9)
     lo = r[lo_k - 1] if lo_k >= 1 else r[0]
     hi = r[hi_k - 1] if hi_k <= n else r[-1]
     return float(lo), float(hi)

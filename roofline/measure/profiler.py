@@ -149,10 +149,6 @@ def check_device(device: str) -> None:
                             f"{torch.__version__}, cuda {torch.version.cuda or 'not built'})")
 
 
-def supported_dtypes(device: str) -> tuple[str, ...]:
-    return ("fp32", "fp16", "bf16", "int8")
-
-
 @contextlib.contextmanager
 def true_fp32(device: str) -> Iterator[None]:
     """On CUDA, fp32 matmuls and convs may run as TF32 on tensor cores: switch that off while

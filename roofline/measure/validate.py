@@ -34,7 +34,7 @@ from torch import nn
 
 from ..engine import Analysis, analyze
 from ..errors import RooflineError
-from ..hardware import HardwareProfile, load_hardware
+from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, load_hardware
 from ..io import report_folder, write_atomic
 from ..stats import spearman
 from ..zoo import build_model, model_card
@@ -60,6 +60,27 @@ class Validation:
     layers: pd.DataFrame  # model, name, op, macs, predicted_us, measured_us
     analyses: dict[str, Analysis]
     warnings: list[str] = field(default_factory=list)
+
+    def band_profile(self) -> HardwareProfile:
+        """The profile with a ``validation`` block from these runs: every model is held out (the
+        profile's microbenchmarks never ran it), the band the 80 % conformal band of measured /
+        predicted over the models."""
+        from dataclasses import replace
+
+        from ..hardware import Validation as ProfileValidation
+        from .crossval import conformal_band
+
+        m = self.models
+        ratios = (m["measured_ms"] / m["predicted_ms"]).to_numpy()
+        lo, hi = conformal_band(ratios)
+        a = next(iter(self.analyses.values()))
+        block = ProfileValidation(
+            "measured", f"roofline validate on this machine: {', '.join(m['model'])} ({self.setup})", len(m), len(m),
+            len(m), f"real runs of models the profile's microbenchmarks never ran, read {a.roof.mode} with "
+            f"{self.execution} execution and convention {a.convention.name}", self.median_abs_error, lo, hi, (),
+            None, float(np.max(np.abs(m["error"]))), self.spearman_models if len(m) > 2 else None,
+            self.spearman_macs if len(m) > 2 else None, None, "roofline validate --save-band")
+        return replace(self.profile, validation=block)
 
     @property
     def median_abs_error(self) -> float:
@@ -492,7 +513,7 @@ the module that ran them.
 
 **Predicted with:** {roof.mode} roofline, peak {roof.peak_macs_per_s:.4g} MAC/s, bandwidth
 {roof.mem_bw_bytes_per_s:.4g} B/s (ridge point {roof.ridge_point:.2f} MACs/byte), dtype {roof.dtype};
-convention `{a.convention.name}` ({a.convention.describe(4 if roof.dtype == 'fp32' else 2)});
+convention `{a.convention.name}` ({a.convention.describe(BYTES_PER_ELEMENT[roof.dtype])});
 latency model: {a.latency.describe()}.
 {ceilings}
 ## The machine

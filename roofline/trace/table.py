@@ -66,9 +66,6 @@ class LayerTable:
         cols = ["module", "layers", "macs", "macs_share", "params", "weight_elems", "in_elems", "out_elems"]
         return pd.DataFrame(rows, columns=cols)
 
-    def macs_by_op(self) -> pd.Series:
-        return self.layers.groupby("op", sort=False)["macs"].sum()
-
     def __len__(self) -> int:
         return len(self.layers)
 
