@@ -31,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import RooflineError
 from .hardware import HardwareProfile, load_hardware, profile_to_yaml
 from .io import report_folder, write_atomic
 from .measure.crossval import conformal_band, group_folds, summary

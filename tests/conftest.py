@@ -21,8 +21,6 @@ def cli(capsys):
 @pytest.fixture(autouse=True, scope="session")
 def _trace_cache_in_a_temporary_folder(tmp_path_factory):
     """Traces the tests cache go to a temporary folder, never the user's cache."""
-    import os
-
     mp = pytest.MonkeyPatch()
     mp.setenv("ROOFLINE_CACHE_DIR", str(tmp_path_factory.mktemp("trace-cache")))
     yield

@@ -16,7 +16,6 @@ import pytest
 
 import roofline
 from roofline.errors import RooflineError
-from roofline.measure.fit import fit_overhead
 from roofline.measure.validate import validate
 from roofline.sweep import sweep
 
@@ -293,7 +292,6 @@ API_CASES = [
     (lambda: roofline.model_card("mnv2", width=float("nan")), "width multiplier must be a finite positive"),
     (lambda: roofline.model_card(""), "non-empty string"),
     (lambda: roofline.load_hardware(3.5), "unknown hardware '3.5'"),
-    (lambda: fit_overhead([(np.ones(2), np.ones(2))] * 6, [2] * 6, [-1.0] * 6), "positive numbers"),
     (lambda: validate([], "pixel6-cpu"), "no models"),
 ]
 

@@ -10,7 +10,6 @@ import roofline
 from roofline.engine import kernel_counts, kernel_overheads
 from roofline.errors import ProfileError, RooflineError
 from roofline.hardware import KernelCost, load_hardware
-from roofline.measure.fit import fit_overhead, latency_sums, model_costs, supported_terms
 
 BASE = {"name": "toy", "kind": "cpu", "default_dtype": "fp32", "peak_macs_per_s": {"fp32": 1e9},
         "mem_bw_bytes_per_s": 1e9}
@@ -111,27 +110,12 @@ def test_plausibility_bounds_reject_bad_profiles(patch, message):
         load_hardware({**BASE, **patch})
 
 
-def test_fit_recovers_known_overheads():
-    names = ["mnv1", "mnv2", "mnv2-0.5x", "mnv2-1.5x", "mnv3-s", "mnv3-l", "mnv4-conv-s", "mnv4-conv-m"]
-    costs = model_costs([roofline.trace(n) for n in names], "default", "int8")
-    kernels = np.array([len(m) for m, _ in costs])
-    rp, bw, c, o = 80.0, 2e10, 5e-6, 4e-4
-    t = latency_sums(costs, np.array([rp]))[0] / bw + kernels * c + o
-    f = fit_overhead(costs, kernels, t, names)
-    assert f.ridge_point_macs_per_byte == pytest.approx(rp, rel=0.02)
-    assert f.mem_bw_bytes_per_s == pytest.approx(bw, rel=0.02)
-    assert f.per_kernel_s == pytest.approx(c, rel=0.05) and f.per_inference_s == pytest.approx(o, rel=0.05)
-    assert f.median_rel_error < 0.005
-    # at a fixed ridge point, the rest is recovered exactly
-    g = fit_overhead(costs, kernels, t, names, rp=rp)
-    assert g.rp_fixed and g.per_kernel_s == pytest.approx(c, rel=1e-6) and g.per_inference_s == pytest.approx(o, rel=1e-6)
-
-
 def test_fit_refuses_more_parameters_than_the_data_supports():
-    assert supported_terms(6) == ("kernel", "inference") and supported_terms(5) == ("kernel",)
-    assert supported_terms(4) == () and supported_terms(5, rp_fixed=True) == ("kernel", "inference")
-    with pytest.raises(RooflineError, match="needs at least 6 models"):
-        supported_terms(5, "both")
+    from roofline.measure.crossval import supported
+
+    # peak, bandwidth and two overheads: 4 unshrunk parameters need 6 models; class factors are shrunk
+    assert supported(6, ("kernel", "inference")) and not supported(5, ("kernel", "inference"))
+    assert supported(4, ()) and not supported(3, ()) and supported(5, ("kernel", "dwconv", "norm"))
 
 
 def test_paper_devices_fit_held_out(cli):

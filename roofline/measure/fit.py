@@ -1,23 +1,19 @@
-"""``roofline fit``: fit a roofline, and the overheads Eq. 1 leaves out, to measured latencies.
+"""Fitting latency models to measured latencies.
 
-Eq. 1 fit: least squares on log latency. For a ridge point RP and bandwidth B,
-model i's predicted latency is ``S_i(RP) / B`` with
-``S_i(RP) = sum_j max(macs_ij / RP, bytes_ij)``; so for each RP the best
-``log B`` is the mean of ``log S_i - log t_i`` in closed form, and RP is found
-by a dense search over a log-spaced grid (then refined). Peak = RP x B.
-
-Overhead fit: ``t_i = S_i(RP) / B + K_i c + o`` with K_i the model's kernels
-(one per counted layer, fused execution), c the per-kernel and o the
-per-inference cost. For each RP, (1/B, c, o) >= 0 minimise the squared relative
-error (a linear problem, solved over the active sets); RP is then chosen by the
-squared log error, the same objective as the Eq. 1 fit.
+- ``fit_roofline``: Eq. 1 alone (the paper reproduction's Table 16): least squares on log
+  latency. For a ridge point RP and bandwidth B, model i's predicted latency is
+  ``S_i(RP) / B`` with ``S_i(RP) = sum_j max(macs_ij / RP, bytes_ij)``; for each RP the best
+  ``log B`` is the mean of ``log S_i - log t_i`` in closed form, and RP is found by a dense
+  search over a log-spaced grid (then refined). Peak = RP x B.
+- ``fit_measurements`` (``roofline fit``): any table of measurements, the model of
+  :mod:`roofline.measure.terms` with its terms chosen and checked by
+  :mod:`roofline.measure.crossval`, into a profile with a ``validation`` block.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,11 +22,10 @@ import yaml
 from ..conventions import Convention, get_convention
 from ..engine import layer_costs
 from ..errors import RooflineError
-from ..hardware import (BYTES_PER_ELEMENT, KINDS, Figure, Fitted, HardwareProfile, KernelCost, Overhead,
+from ..hardware import (Figure, Fitted, HardwareProfile, KernelCost, Overhead,
                         Validation, load_hardware, profile_to_yaml)
 from ..stats import spearman
 from ..trace import LayerTable, trace
-from ..zoo import model_name, resolve
 from .terms import Params
 
 
@@ -115,194 +110,6 @@ def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
                      spearman(df["measured_s"], df["macs"]),
                      float(np.median(rel)), float(rel.max()), float(np.median(mrel)), float(mrel.max()),
                      df, flat)
-
-
-MAX_ROWS = 10_000
-LATENCY_MS = (1e-6, 1e7)  # a nanosecond to about three hours
-
-OVERHEAD_TERMS = {"none": (), "kernel": ("kernel",), "inference": ("inference",),
-                  "both": ("kernel", "inference")}
-
-
-@dataclass(frozen=True)
-class OverheadFit:
-    """A roofline with per-kernel and per-inference overheads fitted to measured latencies."""
-
-    ridge_point_macs_per_byte: float
-    mem_bw_bytes_per_s: float
-    per_kernel_s: float
-    per_inference_s: float
-    terms: tuple[str, ...]
-    n_models: int
-    spearman: float
-    median_rel_error: float
-    worst_rel_error: float
-    predictions: pd.DataFrame
-    rp_fixed: bool = False
-
-    @property
-    def peak_macs_per_s(self) -> float:
-        return self.ridge_point_macs_per_byte * self.mem_bw_bytes_per_s
-
-
-def supported_terms(n_models: int, requested: str = "auto", rp_fixed: bool = False) -> tuple[str, ...]:
-    """The overhead terms ``n_models`` measurements support: at least two more models than
-    parameters (RP unless fixed, bandwidth, and one per term)."""
-    base = 1 if rp_fixed else 2
-    if requested == "auto":
-        for key in ("both", "kernel", "none"):
-            if n_models >= base + len(OVERHEAD_TERMS[key]) + 2:
-                return OVERHEAD_TERMS[key]
-        return ()
-    if requested not in OVERHEAD_TERMS:
-        raise RooflineError(f"unknown --overhead {requested!r}; use auto, {', '.join(OVERHEAD_TERMS)}")
-    terms = OVERHEAD_TERMS[requested]
-    need = base + len(terms) + 2
-    if n_models < need:
-        raise RooflineError(f"fitting {'bandwidth' if rp_fixed else 'ridge point, bandwidth'}"
-                            f"{''.join(' and a per-' + t + ' cost' for t in terms)} needs at least {need} models "
-                            f"(two more than the {need - 2} parameters), got {n_models}")
-    return terms
-
-
-def _nonneg_relative_ls(cols: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
-    """min sum((cols @ p / t - 1)^2) over p >= 0 with p[0] > 0, by enumerating active sets."""
-    a = cols / t[:, None]
-    k = cols.shape[1]
-    best_p, best_err = None, np.inf
-    for mask in range(1 << (k - 1)):
-        idx = [0] + [j for j in range(1, k) if mask >> (j - 1) & 1]
-        sol, *_ = np.linalg.lstsq(a[:, idx], np.ones(len(t)), rcond=None)
-        if sol[0] <= 0 or (sol < 0).any():
-            continue
-        p = np.zeros(k)
-        p[idx] = sol
-        err = float(np.sum((a @ p - 1.0) ** 2))
-        if err < best_err:
-            best_p, best_err = p, err
-    if best_p is None:
-        best_p = np.zeros(k)
-        best_p[0] = float(np.mean(t / cols[:, 0]))
-    return best_p, best_err
-
-
-def fit_overhead(costs, kernels: np.ndarray, measured_s: np.ndarray, names: list[str] | None = None,
-                 terms: tuple[str, ...] = ("kernel", "inference"), rp: float | None = None,
-                 rp_range: tuple[float, float] = (0.1, 5000.0), points: int = 801) -> OverheadFit:
-    """Fit RP (unless ``rp`` is given), bandwidth and the overhead ``terms`` to latencies (seconds)."""
-    t = np.asarray(measured_s, dtype=np.float64)
-    k = np.asarray(kernels, dtype=np.float64)
-    if len(costs) != len(t) or len(k) != len(t):
-        raise RooflineError("need one measured latency and one kernel count per model")
-    if not np.all(np.isfinite(t)) or np.any(t <= 0):
-        raise RooflineError("measured latencies must be positive numbers")
-    supported_terms(len(t), next(key for key, v in OVERHEAD_TERMS.items() if v == tuple(terms)), rp is not None)
-    extra = [k] * ("kernel" in terms) + [np.ones_like(t)] * ("inference" in terms)
-    log_t = np.log(t)
-
-    def solve(s_i: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        cols = np.stack([s_i, *extra], axis=1)
-        p, _ = _nonneg_relative_ls(cols, t)
-        pred = cols @ p
-        return p, float(np.sum((np.log(pred) - log_t) ** 2)), pred
-
-    def best(rps: np.ndarray) -> float:
-        sums = latency_sums(costs, rps)  # every ridge point in one step
-        return float(rps[int(np.argmin([solve(s)[1] for s in sums]))])
-
-    fixed = rp is not None
-    if not fixed:
-        grid = np.geomspace(*rp_range, points)
-        r0 = best(grid)
-        j = int(np.searchsorted(grid, r0))
-        rp = best(np.geomspace(grid[max(j - 1, 0)], grid[min(j + 1, len(grid) - 1)], 41))
-    p, _, pred = solve(latency_sums(costs, np.array([rp]))[0])
-    per_kernel = float(p[1]) if "kernel" in terms else 0.0
-    per_inf = float(p[-1]) if "inference" in terms else 0.0
-    rel = np.abs(pred / t - 1.0)
-    df = pd.DataFrame({"model": names or [f"model{i}" for i in range(len(t))], "measured_s": t,
-                       "predicted_s": pred, "ratio": pred / t, "kernels": k.astype(int)})
-    return OverheadFit(float(rp), float(1.0 / p[0]), per_kernel, per_inf, tuple(terms), len(t),
-                       spearman(df["measured_s"], df["predicted_s"]), float(np.median(rel)), float(rel.max()),
-                       df, fixed)
-
-
-def read_measured(path: str, models_col: str = "model", latency_col: str = "ms") -> pd.DataFrame:
-    """``model`` (canonical) and ``latency_s`` from a CSV with latency in milliseconds."""
-    if not Path(path).is_file():
-        raise RooflineError(f"measured-latency file {path} does not exist")
-    try:
-        df = pd.read_csv(path, comment="#")
-    except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise RooflineError(f"cannot read {path} as CSV: {e}") from None
-    for col in (models_col, latency_col):
-        if col not in df.columns:
-            raise RooflineError(f"{path} has no column {col!r} (columns: {', '.join(map(str, df.columns))}); "
-                                f"set --models-col / --latency-col")
-    if len(df) > MAX_ROWS:
-        raise RooflineError(f"{path} has {len(df):,} rows; fit takes at most {MAX_ROWS:,} (one per model)")
-    ms = pd.to_numeric(df[latency_col], errors="coerce")
-    bad = df.loc[ms.isna(), latency_col]
-    if len(bad):
-        raise RooflineError(f"{path}: latency {str(bad.iloc[0])!r} in column {latency_col!r} is not a number")
-    lo, hi = LATENCY_MS
-    out_of_range = ~ms.between(lo, hi) | ~np.isfinite(ms)
-    if out_of_range.any():
-        i = int(np.flatnonzero(out_of_range.to_numpy())[0])
-        raise RooflineError(f"{path}: row {i + 2}: latency {float(ms.iloc[i]):g} ms is outside the plausible "
-                            f"range {lo:g} to {hi:g} ms")
-    models = [model_name(*resolve(str(m))) for m in df[models_col]]
-    seen: dict[str, int] = {}
-    for i, m in enumerate(models):
-        if m in seen:
-            raise RooflineError(f"{path}: rows {seen[m] + 2} and {i + 2} both measure {m} (after resolving "
-                                f"aliases); give one latency per model")
-        seen[m] = i
-    return pd.DataFrame({"model": models, "latency_s": ms.to_numpy(np.float64) / 1e3})
-
-
-def fit_measured_csv(path: str, models_col: str, latency_col: str, convention: str, dtype: str,
-                     name: str, kind: str, overhead: str = "auto"
-                     ) -> tuple[FitResult, OverheadFit | None, HardwareProfile]:
-    """Fit Eq. 1 and (where the data supports it) Eq. 1 plus overheads; the profile takes the latter."""
-    if dtype not in BYTES_PER_ELEMENT:
-        raise RooflineError(f"unknown dtype {dtype!r}; use one of {', '.join(BYTES_PER_ELEMENT)}")
-    if kind not in KINDS:
-        raise RooflineError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if overhead != "auto" and overhead not in OVERHEAD_TERMS:
-        raise RooflineError(f"unknown --overhead {overhead!r}; use auto, {', '.join(OVERHEAD_TERMS)}")
-    m = read_measured(path, models_col, latency_col)
-    if len(m) < 3:
-        raise RooflineError(f"{path} has {len(m)} measurements; fitting a ridge point and a bandwidth "
-                            f"needs at least 3 models")
-    terms = supported_terms(len(m), overhead)
-    conv = get_convention(convention)
-    costs = model_costs([trace(x, fuse=conv.fused) for x in m["model"]], conv, dtype)
-    names = list(m["model"])
-    res = fit_roofline(costs, m["latency_s"].to_numpy(), names)
-    ores = (fit_overhead(costs, np.array([len(c[0]) for c in costs]), m["latency_s"].to_numpy(), names, terms)
-            if terms else None)
-    how = (f"roofline fit on {date.today().isoformat()}: least squares on log latency over {res.n_models} "
-           f"models measured in {Path(path).name}, convention {convention}, {dtype}"
-           + (f", with a per-{' and a per-'.join(terms)} cost" if terms else ""))
-    rp, bw = ((ores.ridge_point_macs_per_byte, ores.mem_bw_bytes_per_s) if ores else
-              (res.ridge_point_macs_per_byte, res.mem_bw_bytes_per_s))
-    over = Overhead()
-    if ores:
-        ex = "fused" if conv.fused else "eager"
-        over = Overhead({ex: KernelCost(ores.per_kernel_s, f"fitted ({how})", "measured")}
-                        if "kernel" in terms else {},
-                        Figure(ores.per_inference_s, f"fitted ({how})", "measured")
-                        if "inference" in terms else None)
-    profile = HardwareProfile(
-        name=name, kind=kind, description=f"fitted to measured latency ({Path(path).name})",
-        default_dtype=dtype,
-        peak_macs_per_s={dtype: Figure(rp * bw, f"fitted: ridge point x bandwidth ({how})", "measured")},
-        mem_bw_bytes_per_s=Figure(bw, f"fitted effective bandwidth ({how})", "measured"),
-        fitted=Fitted(dtype, rp, bw, how, "measured"), overhead=over,
-    )
-    load_hardware(yaml.safe_load(profile_to_yaml(profile)))  # what will be written must load back
-    return res, ores, profile
 
 
 # --- fitting any table of measurements ---------------------------------------------------------------
