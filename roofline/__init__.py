@@ -7,16 +7,17 @@ import os as _os
 import signal as _signal
 import sys as _sys
 import threading as _threading
-from importlib.metadata import PackageNotFoundError, version
 
 
 def _interrupted_while_importing(signum, frame):  # noqa: ANN001
-    _sys.stderr.write("error: interrupted\n")
-    _os._exit(130)
+    _sys.stderr.write("error: interrupted\n" if signum == _signal.SIGINT else "error: terminated\n")
+    _os._exit(130 if signum == _signal.SIGINT else 143)
 
 
-# The command line imports torch through this package; a Ctrl-C then ends it with one line, not a
-# traceback (only in the `roofline` command: a notebook's Ctrl-C stays a KeyboardInterrupt).
+# The command line imports torch through this package (2-14 s): Ctrl-C or SIGTERM then ends it with one
+# line and the documented code, not a traceback or a silent kill. Only in the `roofline` command: a
+# notebook's Ctrl-C stays a KeyboardInterrupt. Installed before any other import, importlib.metadata
+# included.
 _argv0 = _sys.argv[0] if getattr(_sys, "argv", None) else ""
 _cli = (_os.path.basename(_argv0) in ("roofline", "roofline.exe") or _argv0 == "-m"
         or _argv0.endswith(_os.path.join("roofline", "cli.py")))
@@ -24,6 +25,9 @@ _guard = (_cli and _threading.current_thread() is _threading.main_thread()
           and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler)
 if _guard:
     _signal.signal(_signal.SIGINT, _interrupted_while_importing)
+    _signal.signal(_signal.SIGTERM, _interrupted_while_importing)
+
+from importlib.metadata import PackageNotFoundError, version  # noqa: E402
 
 from .conventions import CONVENTIONS, Convention  # noqa: E402
 from .engine import Analysis, analyze  # noqa: E402
@@ -32,8 +36,8 @@ from .hardware import HardwareProfile, list_hardware, load_hardware  # noqa: E40
 from .trace import LayerTable, trace  # noqa: E402
 from .zoo import ModelCard, build_model, list_models, model_card  # noqa: E402
 
-if _guard:
-    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+# In the command line the handlers stay until roofline.cli.main installs its own (the CLI module's
+# imports come after this package's): no window in which a signal ends it with a traceback.
 
 try:
     __version__ = version("roofline")

@@ -20,6 +20,8 @@ MAX_INPUT_ELEMENTS = 1 << 36      # 68.7 G elements in one input tensor (a 2048 
 MAX_RESOLUTION = 1 << 16
 MAX_BATCH = 1 << 16
 MAX_RIDGE_POINTS = 100_001
+MAX_RIDGE_POINT = 1e6  # MACs per byte: far beyond any accelerator (the paper sweeps to 500)
+MIN_WIDTH, MAX_WIDTH = 1 / 64, 4.0
 # Plausible ranges of user rates (the same as hardware profiles'): below, a unit is missing; above, a typo.
 MAC_RATE = (1e6, 1e17)
 BYTE_RATE = (1e6, 1e17)
@@ -107,3 +109,29 @@ def input_elements(shape: tuple[int, ...], what: str = "input shape") -> int:
         raise InvalidInputError(f"{what} {'x'.join(map(str, shape))} has {n:.3g} elements; at most "
                                 f"{MAX_INPUT_ELEMENTS:.3g} can be traced")
     return n
+
+
+def threads(value: Any, what: str = "--threads") -> int:
+    """A CPU thread count from 1 to four times this machine's CPUs."""
+    import os
+
+    hi = 4 * (os.cpu_count() or 1)
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{what} must be a positive integer, got {value}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise InvalidInputError(f"{what} must be a positive integer, got {show(value)}") from None
+    if v < 1:
+        raise InvalidInputError(f"{what} must be a positive integer, got {v}")
+    if v > hi:
+        raise InvalidInputError(f"{what} {v} is more than four times this machine's {os.cpu_count()} CPUs "
+                                f"(at most {hi})")
+    return v
+
+
+def ascii_number(text: str, what: str) -> str:
+    """Numbers on the command line are written in ASCII digits (one policy everywhere)."""
+    if not text.isascii():
+        raise InvalidInputError(f"{what} {text!r}: write numbers with ASCII digits (0-9)")
+    return text

@@ -9,6 +9,8 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import signal
 import sys
 import warnings
 from enum import Enum
@@ -83,7 +85,7 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 def _emit(text: str, output: Optional[Path]) -> None:
     """Print ``text`` or write it atomically to ``output``."""
-    if output is None:
+    if output is None or str(output) == "-":
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         write_atomic(output, text)
@@ -719,7 +721,7 @@ def pareto(
         err.print(f"wrote {sweep_plot}")
     if fmt is Fmt.table and output is None:
         fronts = []
-        for value in rps:
+        for value in (rps if len(rps) <= 12 else []):
             on = p[np.isclose(p["rp_macs_per_byte"], value) & p["pareto_optimal"]].sort_values("latency_s")
             fronts.append({"RP (MAC/B)": float(value), "Pareto-optimal models (top-1 %, latency ms)": ", ".join(
                 f"{r.model} ({r.top1:.1f}, {r.latency_s * 1e3:.3g})" for r in on.itertuples())})
@@ -1117,11 +1119,45 @@ def main(argv: list[str] | None = None) -> int:
         restore()
 
 
+_ASCII = {"µ": "u", "×": "x", "–": "-", "—": "-", "…": "...", "≤": "<=", "≥": ">=", "→": "->", "±": "+/-",
+          "²": "^2", "·": "."}
+
+
+def _ascii_fallback(e: UnicodeError):
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    return "".join(_ASCII.get(c, "?") for c in e.object[e.start:e.end]), e.end
+
+
+def _fit_terminal_encoding() -> None:
+    """Where the terminal's encoding has no µ, × or – (PYTHONIOENCODING=ascii, a C locale), print
+    ASCII stand-ins (u, x, -) instead of failing."""
+    import codecs
+
+    try:
+        codecs.lookup_error("roofline-ascii")
+    except LookupError:
+        codecs.register_error("roofline-ascii", _ascii_fallback)
+    for stream in (sys.stdout, sys.stderr):
+        enc = getattr(stream, "encoding", None)
+        if not enc or not hasattr(stream, "reconfigure"):
+            continue
+        try:
+            "µ×–".encode(enc)
+        except (UnicodeEncodeError, LookupError):
+            try:
+                stream.reconfigure(errors="roofline-ascii")
+            except (ValueError, OSError):
+                pass
+
+
 def _main(argv: list[str] | None) -> int:
     if sys.stdout is None:
         sys.stdout = _ClosedStdout()
-    command = typer.main.get_command(app)
-    try:
+    try:  # everything inside: a signal may arrive at any moment, building the command included
+        _fit_terminal_encoding()
+        _ascii_digits(sys.argv[1:] if argv is None else argv)
+        command = typer.main.get_command(app)
         rv = command.main(args=argv, prog_name="roofline", standalone_mode=False)
     except RooflineError as e:
         _error_line(str(e))
@@ -1134,6 +1170,9 @@ def _main(argv: list[str] | None) -> int:
         return 143
     except BrokenPipeError:
         return 141  # the reader went away (roofline ... | head): nothing to say
+    except OSError as e:  # standard output or error closed or broken under us (a user's model closed fd 1)
+        _error_line(f"cannot write the output: {e.strerror or e}")
+        return 2
     except Exception as e:
         # click's exceptions (typer may vendor its own copy of click: match by class name)
         kinds = {c.__name__ for c in type(e).__mro__}
@@ -1157,6 +1196,13 @@ def _main(argv: list[str] | None) -> int:
     return rv if isinstance(rv, int) else 0
 
 
+def _ascii_digits(args: list[str]) -> None:
+    """One policy for numbers everywhere: ASCII digits only (Python's float() would take ٥ and ５)."""
+    for a in args:
+        if any(ch.isdigit() and not ch.isascii() for ch in str(a)):
+            raise RooflineError(f"{str(a)!r}: write numbers with ASCII digits (0-9)")
+
+
 def _error_line(message: str) -> None:
     """One line on stderr: ``error: <message>``."""
     text = " ".join(str(message).split())
@@ -1165,7 +1211,14 @@ def _error_line(message: str) -> None:
 
 
 def run() -> None:
-    sys.exit(main())
+    code = main()
+
+    def quiet(signum, frame) -> None:  # noqa: ANN001 - the output is complete: end with the code, silently
+        os._exit(130 if signum == signal.SIGINT else 143)
+
+    signal.signal(signal.SIGINT, quiet)
+    signal.signal(signal.SIGTERM, quiet)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,7 @@ VALIDATION_KEYS = {"status", "data", "rows", "models", "folds", "method", "terms
                    "macs_heldout_median_error", "ratio_p10", "ratio_p90", "source"}
 STATUSES = ("fitted", "measured", "transferred")
 MAX_RIDGE_POINT = 1e6  # MACs per byte: far above any accelerator (the paper sweeps to 500)
+MIN_RIDGE_POINT = 1e-3
 EFFICIENCY_RANGE = (1e-4, 1e2)  # a class factor outside this is a fit gone wrong, not hardware
 # Below these a number is almost surely in the wrong unit (TOPS, GB/s, MB) rather than per second;
 # above these, in the wrong unit the other way (bits, ops per ns) or a typo in the exponent.
@@ -352,13 +353,28 @@ MAX_PROFILE_BYTES = 1 << 20
 MAX_TEXT = 4096  # characters in a free-text field (name, description, source)
 
 
+MAX_DEPTH = 16  # nesting levels; a profile needs 5
+
+
 def _refuse_aliases(text: str, path: Path) -> None:
-    """Profiles never need YAML anchors or aliases; refusing them bounds what a file can expand to."""
+    """Profiles never need YAML anchors or aliases, nor deep nesting; refusing them, token by token
+    and without recursion, bounds what a file can expand to before the parser's recursive walk."""
+    opens = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+             yaml.FlowSequenceStartToken)
+    closes = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+    depth = 0
     for token in yaml.scan(text, Loader=yaml.SafeLoader):
         if isinstance(token, (yaml.AnchorToken, yaml.AliasToken)):
             line = token.start_mark.line + 1
             raise ProfileError(f"{path}: line {line}: YAML anchors and aliases (&, *) are not allowed in "
                                f"hardware profiles")
+        if isinstance(token, opens):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ProfileError(f"{path}: line {token.start_mark.line + 1}: nested more than {MAX_DEPTH} levels "
+                                   f"deep; a hardware profile needs 5")
+        elif isinstance(token, closes):
+            depth -= 1
 
 
 def _text(value: Any, where: str, field_name: str) -> str:
@@ -470,6 +486,14 @@ def _parse(data: Any, where: str) -> HardwareProfile:
                         _choice(f.get("convention", ""), where, "fitted.convention", ("", "default", "mnv4-paper",
                                                                                       "unfused")),
                         _choice(f.get("execution", ""), where, "fitted.execution", ("",) + EXECUTIONS))
+    if fitted is not None:
+        fbw = fitted.mem_bw_bytes_per_s or bw.value
+        for dt_, rp_ in [(fitted.dtype, fitted.ridge_point_macs_per_byte), *fitted.other_dtypes.items()]:
+            peak_ = rp_ * fbw
+            lo_, hi_ = _PLAUSIBLE_MIN["peak_macs_per_s"], _PLAUSIBLE_MAX["peak_macs_per_s"]
+            if not lo_ <= peak_ <= hi_:
+                raise ProfileError(f"{where}: fitted ridge point x bandwidth gives a {dt_} peak of {peak_:g} MAC/s, "
+                                   f"outside the plausible {lo_:g} to {hi_:g}")
     if default_dtype not in peaks and not (fitted and fitted.dtype == default_dtype):
         raise ProfileError(f"{where}: no peak_macs_per_s for the default dtype {default_dtype} "
                            f"and no fitted roofline for it")
@@ -504,8 +528,9 @@ def _choice(value: Any, where: str, field_name: str, options: tuple[str, ...]) -
 
 def _ridge_point(value: Any, where: str, field_name: str) -> float:
     v = _number(value, where, field_name)
-    if v > MAX_RIDGE_POINT:
-        raise ProfileError(f"{where}: {field_name} = {v:g} MACs/byte is implausible (at most {MAX_RIDGE_POINT:g})")
+    if not MIN_RIDGE_POINT <= v <= MAX_RIDGE_POINT:
+        raise ProfileError(f"{where}: {field_name} = {v:g} MACs/byte is implausible (ridge points go from "
+                           f"{MIN_RIDGE_POINT:g} to {MAX_RIDGE_POINT:g})")
     return v
 
 

@@ -27,9 +27,44 @@ def _special(p: Path) -> bool:
     return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early, with one line, if ``path`` cannot be written (missing folder, no permission)."""
+def _name_limit(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def resolve_target(path: str | os.PathLike) -> Path:
+    """The file a write to ``path`` changes: a symlink is written through (its target replaced, the
+    link kept), as cp and editors do."""
     p = Path(path)
+    try:
+        if p.is_symlink():
+            return Path(os.path.realpath(p))
+    except OSError:
+        pass
+    return p
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, with one line, if ``path`` cannot be written (missing folder, no permission, a
+    name too long for the file system). ``-`` is standard output."""
+    if str(path) == "-":
+        return Path("-")
+    p = resolve_target(path)
+    parent0 = p.parent if str(p.parent) else Path(".")
+    if parent0.is_dir() and len(os.fsencode(p.name)) > _name_limit(parent0):
+        raise OutputError(f"cannot write {str(path)[:80]}...: the file name is longer than the "
+                          f"{_name_limit(parent0)} bytes this file system allows")
+    try:
+        return _check_writable(p)
+    except OutputError:
+        raise
+    except OSError as e:
+        raise OutputError(f"cannot write {str(path)[:200]}: {e.strerror}") from None
+
+
+def _check_writable(p: Path) -> Path:
     if _special(p):
         if not os.access(p, os.W_OK):
             raise OutputError(f"cannot write {p}: not writable")
@@ -46,7 +81,19 @@ def check_writable(path: str | os.PathLike) -> Path:
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    p = check_writable(path)
+    if str(path) == "-":  # standard output, as for most command-line tools
+        import sys
+
+        try:
+            if isinstance(data, bytes):
+                sys.stdout.buffer.write(data)
+            else:
+                sys.stdout.write(data)
+            sys.stdout.flush()
+        except (OSError, ValueError, AttributeError) as e:
+            raise OutputError(f"cannot write to standard output: {e}") from None
+        return Path("-")
+    p = check_writable(path)  # through a symlink: its target
     mode = "wb" if isinstance(data, bytes) else "w"
     text_args = {} if mode == "wb" else {"encoding": "utf-8", "newline": ""}
     if _special(p):  # a device or FIFO: write to it, never replace it
@@ -56,8 +103,11 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
         except OSError as e:
             raise OutputError(f"cannot write {p}: {e.strerror}") from None
         return p
+    # the temporary name must fit the name limit too: a legal 255-byte name leaves no room for more
+    room = _name_limit(p.parent if str(p.parent) else Path(".")) - len(".") - len(".XXXXXXXX.tmp")
+    stem = os.fsdecode(os.fsencode(p.name)[:max(room, 1)]) if len(os.fsencode(p.name)) > room else p.name
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".tmp", dir=p.parent)
     except OSError as e:
         raise OutputError(f"cannot write {p}: {e.strerror}") from None
     try:
@@ -77,6 +127,8 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
 def check_report_folder(path: str | os.PathLike) -> Path:
     """Fail early if ``path`` cannot become a report folder."""
     p = Path(path)
+    if str(path) == "-":
+        raise OutputError("a report folder cannot be standard output: give -o FOLDER")
     parent = p.parent if str(p.parent) else Path(".")
     if p.exists() and not p.is_dir():
         raise OutputError(f"cannot write the report to {p}: it exists and is not a folder")

@@ -11,17 +11,33 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import RooflineError
+from .errors import InvalidInputError, RooflineError
 
 
 def pareto_mask(latency: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    """True for each point that no other point dominates (lower latency is better, higher accuracy)."""
+    """True for each point that no other point dominates (lower latency is better, higher accuracy).
+    A point with a NaN latency or accuracy is never on the front (and dominates nothing)."""
     lat = np.asarray(latency, dtype=np.float64)
     acc = np.asarray(accuracy, dtype=np.float64)
     no_worse = (lat[None, :] <= lat[:, None]) & (acc[None, :] >= acc[:, None])
     better = (lat[None, :] < lat[:, None]) | (acc[None, :] > acc[:, None])
     dominated = (no_worse & better).any(axis=1)
-    return ~dominated
+    return ~dominated & np.isfinite(lat) & np.isfinite(acc)
+
+
+_NEEDED = ("model", "rp_macs_per_byte", "latency_s", "top1")
+
+
+def _check_frame(df: object, what: str, needed: tuple[str, ...]) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInputError(f"{what} takes a DataFrame from roofline.sweep.sweep, got {type(df).__name__}")
+    missing = [c for c in needed if c not in df.columns]
+    if missing:
+        raise InvalidInputError(f"{what}: the table has no column {missing[0]!r} (give the result of "
+                                f"roofline.sweep.sweep{'' if what == 'pareto' else ' through pareto'})")
+    if df.empty:
+        raise InvalidInputError(f"{what}: the table has no rows")
+    return df
 
 
 def pareto(sweep_df: pd.DataFrame) -> pd.DataFrame:
@@ -30,20 +46,34 @@ def pareto(sweep_df: pd.DataFrame) -> pd.DataFrame:
     ``slowdown_vs_front``: the model's latency over the latency of the fastest
     model at equal or better accuracy (1.0 on the front or tied with it).
     """
-    df = sweep_df.copy()
+    df = _check_frame(sweep_df, "pareto", _NEEDED).copy()
     if df["top1"].isna().any():
         missing = sorted(df.loc[df["top1"].isna(), "model"].unique())
         raise RooflineError(f"no accuracy for {', '.join(missing)}: give a CSV of model,top1")
-    opt = np.zeros(len(df), dtype=bool)
-    slow = np.zeros(len(df))
-    for _, idx in df.groupby("rp_macs_per_byte", sort=False).indices.items():
-        lat = df["latency_s"].to_numpy()[idx]
-        acc = df["top1"].to_numpy()[idx]
-        opt[idx] = pareto_mask(lat, acc)
-        best = np.array([lat[acc >= a].min() for a in acc])
-        slow[idx] = lat / best
-    df["pareto_optimal"] = opt
-    df["slowdown_vs_front"] = slow
+    r_code, rps = pd.factorize(df["rp_macs_per_byte"], sort=False)
+    m_code, names = pd.factorize(df["model"], sort=False)
+    if pd.Series(list(zip(r_code, m_code))).duplicated().any():
+        raise InvalidInputError("pareto: a model appears twice at one ridge point; give one row per model and RP")
+    # every ridge point at once, as (RP, model) matrices, in steps that bound memory (RP x models^2)
+    lat = np.full((len(rps), len(names)), np.nan)
+    acc = np.full((len(rps), len(names)), np.nan)
+    lat[r_code, m_code] = df["latency_s"].to_numpy(np.float64)
+    acc[r_code, m_code] = df["top1"].to_numpy(np.float64)
+    opt = np.zeros_like(lat, dtype=bool)
+    best = np.full_like(lat, np.inf)
+    step = max(1, 4_000_000 // max(len(names) ** 2, 1))
+    for s in range(0, len(rps), step):
+        L, A = lat[s:s + step], acc[s:s + step]
+        with np.errstate(invalid="ignore"):
+            no_worse = (L[:, None, :] <= L[:, :, None]) & (A[:, None, :] >= A[:, :, None])
+            better = (L[:, None, :] < L[:, :, None]) | (A[:, None, :] > A[:, :, None])
+            opt[s:s + step] = ~(no_worse & better).any(axis=2) & np.isfinite(L) & np.isfinite(A)
+            # the fastest model at equal or better accuracy
+            best[s:s + step] = np.where(A[:, None, :] >= A[:, :, None], L[:, None, :], np.inf).min(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slow = lat / best
+    df["pareto_optimal"] = opt[r_code, m_code]
+    df["slowdown_vs_front"] = slow[r_code, m_code]
     return df
 
 
@@ -52,6 +82,7 @@ def front_ranges(pareto_df: pd.DataFrame) -> pd.DataFrame:
 
     ``universal`` is True for a model on the front at every swept RP.
     """
+    _check_frame(pareto_df, "front_ranges", (*_NEEDED, "pareto_optimal"))
     rows = []
     for model, g in pareto_df.groupby("model", sort=False):
         g = g.sort_values("rp_macs_per_byte")
@@ -75,9 +106,9 @@ def read_accuracy_csv(path: str) -> dict[str, float]:
     """A user CSV with columns ``model`` and ``top1`` (percent)."""
     from .zoo import model_name, resolve
 
-    try:
-        df = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as e:
+    try:  # plain text whatever the suffix (pandas would guess a compression from the name)
+        df = pd.read_csv(path, compression=None)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise RooflineError(f"cannot read accuracy CSV {path}: {e}") from None
     for col in ("model", "top1"):
         if col not in df.columns:

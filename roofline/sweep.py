@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,6 +29,7 @@ from .hardware import load_hardware
 from .trace import LayerTable, trace
 from .zoo import ARCHS, list_models, model_card, model_name, resolve
 
+CHUNK_CELLS = 2_000_000  # ridge points x layers per numpy step (16 MB per float array)
 PAPER_BANDWIDTH = 40e9  # bytes/s: the reading of the paper's Figure 2 (see reports/mnv4-paper)
 
 MODEL_GROUPS: dict[str, tuple[str, ...]] = {
@@ -69,6 +70,7 @@ def expand_models(models: Iterable[str] = (), groups: Iterable[str] = (), famili
 def parse_rps(text: str | Sequence[float]) -> np.ndarray:
     """``"0:500:5"`` (start:stop:step, stop included), ``"0,5,50,500"`` or a sequence."""
     if isinstance(text, str):
+        checks.ascii_number(text, "ridge points")
         try:
             if ":" in text:
                 parts = [float(p) for p in text.split(":")]
@@ -102,6 +104,13 @@ def parse_rps(text: str | Sequence[float]) -> np.ndarray:
         raise RooflineError(f"the ridge-point range {text!r} is empty")
     if not np.all(np.isfinite(values)) or np.any(values < 0):
         raise RooflineError(f"ridge points must be finite and >= 0, got {text!r}")
+    if np.any(values > checks.MAX_RIDGE_POINT):
+        raise InvalidInputError(f"ridge point {values.max():g} MACs/byte is implausible: ridge points go from 0 "
+                                f"to {checks.MAX_RIDGE_POINT:g}")
+    nonzero = values[values > 0]
+    if nonzero.size and nonzero.min() < 1e-3:
+        raise InvalidInputError(f"ridge point {nonzero.min():g} MACs/byte is implausibly small (0, or at least "
+                                f"0.001)")
     return values
 
 
@@ -122,6 +131,21 @@ def rooflines(rps: np.ndarray, vary: str, bw: float | None, peak: float | None) 
             bws = np.where(rps == 0, np.inf, peak / np.where(rps == 0, 1.0, rps))
         return np.full_like(rps, peak), bws
     raise RooflineError(f"vary must be 'peak' or 'bandwidth', got {vary!r}")
+
+
+def _check_accuracy(accuracy: object) -> dict[str, float] | None:
+    """``accuracy``: a mapping of model name to top-1 in percent (finite, 0 to 100), or None."""
+    if accuracy is None:
+        return None
+    if not isinstance(accuracy, Mapping):
+        raise InvalidInputError(f"accuracy must map model names to top-1 (%), got {checks.show(accuracy)}")
+    out = {}
+    for k, v in accuracy.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)) \
+                or not 0 <= float(v) <= 100:
+            raise InvalidInputError(f"accuracy of {k!r} must be a percentage from 0 to 100, got {checks.show(v)}")
+        out[str(k)] = float(v)
+    return out
 
 
 class SweepResult(pd.DataFrame):
@@ -175,6 +199,10 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     """
     models = checks.names(models)
     rp = parse_rps(rps)
+    accuracy = _check_accuracy(accuracy)
+    if progress is not None and not callable(progress):
+        raise InvalidInputError(f"progress must be a function of the model name, got {checks.show(progress)}")
+
     conv, execution = resolve_execution(convention, None)
     if hw is not None:
         from .engine.analysis import profile_reading
@@ -215,14 +243,20 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
                                                            width=width, batch=batch)
         layers = layer_bytes(table, conv, dtype)
         macs, byts = effective_costs(layers, *costs_of(layers), efficiency)
-        mac_t, mem_t, lat = roofline_times(macs[None, :], byts[None, :], peaks[:, None], bws[:, None])
         fixed = 0.0 if latency.is_eq1 else float(
             kernel_overheads(layers, latency.per_kernel, execution).sum()) + latency.inference_s(layers)
-        eq1 = lat.sum(axis=1)
+        eq1, mem_lat, n_mem = (np.empty(len(rp)), np.empty(len(rp)), np.empty(len(rp), dtype=np.int64))
+        step = max(1, CHUNK_CELLS // max(len(macs), 1))  # ridge points per step: bounded memory
+        for s in range(0, len(rp), step):
+            mac_t, mem_t, lat = roofline_times(macs[None, :], byts[None, :], peaks[s:s + step, None],
+                                               bws[s:s + step, None])
+            mem_bound_s = mem_t > mac_t
+            eq1[s:s + step] = lat.sum(axis=1)
+            mem_lat[s:s + step] = np.where(mem_bound_s, lat, 0.0).sum(axis=1)
+            n_mem[s:s + step] = mem_bound_s.sum(axis=1)
         total = eq1 + fixed
-        mem_bound = mem_t > mac_t
         with np.errstate(invalid="ignore", divide="ignore"):
-            mem_share = np.where(eq1 > 0, np.where(mem_bound, lat, 0.0).sum(axis=1) / eq1, 0.0)
+            mem_share = np.where(eq1 > 0, mem_lat / eq1, 0.0)
         name = table.model
         top1 = (accuracy or {}).get(name)
         if top1 is None and accuracy is None:
@@ -240,7 +274,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
             "model": name, "rp_macs_per_byte": rp, "peak_macs_per_s": peaks, "mem_bw_bytes_per_s": bws,
             "latency_s": total, **band_cols, "overhead_s": fixed, "mac_time_share": 1.0 - mem_share,
             "mem_time_share": mem_share,
-            "memory_bound_layers": mem_bound.sum(axis=1), "layers": len(macs), "macs": table.macs,
+            "memory_bound_layers": n_mem, "layers": len(macs), "macs": table.macs,
             "top1": np.nan if top1 is None else top1,
         }))
     out = SweepResult(pd.concat(frames, ignore_index=True))

@@ -21,7 +21,8 @@ import yaml
 
 from ..conventions import Convention, get_convention
 from ..engine import layer_costs
-from ..errors import RooflineError
+from .. import checks
+from ..errors import InvalidInputError, RooflineError
 from ..hardware import (Figure, Fitted, HardwareProfile, KernelCost, Overhead,
                         Validation, load_hardware, profile_to_yaml)
 from ..stats import spearman
@@ -73,7 +74,13 @@ def _rel_errors(pred: np.ndarray, meas: np.ndarray) -> np.ndarray:
 def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
                  rp_range: tuple[float, float] = (0.1, 5000.0), points: int = 4001) -> FitResult:
     """Fit RP and bandwidth to measured latencies (seconds); see the module docstring."""
-    measured_s = np.asarray(measured_s, dtype=np.float64)
+    try:
+        measured_s = np.asarray(measured_s, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"measured latencies must be numbers (seconds), got "
+                                f"{checks.show(measured_s)}") from None
+    if measured_s.ndim != 1:
+        raise InvalidInputError("measured latencies must be a flat list of numbers (seconds)")
     if len(costs) != len(measured_s):
         raise RooflineError("need one measured latency per model")
     if len(measured_s) < 3:

@@ -460,9 +460,9 @@ def profile_machine(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",), th
         if isinstance(bt, bool) or not isinstance(bt, int) or not 1 <= bt <= 4096:
             raise RooflineError(f"--batch must be integers from 1 to 4096, got {bt!r}")
     if threads is not None:
-        if threads < 1:
-            raise RooflineError(f"--threads must be a positive integer, got {threads}")
-        torch.set_num_threads(threads)
+        from .. import checks
+
+        torch.set_num_threads(checks.threads(threads))
     b = budget or Budget.for_mode(quick, _llc_bytes(), device)
     step = progress or (lambda _: None)
     cl = (device == "cuda") if channels_last is None else channels_last

@@ -60,6 +60,8 @@ def read_measurements(path: str | Path, columns: Columns = Columns(), dtype: str
                       source: str = "zoo") -> pd.DataFrame:
     """The table as ``model``, ``resolution`` (None = native), ``batch``, ``dtype``, ``width`` (None = 1),
     ``latency_s`` (per call, the whole batch) and ``line`` (the row's line in the file)."""
+    if not isinstance(path, (str, Path)):
+        raise InvalidInputError(f"measurement file {checks.show(path)} does not exist (give a path)")
     path = Path(path)
     if not path.is_file():
         raise RooflineError(f"measurement file {path} does not exist")

@@ -301,9 +301,9 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
     if not models:
         raise RooflineError("no models to validate")
     if threads is not None:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-            raise RooflineError(f"--threads must be a positive integer, got {threads}")
-        torch.set_num_threads(threads)
+        from .. import checks
+
+        torch.set_num_threads(checks.threads(threads))
     profile = load_hardware(hw)
     used = profile.machine.get("threads_used")
     if device == "cpu" and isinstance(used, int) and used != torch.get_num_threads():

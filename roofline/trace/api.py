@@ -110,6 +110,15 @@ def trace(model: ModelLike, input_shape: Sequence[int] | None = None, *,
         raise TraceError(f"model must be a zoo name or a torch.nn.Module, got {type(model).__name__}")
     checks.flag(fuse, "fuse")
     checks.flag(strict, "strict")
+    if isinstance(model, nn.Module):
+        from .user_model import user_output
+
+        with user_output():  # a user's forward may print: keep stdout for our output
+            return _trace(model, input_shape, resolution, batch, width, fuse, strict)
+    return _trace(model, input_shape, resolution, batch, width, fuse, strict)
+
+
+def _trace(model: ModelLike, input_shape, resolution, batch, width, fuse: bool, strict: bool) -> LayerTable:
     inputs = model_inputs(input_shape) if isinstance(model, nn.Module) and input_shape is not None else None
     if inputs is not None:
         if resolution is not None:

@@ -18,8 +18,21 @@ def _reraise_real_interrupt(e: BaseException) -> None:
         raise e
 
 
+def user_output():
+    """While a user's code runs, what it prints goes to stderr: machine-readable output on stdout
+    (``--format json``) stays valid."""
+    import contextlib
+
+    return contextlib.redirect_stdout(sys.stderr if sys.stderr is not None else None)
+
+
 def load_factory(spec: str) -> nn.Module:
     """Import ``spec``'s module, call its factory with no arguments, and return the Module."""
+    with user_output():
+        return _load_factory(spec)
+
+
+def _load_factory(spec: str) -> nn.Module:
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
         raise TraceError(f"model spec {spec!r} must look like path/to/file.py:factory or package.module:factory")

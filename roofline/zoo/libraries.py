@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import RooflineError, UnknownModelError, closest
+from ..errors import RooflineError, TraceError, UnknownModelError, closest
 
 SOURCES = ("timm", "torchvision")
 
@@ -111,8 +111,15 @@ def default_resolution(name: str) -> int:
         weights = lib.models.get_model_weights(model).DEFAULT
     except (ValueError, KeyError, AttributeError):
         return 224
-    crop = weights.transforms().crop_size
-    return int(crop[0] if isinstance(crop, (list, tuple)) else crop)
+    t = weights.transforms()
+    # classification and video weights crop; segmentation weights resize; detection and optical flow
+    # weights take any size and say none
+    for attr in ("crop_size", "resize_size"):
+        size = getattr(t, attr, None)
+        if size:
+            return int(size[0] if isinstance(size, (list, tuple)) else size)
+    raise TraceError(f"{name}: torchvision's {type(t).__name__} weights set no input size; give --resolution "
+                     f"(or --input-shape; resolution= or input_shape= in Python)")
 
 
 @functools.cache

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..checks import integer, number, show
+from ..checks import MAX_WIDTH, MIN_WIDTH, integer, number, show
 from ..errors import InvalidInputError, RooflineError, UnknownModelError, closest
 from . import libraries
 from .builder import build_arch
@@ -39,7 +39,7 @@ for _b in BASE_NAMES:  # mobilenet-v4-conv-s and friends
 _WIDTH_SUFFIX = re.compile(r"^(?P<base>.+?)[-_ ]?(?P<w>\d+(?:\.\d+)?)x$")
 _TIMM_SUFFIX = re.compile(r"^(?P<base>.+?)-(?P<w>\d{3})$")  # timm style: mobilenetv2-140
 
-MAX_WIDTH = 4.0
+
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,8 @@ def resolve(name: str, width: float | None = None) -> tuple[str, float]:
     if width is not None and suffix_width is not None and abs(width - suffix_width) > 1e-9:
         raise RooflineError(f"model {name!r} names width {suffix_width:g} but width={width:g} was given")
     w = width if width is not None else (suffix_width if suffix_width is not None else 1.0)
-    if not (0 < w <= MAX_WIDTH):
-        raise RooflineError(f"width multiplier must be in (0, {MAX_WIDTH:g}], got {w:g}")
+    if not (MIN_WIDTH <= w <= MAX_WIDTH):
+        raise InvalidInputError(f"width multiplier must be from 1/64 to {MAX_WIDTH:g}, got {w:g}")
     return base, float(w)
 
 
