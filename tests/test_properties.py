@@ -34,6 +34,7 @@ def test_more_bandwidth_never_slower_with_overheads(model, peak, bw, factor, per
     over = {"overhead": {"per_kernel_s": {"fused": per_kernel}, "per_inference_s": per_inference}}
     slow = roofline.analyze(TABLES[model], hw(peak, bw, **over))
     fast = roofline.analyze(TABLES[model], hw(peak, min(bw * factor, 1e17), **over))
+    assert (fast.layers["latency_s"] <= slow.layers["latency_s"]).all()
     assert fast.total_latency_s <= slow.total_latency_s
 
 
@@ -99,3 +100,35 @@ def test_doubling_one_roof_moves_only_the_layers_it_bounds(model, peak, bw, whic
     # layers bound by the other roof keep their time to the bit; the others get no slower
     assert np.array_equal(a.layers["latency_s"].to_numpy()[other], b.layers["latency_s"].to_numpy()[other])
     assert (b.layers["latency_s"].to_numpy() <= a.layers["latency_s"].to_numpy()).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.one_of(st.floats(1e6, 1e300, exclude_min=True), st.floats(1e-300, 1e-3, exclude_max=True)))
+def test_ridge_points_outside_the_bounds_are_refused(rp):
+    from roofline.errors import InvalidInputError, ProfileError
+
+    with pytest.raises(ProfileError):
+        roofline.load_hardware(hw(1e12, 1e10, fitted={"dtype": "int8", "ridge_point_macs_per_byte": rp}))
+    with pytest.raises(InvalidInputError):
+        sweep([TABLES["mnv2"]], [rp])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.floats(1e-6, 1.0), st.just(float("nan"))),
+                          st.one_of(st.floats(0, 100), st.just(float("nan")))), min_size=1, max_size=8))
+def test_pareto_never_marks_a_nan_row_optimal(points):
+    import pandas as pd
+
+    from roofline.pareto import pareto, pareto_mask
+
+    lat = np.array([p[0] for p in points])
+    acc = np.array([p[1] for p in points])
+    mask = pareto_mask(lat, acc)
+    assert not (mask & (np.isnan(lat) | np.isnan(acc))).any()
+    finite = np.isfinite(lat) & np.isfinite(acc)
+    if finite.any():  # some finite row is always on the front
+        assert mask[finite].any()
+    df = pd.DataFrame({"model": [f"m{i}" for i in range(len(points))], "rp_macs_per_byte": 5.0,
+                       "latency_s": lat, "top1": np.nan_to_num(acc, nan=50.0)})
+    p = pareto(df)
+    assert not (p["pareto_optimal"] & p["latency_s"].isna()).any()

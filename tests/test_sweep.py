@@ -34,7 +34,8 @@ def test_latency_non_increasing_in_bandwidth():
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(1e8, 1e13), min_size=2, max_size=6))
-def test_more_bandwidth_never_slower_property(bws):
+def test_a_faster_machine_at_the_same_ridge_point_is_never_slower(bws):
+    """At a fixed RP, more bandwidth means proportionally more peak too (vary=peak)."""
     table = roofline.trace("mnv3-l")
     lat = [sweep([table], [50], bw=b)["latency_s"].iloc[0] for b in sorted(bws)]
     assert all(a >= b for a, b in zip(lat, lat[1:]))
