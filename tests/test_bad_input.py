@@ -194,6 +194,10 @@ CLI_CASES = [
     (("derive", "x", "--like", "rtx3090", "--peak", "fp16", "--bw", "1e12"), "--peak must look like fp16=3.5e13"),
     (("derive", "x", "--like", "rtx3090", "--peak", "fp16=4", "--bw", "1e12"), "implausibly small"),
     (("reproduce", "papers"), "unknown target 'papers'"),
+    (("fit", "{d}/dup.csv", "--terms", "kernel,x"), "unknown term 'x' in --terms"),
+    (("derive", "x", "--like", "rtx3090", "--peak", "fp16=1e14", "--bw", "1e3"), "bandwidth = 1000 B/s is "
+     "implausibly small"),
+    (("derive", "x", "--like", "rtx3090", "--peak", "int4=1e14", "--bw", "1e12"), "unknown dtype 'int4'"),
     # issue 18: fitted ridge points and sweeps within [0, 1e6] MACs/byte
     (("analyze", "mnv2", "--hw", "{d}/rp_tiny.yaml"), "ridge points go from 0.001 to 1e+06"),
     (("analyze", "mnv2", "--hw", "{d}/rp_huge.yaml"), "ridge points go from 0.001 to 1e+06"),
@@ -304,7 +308,7 @@ def _snapshot(d: Path) -> dict[str, bytes]:
 
 
 def test_the_table_covers_every_class():
-    assert len(CLI_CASES) + len(API_CASES) >= 190
+    assert len(CLI_CASES) + len(API_CASES) >= 200
     assert len({args for args, _ in CLI_CASES}) == len(CLI_CASES)
 
 
@@ -370,6 +374,13 @@ API_CASES = [
     (lambda: read_measurements(None), "does not exist"),
     (lambda: derive("x", "pixel6-cpu", {}, 1e10), "give the new device's peak"),
     (lambda: derive("x", "pixel6-cpu", {"int4": 1e12}, 1e10), "unknown dtype 'int4'"),
+    (lambda: roofline.trace("mnv2", width=100), "from 1/64 to 4"),
+    (lambda: sweep(["mnv2"], "\u0665,\u0665\u0660"), "ASCII digits"),
+    (lambda: pareto(pd.DataFrame({"model": ["a", "a"], "rp_macs_per_byte": [5.0, 5.0], "latency_s": [1.0, 2.0],
+                                  "top1": [70.0, 70.0]})), "appears twice at one ridge point"),
+    (lambda: roofline.load_hardware({**_pixel6(), "fitted": {"ridge_point_macs_per_byte": 5e5,
+                                                             "mem_bw_bytes_per_s": 1e12}}), "peak of 5e+17"),
+    (lambda: roofline.analyze("mnv2", {**_pixel6(), "validation": {"status": "guessed"}}), "missing 'rows'"),
 ]
 
 
@@ -574,3 +585,23 @@ def test_torchvision_models_that_are_not_classifiers():
     # ... and detection stops at its first data-dependent op, named
     with pytest.raises(TraceError, match="data-dependent"):
         roofline.trace("torchvision:fasterrcnn_resnet50_fpn", resolution=320)
+
+
+def test_a_model_file_that_closes_stdout_is_one_error_line(tmp_path):
+    (tmp_path / "closer.py").write_text("import os\nfrom torch import nn\n\ndef f():\n    os.close(1)\n"
+                                        "    return nn.Conv2d(3, 8, 3)\n")
+    p = subprocess.run([sys.executable, "-m", "roofline.cli", "trace", "--model", f"{tmp_path}/closer.py:f",
+                        "--input-shape", "1,3,16,16"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and p.stderr.startswith("error: "), p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_library_models_that_are_not_classifiers_fail_in_one_line(cli):
+    pytest.importorskip("torchvision")
+    code, _, err = cli("analyze", "torchvision:maskrcnn_resnet50_fpn", "--hw", "pixel8-edgetpu")
+    assert code == 2 and err.count("\n") == 1 and "give --resolution" in err, err
+    code, _, err = cli("analyze", "torchvision:ssdlite320_mobilenet_v3_large", "--hw", "pixel8-edgetpu",
+                       "--resolution", "320")
+    assert code == 2 and err.count("\n") == 1 and "data-dependent" in err, err
+    code, out, err = cli("analyze", "torchvision:deeplabv3_mobilenet_v3_large", "--hw", "pixel8-edgetpu")
+    assert code == 0 and "deeplabv3" in out, err
