@@ -544,9 +544,11 @@ def _progress(total: int, label: str):
     if not err.is_terminal:
         done = [0]
 
+        every = max(1, -(-total // 20))  # at most about 20 lines, however long the list
+
         def line(name: str) -> None:
             done[0] += 1
-            if sys.stderr is not None:
+            if sys.stderr is not None and (done[0] % every == 0 or done[0] in (1, total)):
                 sys.stderr.write(f"{label} {name} ({done[0]}/{total})\n")
                 sys.stderr.flush()
 

@@ -183,14 +183,16 @@ def _shipped(c: ProfileCheck) -> str:
     """The shipped profile: its spec numbers and notes, with the fit's terms and validation."""
     base = load_hardware(c.dataset.profile)
     prof: HardwareProfile = c.fit.profile(base.name, base.kind, base)
+    marker = ("# fitted, overhead and validation blocks: written by 'roofline reproduce profiles' "
+              "(reports/profile-validation)")
     header = []
     if base.path and Path(base.path).is_file():
         for line in Path(base.path).read_text(encoding="utf-8").splitlines():
             if not line.startswith("#"):
                 break
-            header.append(line)
-    header.append("# fitted, overhead and validation blocks: written by 'roofline reproduce profiles' "
-                  "(reports/profile-validation)")
+            if line != marker:  # written by an earlier run: once is enough
+                header.append(line)
+    header.append(marker)
     return "\n".join(header) + "\n" + profile_to_yaml(prof)
 
 
