@@ -92,6 +92,28 @@ def _emit(text: str, output: Optional[Path]) -> None:
         err.print(f"wrote {output}")
 
 
+_SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".md": "markdown", ".markdown": "markdown", ".txt": "table"}
+_FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def _output_format(output: Optional[Path], fmt: "Fmt", figure_option: str = "") -> "Fmt":
+    """The format of a text output: the file's suffix picks it (.csv, .json, .md) unless --format says
+    otherwise; an image name is refused, never filled with text."""
+    if output is None or str(output) == "-":
+        return fmt
+    suffix = output.suffix.lower()
+    if suffix in _FIGURE_SUFFIXES:
+        hint = f"; {figure_option} FILE{suffix} writes a figure" if figure_option else ""
+        raise RooflineError(f"-o {output}: this command writes text (table, csv, json or markdown), not a "
+                            f"{suffix[1:]} image{hint}")
+    want = _SUFFIX_FORMATS.get(suffix)
+    if want is not None and fmt is Fmt.table and want != "table":
+        return Fmt(want)
+    if want is not None and fmt is not Fmt.table and want not in (fmt.value, "table"):
+        raise RooflineError(f"-o {output} names a {want} file but --format is {fmt.value}")
+    return fmt
+
+
 def _as_text(*renderables) -> str:
     """Render rich tables and text to plain text (for a file, or a view wider than the terminal)."""
     console = Console(record=True, width=240, file=io.StringIO(), highlight=False)
@@ -185,6 +207,7 @@ def trace(
     from .trace import trace as run_trace
 
     if output is not None:
+        fmt = _output_format(output, fmt)
         check_writable(output)
     target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
     with warnings.catch_warnings():
@@ -383,6 +406,7 @@ def analyze(
     if not hw_name:
         raise RooflineError("missing --hw (a profile name or YAML file; 'roofline hw' lists them)")
     if output is not None:
+        fmt = _output_format(output, fmt, "analyze has no figure; 'roofline report'")
         check_writable(output)
     if top is not None and top < 1:
         raise RooflineError(f"--top must be a positive integer, got {top}")
@@ -630,15 +654,31 @@ def sweep(
     width: WidthOpt = None, batch: BatchOpt = 1,
     overhead: Annotated[bool, typer.Option("--overhead/--no-overhead", help="With --hw, add the profile's "
                                            "per-kernel and per-inference costs (default).")] = True,
-    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Output format (default: from -o's suffix, else a "
+                                      "table).")] = Fmt.table,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table to this file "
+                                                   "(.csv, .json, .md pick the format).")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Latency against ridge point, one line per "
+                                                 "model, log-log (png, svg or pdf).")] = None,
+    relative_to: Annotated[Optional[str], typer.Option("--relative-to", help="With --plot: latency over this "
+                                                       "model's at each ridge point.")] = None,
+    mark: Annotated[Optional[str], typer.Option("--mark", help="With --plot: vertical lines at the ridge points "
+                                                "of these profiles (comma-separated names).")] = None,
 ) -> None:
-    """Latency of models over a range of ridge points (the paper's RP sweep)."""
+    """Latency of models over a range of ridge points (the paper's RP sweep), as a table or a plot."""
     from .sweep import expand_models, parse_rps
     from .sweep import sweep as run_sweep
 
     if output is not None:
+        fmt = _output_format(output, fmt, "--plot")
         check_writable(output)
+    if plot is not None:
+        check_writable(plot)
+    marked = {}
+    for name in [m.strip() for m in (mark or "").split(",") if m.strip()]:
+        from .hardware import load_hardware
+
+        marked[name] = load_hardware(name).roof().ridge_point
     parse_rps(rp)
     names = expand_models(models or [], groups or [], families or [])
     bar, advance = _progress(len(names), "tracing")
@@ -646,6 +686,11 @@ def sweep(
         df = run_sweep(names, rp, hw=hw_name, bw=bw, peak=peak, vary=vary, convention=convention, dtype=dtype,
                        mode=_mode(fitted, False), resolution=resolution, width=width, batch=batch,
                        overhead=None if overhead else False, progress=advance)
+    if plot is not None:
+        from .plots import plot_sweep
+
+        plot_sweep(df, plot, relative_to=_canonical_name(relative_to) if relative_to else None, marks=marked)
+        err.print(f"wrote {plot}")
     title = f"RP sweep: {df.attrs['setup'].describe()}"
     if fmt is Fmt.table:
         cols = ["model", "rp_macs_per_byte", "latency_ms", "mem_time_share", "memory_bound_layers", "layers", "top1"]
@@ -1203,6 +1248,12 @@ def _ascii_digits(args: list[str]) -> None:
     for a in args:
         if any(ch.isdigit() and not ch.isascii() for ch in str(a)):
             raise RooflineError(f"{str(a)!r}: write numbers with ASCII digits (0-9)")
+
+
+def _canonical_name(name: str) -> str:
+    from .zoo import model_name, resolve
+
+    return model_name(*resolve(name))
 
 
 def _error_line(message: str) -> None:

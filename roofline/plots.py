@@ -340,3 +340,57 @@ def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None,
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+def plot_sweep(sweep_df: pd.DataFrame, path: str | Path | None = None, relative_to: str | None = None,
+               marks: dict[str, float] | None = None, title: str | None = None) -> RooflineFigure:
+    """Predicted latency against ridge point, one line per model (log-log; RP 0 is left out of a log
+    axis and said so). ``relative_to``: latency over that model's at each RP. ``marks``: name -> ridge
+    point drawn as vertical lines (named hardware profiles). Each line is named at its right end,
+    labels placed so they do not overlap; the legend lists every model too."""
+    df = sweep_df[sweep_df["rp_macs_per_byte"] > 0]
+    if df.empty:
+        raise RooflineError("a ridge-point plot needs ridge points above 0 (RP 0 has no place on a log axis)")
+    if relative_to is not None:
+        if relative_to not in set(df["model"]):
+            raise RooflineError(f"--relative-to {relative_to}: not one of the swept models "
+                                f"({', '.join(dict.fromkeys(df['model']))})")
+        ref = df[df["model"] == relative_to].set_index("rp_macs_per_byte")["latency_s"]
+        df = df.assign(value=df["latency_s"].to_numpy() / ref.reindex(df["rp_macs_per_byte"]).to_numpy())
+    else:
+        df = df.assign(value=df["latency_s"] * 1e3)
+    with _figure((9.5, 5.8)) as fig:
+        ax = fig.add_subplot()
+        per_family: dict[str, int] = {}
+        ends = []
+        for model, g in df.groupby("model", sort=False):
+            fam = _family(model)
+            colour = FAMILY_COLOURS.get(fam, ("", "#333333"))[1]
+            k = per_family.get(fam, 0)
+            per_family[fam] = k + 1
+            g = g.sort_values("rp_macs_per_byte")
+            ax.plot(g["rp_macs_per_byte"], g["value"], color=colour, ls=LINESTYLES[k % len(LINESTYLES)],
+                    lw=1.4, label=_short(model))
+            ends.append((float(g["rp_macs_per_byte"].iloc[-1]), float(g["value"].iloc[-1]), _short(model)))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        for name, rp in (marks or {}).items():
+            ax.axvline(rp, color="#555555", lw=0.9, ls=":")
+            ax.annotate(f"{name}\nRP {rp:.3g}", (rp, 1.0), xycoords=("data", "axes fraction"),
+                        xytext=(3, -4), textcoords="offset points", fontsize=7, va="top", color="#333333")
+        label_log_axis(ax.xaxis)
+        label_log_axis(ax.yaxis)
+        skipped = int((sweep_df["rp_macs_per_byte"] == 0).any())
+        ax.set_xlabel("ridge point (MACs per byte)" + ("; RP 0 (MACs only) is not on a log axis" if skipped else ""))
+        ax.set_ylabel(f"latency / {relative_to}'s at the same RP" if relative_to else "predicted latency (ms)")
+        setup = sweep_df.attrs.get("setup")
+        import textwrap
+
+        ax.set_title(title or "\n".join(["Latency across ridge points"]
+                                        + (textwrap.wrap(setup.describe(), 95) if setup else [])), fontsize=9)
+        xs, ys, texts = zip(*ends)
+        place_labels(ax, xs, ys, texts, fontsize=7)
+        fig.legend(loc="outside right upper", title="model (colour: family)")
+    if path is not None:
+        save_figure(fig, path)
+    return fig

@@ -155,6 +155,12 @@ class SweepResult(pd.DataFrame):
     def _constructor(self):
         return SweepResult
 
+    def plot(self, path=None, relative_to: str | None = None, marks: dict[str, float] | None = None):
+        """Latency against ridge point, one line per model, log-log (see roofline.plots.plot_sweep)."""
+        from .plots import plot_sweep
+
+        return plot_sweep(self, path, relative_to, marks)
+
     def _repr_html_(self) -> str:
         from .html import sweep_html
 

@@ -1,5 +1,6 @@
 """What a researcher sees: the notebook, figures, the HTML report and the CLI views."""
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -123,3 +124,33 @@ def test_figures_display_themselves_and_label_log_axes():
     assert any("layer latency" in t.get_text() for t in fig.legends[0].get_texts())  # marker-size legend
     assert "pixel6-cpu" in ax.get_title() and "int8" in ax.get_title()
     assert f"convention {a.convention.name}" in ax.get_title()
+
+
+def test_sweep_plot_and_output_formats_from_the_suffix(cli, tmp_path):
+    png, csv, js = tmp_path / "s.png", tmp_path / "s.csv", tmp_path / "a.json"
+    code, _, err = cli("sweep", "mnv1", "mnv2", "mnv4-conv-s", "--rp", "0:500:50", "--plot", str(png),
+                       "--mark", "pixel8-edgetpu,s23-cpu", "-o", str(csv))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert csv.read_text().splitlines()[0].startswith("model,rp_macs_per_byte")  # .csv picked CSV
+    code, _, err = cli("analyze", "mnv2", "--hw", "pixel6-cpu", "-o", str(js))
+    assert code == 0 and json.loads(js.read_text())["model"] == "mnv2", err
+    for args in (("sweep", "mnv2", "--rp", "0,5", "-o", str(tmp_path / "x.png")),
+                 ("analyze", "mnv2", "--hw", "pixel6-cpu", "-o", str(tmp_path / "y.pdf")),
+                 ("trace", "mnv2", "-o", str(tmp_path / "z.svg"))):
+        code, _, err = cli(*args)
+        assert code == 2 and "writes text" in err and err.count("\n") == 1, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "s.csv", "s.png"]  # no text in an image
+    code, _, err = cli("sweep", "mnv2", "--rp", "5,50", "--plot", str(png), "--relative-to", "mnv9")
+    assert code == 2 and "unknown model 'mnv9'" in err
+
+
+def test_sweep_result_plots_itself_relative_to_a_model():
+    from roofline.sweep import sweep
+
+    s = sweep(["mnv2", "mnv1"], [5, 50, 500])
+    fig = s.plot(relative_to="mnv2")
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and "mnv2's" in ax.get_ylabel()
+    ref = [line for line in ax.get_lines() if line.get_label() == "v2"][0]
+    assert list(ref.get_ydata()) == [1.0, 1.0, 1.0]  # the reference model is 1 at every RP
