@@ -63,6 +63,16 @@ def describe_exception(e: BaseException) -> str:
 
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> str:
-    """Return a ' (did you mean ...?)' suffix listing the closest choices, or ''."""
-    matches = difflib.get_close_matches(name, list(choices), n=n, cutoff=0.5)
+    """Return a ' (did you mean ...?)' suffix listing the closest choices, or ''.
+
+    Choices that start with what was typed come first (``pixel8`` -> ``pixel8-edgetpu``), then those
+    that contain it, then the closest by edit distance."""
+    options = list(dict.fromkeys(str(c) for c in choices))
+    key = str(name).strip().lower()
+    found: list[str] = []
+    if key:
+        found += [c for c in options if c.lower().startswith(key)]
+        found += [c for c in options if key in c.lower() and c not in found]
+    found += [c for c in difflib.get_close_matches(str(name), options, n=n, cutoff=0.5) if c not in found]
+    matches = found[:n]
     return f" (did you mean {', '.join(matches)}?)" if matches else ""
