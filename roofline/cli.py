@@ -370,7 +370,8 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
 @app.command()
 def analyze(
     model: Annotated[Optional[str], typer.Argument(help="Zoo model name, e.g. mnv4-hybrid-l.")] = None,
-    hw_name: Annotated[str, typer.Option("--hw", help="Hardware profile name or YAML file.")] = "",
+    hw_names: Annotated[Optional[list[str]], typer.Option("--hw", help="Hardware profile name or YAML file; "
+                                                          "repeat to compare several.")] = None,
     resolution: Annotated[Optional[int], typer.Option(help="Input height = width (pixels).")] = None,
     width: Annotated[Optional[float], typer.Option(help="Width multiplier (alpha).")] = None,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
@@ -403,8 +404,9 @@ def analyze(
     from .compare import compare_measured as run_compare
     from .engine import analyze as run_analyze
 
-    if not hw_name:
+    if not hw_names:
         raise RooflineError("missing --hw (a profile name or YAML file; 'roofline hw' lists them)")
+    hw_name = hw_names[0]
     if output is not None:
         fmt = _output_format(output, fmt, "analyze has no figure; 'roofline report'")
         check_writable(output)
@@ -421,6 +423,17 @@ def analyze(
                                          f"{df.attrs['source']}")
         return
     target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
+    if len(hw_names) > 1:
+        if compare_measured or show_all or top is not None:
+            raise RooflineError("with several --hw, analyze prints one comparison: --compare-measured, --all "
+                                "and --top take one profile")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnsupportedOpWarning)
+            analyses = [run_analyze(target, h, dtype=dtype, convention=convention, mode=mode, resolution=resolution,
+                                    width=width, batch=batch, input_shape=shape, on_chip=on_chip,
+                                    execution=execution, overhead=None if overhead else False) for h in hw_names]
+        _emit_comparison(analyses, fmt, output)
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsupportedOpWarning)  # listed below, one line per op
         a = run_analyze(target, hw_name, dtype=dtype, convention=convention, mode=mode, resolution=resolution,
@@ -465,6 +478,45 @@ def analyze(
             r = row.iloc[0]
             err.print(f"measured {r.measured_ms:.2f} ms ({df.attrs['source']}); predicted "
                       f"{r.predicted_ms:.3f} ms; ratio {r.ratio_predicted_to_measured:.2f}")
+
+
+def _emit_comparison(analyses: list, fmt: "Fmt", output: Optional[Path]) -> None:
+    """One row per profile: latency, its 80 % band, trust, memory-bound share and the slowest layer."""
+    from . import units
+
+    if fmt is Fmt.json:
+        _emit(json.dumps([a.to_dict() for a in analyses], indent=2), output)
+        return
+    rows = []
+    for a in analyses:
+        s = a.summary()
+        slow = a.slowest(1).iloc[0]
+        band = a.latency_band_s
+        rows.append({
+            "profile": a.hardware.name, "dtype": a.dtype, "latency_s": a.total_latency_s,
+            "latency_low_s": band[0] if band else float("nan"), "latency_high_s": band[1] if band else float("nan"),
+            "trust": a.hardware.status + ("" if a.band is None else " (its own band)" if a.band.validated
+                                          else " (prior band of its kind)"),
+            "memory_bound_share": s["memory_bound_time_share"], "slowest_layer": slow["name"],
+            "slowest_layer_s": float(slow["latency_s"])})
+    df = pd.DataFrame(rows)
+    title = f"{analyses[0].model} on {len(analyses)} profiles (80 % bands; JSON and CSV keep seconds)"
+    if fmt is not Fmt.table:
+        _emit_frame(df, fmt, output, title)
+        return
+    t = Table(title=title, title_justify="left")
+    for c in ("profile", "dtype", "latency", "80 % band", "memory-bound", "slowest layer", "trust"):
+        t.add_column(c, justify="right" if c in ("latency", "memory-bound") else "left",
+                     no_wrap=c in ("profile", "latency", "80 % band"), overflow="fold")
+    for r in rows:
+        t.add_row(r["profile"], r["dtype"], units.seconds(r["latency_s"]),
+                  units.seconds_range(r["latency_low_s"], r["latency_high_s"]) if r["latency_low_s"] == r["latency_low_s"]
+                  else "none", units.share(r["memory_bound_share"]),
+                  f"{r['slowest_layer']} ({units.seconds(r['slowest_layer_s'])})", r["trust"])
+    if output is None:
+        out.print(t)
+    else:
+        _emit(_as_text(t), output)
 
 
 def _summary_view(a, top: int) -> list:

@@ -175,3 +175,17 @@ def test_validate_report_states_the_bytes_per_element_it_used(cli, tmp_path):
     assert code == 0, err
     text = (tmp_path / "v" / "README.md").read_text()
     assert "weights 1 B/element, activations 1 B/element" in text and "2 B/element" not in text
+
+
+def test_analyze_compares_several_profiles_in_one_table(cli):
+    code, out, err = cli("analyze", "mnv2", "--hw", "pixel8-edgetpu", "--hw", "s23-gpu", "--format", "json")
+    assert code == 0, err
+    docs = json.loads(out)
+    assert [d["hardware"] for d in docs] == ["pixel8-edgetpu", "s23-gpu"]
+    for d in docs:
+        a = roofline.analyze("mnv2", d["hardware"])
+        assert d["totals"]["latency_s"] == pytest.approx(a.total_latency_s)
+    code, out, err = cli("analyze", "mnv2", "--hw", "pixel8-edgetpu", "--hw", "nvidia-h100")
+    assert code == 0 and "pixel8-edgetpu" in out and "nvidia-h100" in out and "80 % band" in out, err
+    code, _, err = cli("analyze", "mnv2", "--hw", "pixel8-edgetpu", "--hw", "s23-gpu", "--all")
+    assert code == 2 and "take one profile" in err
