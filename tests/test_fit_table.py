@@ -215,3 +215,14 @@ def test_eq1_fit_recovers_a_known_roofline():
     f = fit_roofline(costs, t, ZOO)
     assert f.ridge_point_macs_per_byte == pytest.approx(37.0, rel=2e-3)
     assert f.mem_bw_bytes_per_s == pytest.approx(3e10, rel=2e-3) and f.median_rel_error < 1e-3
+
+
+def test_a_model_file_row_is_traced_and_fitted(tmp_path, cli):
+    (tmp_path / "nets.py").write_text("from torch import nn\n\ndef small():\n    return nn.Sequential("
+                                      "nn.Conv2d(3, 16, 3, stride=2), nn.ReLU(), nn.Conv2d(16, 32, 3))\n")
+    csv = tmp_path / "m.csv"
+    csv.write_text(f"model,ms,resolution\nmnv2,5,\nmnv1,6,\nmnv3-s,2,\n{tmp_path}/nets.py:small,0.8,64\n")
+    rows = read_measurements(csv)
+    assert rows["model"].tolist()[-1] == f"{tmp_path}/nets.py:small" and rows["resolution"].tolist()[-1] == 64
+    code, out, err = cli("fit", str(csv), "--terms", "none")
+    assert code == 0 and "fitted 4 rows of 4 models (0 dropped)" in out, err
