@@ -41,7 +41,6 @@ OVERHEAD_TERMS = ("kernel", "inference")
 TERMS = OVERHEAD_TERMS + EFFICIENCY_CLASSES
 _K_SCALE, _O_SCALE = 1e-6, 1e-3  # the log parameters of k and o are in µs and ms
 _LOG_BOUNDS = (-25.0, 12.0)
-DEFAULT_LAMBDA = 0.02  # penalty per (log factor)^2 where a fixed one is asked for
 PILOT_LAMBDA = 1e-3    # the weak shrinkage of the pilot fit that measures the residual variance
 PRIOR_LOG_SD = 1.5     # prior spread of log class factors: 95 % within 0.05x-20x of dense conv
 HUBER_DELTA = 0.15  # log error beyond which a row counts linearly, not squared (robust to a few outliers)
@@ -337,7 +336,7 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
         s2 = float(np.sum(np.minimum(resid ** 2, HUBER_DELTA ** 2 * 4)) / dof)
         x = solve(max(s2, 1e-8) / PRIOR_LOG_SD ** 2, [x])
     else:
-        x = solve(DEFAULT_LAMBDA if lam is None else lam, starts)
+        x = solve(0.0 if lam is None else lam, starts)  # without class factors there is nothing to shrink
     k = float(np.exp(x[lay.i_kernel]) * _K_SCALE) if lay.i_kernel is not None else 0.0
     o = float(np.exp(x[lay.i_inference]) * _O_SCALE) if lay.i_inference is not None else 0.0
     return Params({dt: float(np.exp(x[i])) for i, dt in enumerate(d.dtypes)}, float(np.exp(x[lay.i_bw])),
