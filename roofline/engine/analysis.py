@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from .. import checks
+from .. import checks, units
 from ..conventions import Convention, get_convention
 from ..errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, Roof, load_hardware
@@ -81,7 +81,7 @@ class Analysis:
         r = self.roof
         lines = [
             f"hardware: {self.hardware.name} ({self.hardware.description}); {r.mode} roofline: "
-            f"peak {r.peak_macs_per_s:.4g} MAC/s, bandwidth {r.mem_bw_bytes_per_s:.4g} B/s, "
+            f"peak {units.count(r.peak_macs_per_s, 'MAC/s')}, bandwidth {units.count(r.mem_bw_bytes_per_s, 'B/s')}, "
             f"ridge point {r.ridge_point:.1f} MAC/B, dtype {r.dtype}",
             f"convention: {self.convention.describe(BYTES_PER_ELEMENT[r.dtype])}",
             f"input: {'x'.join(map(str, self.table.input_shape))}; on-chip weight caching "

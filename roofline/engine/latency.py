@@ -111,7 +111,7 @@ class LatencyModel:
         return (f"execution {self.execution}; overhead terms: {seconds_text(self.per_kernel.value)} per kernel"
                 f"{f' ({by_op})' if by_op else ''}"
                 + f", {seconds_text(self.per_inference_s)} per inference"
-                + (f" plus {self.fresh_memory_s_per_byte * 1e12:.3g} µs per MB of the largest layer's "
+                + (f" plus {seconds_text(self.fresh_memory_s_per_byte * 1e6)} per MB of the largest layer's "
                    f"activations (fresh memory)" if self.fresh_memory_s_per_byte else "")
                 + (f" [{self.source}]" if self.source and sources else ""))
 
@@ -128,8 +128,8 @@ def latency_model(profile: HardwareProfile, execution: str = "fused", overhead: 
         raise RooflineError(f"profile {profile.name} has no overhead block; 'roofline profile' measures one "
                             f"and 'roofline fit' fits one")
     fresh = o.fresh_memory_s_per_byte if execution == "eager" else None
-    src = "; ".join(s for s in (cost.source, o.per_inference_s.source if o.per_inference_s else "",
-                                fresh.source if fresh else "") if s)
+    src = "; ".join(dict.fromkeys(s for s in (cost.source, o.per_inference_s.source if o.per_inference_s else "",
+                                fresh.source if fresh else "") if s))  # a shared source, once
     return LatencyModel(execution, cost, o.inference_s, src, fresh.value if fresh else 0.0)
 
 
