@@ -309,6 +309,14 @@ def plot_accuracy_vs_latency(pareto_df: pd.DataFrame, rps: list[float] | None = 
     return fig
 
 
+def _line_style(model: str, per_family: dict[str, int]) -> tuple[str, Any]:
+    """A model's line: its family's colour and the next dash of that family (counted in ``per_family``)."""
+    fam = _family(model)
+    k = per_family.get(fam, 0)
+    per_family[fam] = k + 1
+    return FAMILY_COLOURS.get(fam, ("", "#333333"))[1], LINESTYLES[k % len(LINESTYLES)]
+
+
 def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None,
                         title: str = "Distance from the Pareto front across ridge points (1.0 = on the front)"
                         ) -> RooflineFigure:
@@ -321,13 +329,10 @@ def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None,
         ax = fig.add_subplot()
         per_family: dict[str, int] = {}
         for model, g in pareto_df.groupby("model", sort=False):
-            fam = _family(model)
-            colour = FAMILY_COLOURS.get(fam, ("", "#333333"))[1]
-            k = per_family.get(fam, 0)
-            per_family[fam] = k + 1
+            colour, ls = _line_style(model, per_family)
             g = g.sort_values("rp_macs_per_byte")
-            ax.plot(g["rp_macs_per_byte"], g["slowdown_vs_front"], color=colour, alpha=0.9,
-                    ls=LINESTYLES[k % len(LINESTYLES)], label=_short(model))
+            ax.plot(g["rp_macs_per_byte"], g["slowdown_vs_front"], color=colour, alpha=0.9, ls=ls,
+                    label=_short(model))
         ax.axhline(1.0, color="black", lw=0.8)
         ax.set_ylim(bottom=0.95)
         last_rp = pareto_df["rp_macs_per_byte"].max()
@@ -364,13 +369,9 @@ def plot_sweep(sweep_df: pd.DataFrame, path: str | Path | None = None, relative_
         per_family: dict[str, int] = {}
         ends = []
         for model, g in df.groupby("model", sort=False):
-            fam = _family(model)
-            colour = FAMILY_COLOURS.get(fam, ("", "#333333"))[1]
-            k = per_family.get(fam, 0)
-            per_family[fam] = k + 1
+            colour, ls = _line_style(model, per_family)
             g = g.sort_values("rp_macs_per_byte")
-            ax.plot(g["rp_macs_per_byte"], g["value"], color=colour, ls=LINESTYLES[k % len(LINESTYLES)],
-                    lw=1.4, label=_short(model))
+            ax.plot(g["rp_macs_per_byte"], g["value"], color=colour, ls=ls, lw=1.4, label=_short(model))
             ends.append((float(g["rp_macs_per_byte"].iloc[-1]), float(g["value"].iloc[-1]), _short(model)))
         ax.set_xscale("log")
         ax.set_yscale("log")
