@@ -34,7 +34,7 @@ import pandas as pd
 from .hardware import HardwareProfile, load_hardware, profile_to_yaml
 from .io import report_folder, write_atomic
 from .measure.crossval import conformal_band, group_folds, summary
-from .measure.fit import TableFit, fit_measurements
+from .measure.fit import TableFit
 from .measure.terms import Params, predict
 from .measured import DEVICES, SOURCE, table6
 from .stats import spearman
@@ -101,12 +101,12 @@ def check(ds: Dataset, jobs: int = 1, progress: Callable[[str], None] | None = N
     """Fit ``ds`` as ``roofline fit --convention auto`` does, then check its band on an outer grouped
     4-fold split (each training part chooses its own convention and terms)."""
     from .measure.crossval import select
-    from .measure.fit import measurement_designs
+    from .measure.fit import fit_designs, measurement_designs
 
     base = load_hardware(ds.profile)
-    f = fit_measurements(ds.rows, convention="auto", execution=ds.execution, jobs=jobs, data=ds.data,
-                         progress=progress)
-    rows, designs, _, _ = measurement_designs(ds.rows, "auto", ds.execution, jobs, True, None)
+    traced = measurement_designs(ds.rows, "auto", ds.execution, jobs, True, progress)  # traced once
+    f = fit_designs(*traced, data=ds.data)
+    rows, designs = traced[0], traced[1]
     d0 = next(iter(designs.values()))
     pred = np.empty(d0.n_rows)
     lo = np.empty(d0.n_rows)

@@ -209,11 +209,13 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     if progress is not None and not callable(progress):
         raise InvalidInputError(f"progress must be a function of the model name, got {checks.show(progress)}")
 
-    conv, execution = resolve_execution(convention, None)
-    if hw is not None:
+    profile = load_hardware(hw) if hw is not None else None
+    if profile is not None:
         from .engine.analysis import profile_reading
 
-        conv, execution = resolve_execution(*profile_reading(load_hardware(hw), convention, None, mode))
+        conv, execution = resolve_execution(*profile_reading(profile, convention, None, mode))
+    else:
+        conv, execution = resolve_execution(convention, None)
     checks.choice(vary, "vary", ("peak", "bandwidth"))
     if bw is not None:
         bw = checks.number(bw, "bandwidth", *checks.BYTE_RATE, unit="B/s")
@@ -224,8 +226,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     if hw is None and mode != "auto":
         raise InvalidInputError(f"mode={checks.show(mode)} reads a hardware profile: give hw=, or leave mode "
                                 f"at 'auto'")
-    if hw is not None:
-        profile = load_hardware(hw)
+    if profile is not None:
         if mode == "calibrated":
             raise InvalidInputError("a sweep varies the peak or the bandwidth: per-op-class ceilings "
                                     "(--calibrated) do not apply; use --fitted or --spec")

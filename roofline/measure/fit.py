@@ -242,12 +242,19 @@ def fit_measurements(rows: pd.DataFrame, *, convention: str | Convention | None 
     """Fit the latency model to ``rows`` (as :func:`roofline.measure.table.read_measurements` gives)
     and cross-validate it; see :mod:`roofline.measure.crossval`. ``convention="auto"`` counts the
     rows both fused (``default``) and unfused and keeps the one with the lower held-out error."""
+    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
+        raise RooflineError(f"folds must be a whole number of at least 2, got {folds!r}")
+    return fit_designs(*measurement_designs(rows, convention, execution, jobs, use_cache, progress),
+                       terms=terms, folds=folds, data=data, step=step)
+
+
+def fit_designs(kept: pd.DataFrame, designs: dict, execution: str, dropped: tuple, *,
+                terms: list[str] | None = None, folds: int = 4, data: str = "measurements", step=None
+                ) -> TableFit:
+    """The fit of rows already traced and counted (what :func:`measurement_designs` returns)."""
     from .crossval import conformal_band, macs_only_heldout, select
     from .terms import predict
 
-    if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
-        raise RooflineError(f"folds must be a whole number of at least 2, got {folds!r}")
-    kept, designs, execution, dropped = measurement_designs(rows, convention, execution, jobs, use_cache, progress)
     conv, params, cv, fold_rows, cands = select(designs, terms, folds, progress=step)
     d = designs[conv]
     insample = predict(d, params)
