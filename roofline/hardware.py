@@ -64,10 +64,11 @@ CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source"}
 REQUIRED = ("name", "kind", "default_dtype", "mem_bw_bytes_per_s")
 FIGURE_KEYS = {"value", "source", "confidence"}
 FITTED_KEYS = {"dtype", "ridge_point_macs_per_byte", "mem_bw_bytes_per_s", "source", "confidence", "efficiency",
-               "other_dtypes", "convention", "execution"}
+               "other_dtypes", "convention", "execution", "family"}
 VALIDATION_KEYS = {"status", "data", "rows", "models", "folds", "method", "terms", "insample_median_error",
                    "heldout_median_error", "heldout_worst_error", "heldout_spearman", "macs_spearman",
-                   "macs_heldout_median_error", "ratio_p10", "ratio_p90", "source"}
+                   "macs_heldout_median_error", "ratio_p10", "ratio_p90", "new_family_ratio_p10",
+                   "new_family_ratio_p90", "source"}
 STATUSES = ("fitted", "measured", "transferred")
 MAX_RIDGE_POINT = 1e6  # MACs per byte: far above any accelerator (the paper sweeps to 500)
 MIN_RIDGE_POINT = 1e-3
@@ -110,6 +111,16 @@ class Fitted:
     # how the fit counted layers and kernels; analyze reads the profile this way unless told otherwise
     convention: str = ""
     execution: str = ""
+    # model family -> latency multiplier (roofline.measure.terms: what the device does to a whole
+    # architecture beyond its layers); a model of a family not listed gets none
+    family: dict[str, float] = field(default_factory=dict)
+
+    def family_factor(self, model: str) -> tuple[str, float] | None:
+        """The family of ``model`` and its fitted multiplier, where the fit has one."""
+        from .measure.terms import family_of
+
+        fam = family_of(model)
+        return (fam, self.family[fam]) if fam in self.family else None
 
     def ridge_point(self, dtype: str) -> float | None:
         if dtype == self.dtype:
@@ -137,6 +148,10 @@ class Validation:
     macs_spearman: float | None = None
     macs_heldout_median_error: float | None = None
     source: str = ""
+    # the 80 % band of a model whose family the fit gave no multiplier: held-out measured / predicted
+    # without the family multipliers (None: the fit had no family term, ratio_p10/p90 hold for all)
+    new_family_ratio_p10: float | None = None
+    new_family_ratio_p90: float | None = None
 
     def describe(self) -> str:
         how = "leave-one-out" if self.folds >= self.models else f"{self.folds}-fold CV"
@@ -485,7 +500,8 @@ def _parse(data: Any, where: str) -> HardwareProfile:
                         {str(d): _ridge_point(v, where, f"fitted.other_dtypes.{d}") for d, v in others.items()},
                         _choice(f.get("convention", ""), where, "fitted.convention", ("", "default", "mnv4-paper",
                                                                                       "unfused")),
-                        _choice(f.get("execution", ""), where, "fitted.execution", ("",) + EXECUTIONS))
+                        _choice(f.get("execution", ""), where, "fitted.execution", ("",) + EXECUTIONS),
+                        _family(f.get("family"), where))
     if fitted is not None:
         fbw = fitted.mem_bw_bytes_per_s or bw.value
         for dt_, rp_ in [(fitted.dtype, fitted.ridge_point_macs_per_byte), *fitted.other_dtypes.items()]:
@@ -554,6 +570,21 @@ def _efficiency(raw: Any, where: str) -> dict[str, float]:
     return out
 
 
+def _family(raw: Any, where: str) -> dict[str, float]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: fitted.family must map a model family to a latency multiplier")
+    lo, hi = EFFICIENCY_RANGE
+    out = {}
+    for k, v in raw.items():
+        x = _number(v, where, f"fitted.family.{k}")
+        if not lo <= x <= hi:
+            raise ProfileError(f"{where}: fitted.family.{k} = {x:g} is outside {lo:g} to {hi:g}")
+        out[str(k)] = x
+    return out
+
+
 def _validation(raw: Any, where: str) -> Validation | None:
     if raw is None:
         return None
@@ -592,6 +623,10 @@ def _validation(raw: Any, where: str) -> Validation | None:
     p10, p90 = frac("ratio_p10"), frac("ratio_p90")
     if not 0 < p10 <= p90:
         raise ProfileError(f"{where}: validation needs 0 < ratio_p10 <= ratio_p90, got {p10:g} and {p90:g}")
+    n10, n90 = frac("new_family_ratio_p10"), frac("new_family_ratio_p90")
+    if (n10 is None) != (n90 is None) or (n10 is not None and not 0 < n10 <= n90):
+        raise ProfileError(f"{where}: validation needs both new_family_ratio_p10 and new_family_ratio_p90, "
+                           f"0 < p10 <= p90, got {n10} and {n90}")
     terms = raw.get("terms") or []
     if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
         raise ProfileError(f"{where}: validation.terms must be a list of term names")
@@ -599,7 +634,8 @@ def _validation(raw: Any, where: str) -> Validation | None:
                       counts["folds"], _text(raw.get("method"), where, "validation.method"),
                       frac("heldout_median_error"), p10, p90, tuple(terms), frac("insample_median_error"),
                       frac("heldout_worst_error"), corr("heldout_spearman"), corr("macs_spearman"),
-                      frac("macs_heldout_median_error"), _text(raw.get("source"), where, "validation.source"))
+                      frac("macs_heldout_median_error"), _text(raw.get("source"), where, "validation.source"),
+                      n10, n90)
 
 
 def _rates(d: Any, where: str, field_name: str, unit_key: str) -> dict[str, float]:
@@ -716,6 +752,8 @@ def profile_to_yaml(p: HardwareProfile) -> str:
             doc["fitted"]["convention"] = f.convention
         if f.execution:
             doc["fitted"]["execution"] = f.execution
+        if f.family:
+            doc["fitted"]["family"] = {k: round(float(v), 4) for k, v in f.family.items()}
         doc["fitted"].update({"source": f.source, "confidence": f.confidence})
     if p.overhead.per_kernel_s or p.overhead.per_inference_s or p.overhead.fresh_memory_s_per_byte:
         o: dict[str, Any] = {}
@@ -752,7 +790,8 @@ def validation_to_dict(v: Validation) -> dict[str, Any]:
     d: dict[str, Any] = {"status": v.status, "data": v.data, "rows": v.rows, "models": v.models,
                          "folds": v.folds, "method": v.method, "terms": list(v.terms)}
     for k in ("insample_median_error", "heldout_median_error", "heldout_worst_error", "heldout_spearman",
-              "macs_spearman", "macs_heldout_median_error", "ratio_p10", "ratio_p90"):
+              "macs_spearman", "macs_heldout_median_error", "ratio_p10", "ratio_p90", "new_family_ratio_p10",
+              "new_family_ratio_p90"):
         x = getattr(v, k)
         if x is not None:
             d[k] = round(float(x), 4)

@@ -29,6 +29,31 @@ pre.assumptions { background: #f8f8f8; padding: 0.8em; white-space: pre-wrap; fo
 .figure svg { max-width: 100%; height: auto; } .scroll { max-height: 600px; overflow: auto; }
 .rl-head { font-size: 0.9em; color: #333; }
 """
+
+
+def _scoped(css: str, scope: str) -> str:
+    """``css`` for an element inside a page we do not own (a notebook): page rules (body, headings)
+    dropped, every other selector limited to ``scope``."""
+    out = []
+    for rule in css.split("}"):
+        if "{" not in rule:
+            continue
+        selectors, decl = rule.split("{", 1)
+        sels = [x.strip() for x in selectors.split(",") if x.strip()]
+        sels = [x for x in sels if x.split()[0] not in ("body", "html", "h1", "h2")]
+        if sels:
+            out.append(", ".join(f"{scope} {x}" for x in sels) + " {" + decl.strip() + "}")
+    return "\n".join(out)
+
+
+NOTEBOOK_CSS = _scoped(CSS, ".rl-repr")
+
+
+def _notebook(inner: str) -> str:
+    """A notebook repr: its own element, styled only inside it."""
+    return f'<div class="rl-repr"><style>{NOTEBOOK_CSS}</style>{inner}</div>'
+
+
 SORT_JS = """
 document.querySelectorAll("table.sortable").forEach(function (table) {
   table.querySelectorAll("th").forEach(function (th, col) {
@@ -112,8 +137,7 @@ def analysis_html(a: Any, max_rows: int = 60) -> str:
             f'{units.count(t["macs"])} MACs, {units.count(t["params"])} params, weights '
             f'{units.size(t["weight_bytes"])}, activations {units.size(t["activation_bytes"])}</p>')
     assumptions = f'<pre class="assumptions">{esc(a.assumptions())}</pre>'
-    return f"<style>{CSS}</style><div>{head}{assumptions}" + table(
-        a.layers, layer_columns(a.layers), max_rows=max_rows) + "</div>"
+    return _notebook(head + assumptions + table(a.layers, layer_columns(a.layers), max_rows=max_rows))
 
 
 def layer_table_html(t: Any, max_rows: int = 60) -> str:
@@ -126,8 +150,13 @@ def layer_table_html(t: Any, max_rows: int = 60) -> str:
             f'(elements: bytes depend on the dtype)</p>')
     warn = (f'<p style="color:#c0392b">ops without a counting rule (0 MACs): '
             f'{esc(", ".join(f"{k} x{v}" for k, v in t.unsupported.items()))}</p>' if t.unsupported else "")
-    return f"<style>{CSS}</style><div>{head}{warn}" + table(t.layers, layer_columns(t.layers),
-                                                             max_rows=max_rows) + "</div>"
+    return _notebook(head + warn + table(t.layers, layer_columns(t.layers), max_rows=max_rows))
+
+
+def model_card_html(card: Any) -> str:
+    """The notebook view of a ModelCard: what the zoo knows, field by field."""
+    rows = "".join(f'<tr><th class="l">{esc(k)}</th><td class="l">{esc(v)}</td></tr>' for k, v in card.rows())
+    return _notebook(f'<p><b>{esc(card.name)}</b></p><table class="rl">{rows}</table>')
 
 
 _SWEEP_COLUMNS = {
@@ -143,8 +172,7 @@ _SWEEP_COLUMNS = {
 def sweep_html(df: pd.DataFrame, max_rows: int = 60) -> str:
     setup = df.attrs.get("setup")
     head = f'<p class="rl-head"><b>RP sweep</b>: {esc(setup.describe())}</p>' if setup else ""
-    return f"<style>{CSS}</style><div>{head}" + table(df, {c: v for c, v in _SWEEP_COLUMNS.items()},
-                                                       max_rows=max_rows) + "</div>"
+    return _notebook(head + table(df, {c: v for c, v in _SWEEP_COLUMNS.items()}, max_rows=max_rows))
 
 
 def report_page(analyses: Sequence[Any], figures: dict[str, str]) -> str:

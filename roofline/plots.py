@@ -2,7 +2,8 @@
 latency panels and the distance from the Pareto front (its Figure 2).
 
 Figures are ``RooflineFigure`` objects (no pyplot state, no GUI backend needed)
-that display themselves in a notebook (``_repr_png_`` / ``_repr_svg_``) and are
+that display themselves in a notebook, stored once: as PNG, or as SVG after
+``notebook_format("svg")``; and are
 saved atomically to PNG, SVG or PDF. One style for all of them: every log axis
 has tick labels, legends belong to the figure, point labels are placed so that
 they do not overlap, and titles say model, hardware, dtype and convention.
@@ -25,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from . import units
+from .engine.efficiency import op_group  # noqa: F401  (figures group layers by it)
 from .errors import RooflineError
 from .io import check_writable, write_atomic
 
@@ -49,6 +51,17 @@ STYLE = {
 }
 
 
+_NOTEBOOK = {"format": "png"}
+
+
+def notebook_format(fmt: str = "png") -> None:
+    """How figures show in a notebook: ``png`` (default) or ``svg``. One format only, so that an
+    executed notebook stores each figure once."""
+    if fmt not in ("png", "svg"):
+        raise RooflineError(f"notebook figures are png or svg, got {fmt!r}")
+    _NOTEBOOK["format"] = fmt
+
+
 class RooflineFigure(Figure):
     """A matplotlib Figure that shows itself in a notebook, with no ``%matplotlib`` magic."""
 
@@ -58,15 +71,18 @@ class RooflineFigure(Figure):
             self.savefig(buf, format=fmt, dpi=110 if fmt == "png" else None, bbox_inches="tight")
         return buf.getvalue()
 
-    def _repr_png_(self) -> bytes:
-        return self._render("png")
+    def _repr_png_(self) -> bytes | None:
+        return self._render("png") if _NOTEBOOK["format"] == "png" else None
 
-    def _repr_svg_(self) -> str:
-        return self._render("svg").decode("utf-8")
+    def _repr_svg_(self) -> str | None:
+        return self.to_svg() if _NOTEBOOK["format"] == "svg" else None
+
+    def to_png(self) -> bytes:
+        return self._render("png")
 
     def to_svg(self) -> str:
         """The figure as an inline SVG document (for HTML reports)."""
-        return self._repr_svg_()
+        return self._render("svg").decode("utf-8")
 
 
 @contextlib.contextmanager
@@ -75,18 +91,6 @@ def _figure(figsize: tuple[float, float]) -> Iterator[RooflineFigure]:
         fig = RooflineFigure(figsize=figsize, layout="constrained")
         FigureCanvasAgg(fig)
         yield fig
-
-
-def op_group(op: str) -> str:
-    if op == "dwconv2d":
-        return "dwconv"
-    if op == "fc":
-        return "fc"
-    if op in ("attention", "matmul"):
-        return "attention"
-    if op.startswith("conv"):
-        return "conv"
-    return "memory"
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:

@@ -126,7 +126,13 @@ def run(progress: Callable[[str], None] | None = None) -> Reproduction:
 
 
 def write_report(out_dir: str | Path, progress: Callable[[str], None] | None = None) -> Path:
-    """Regenerate the report (Markdown, PNGs, CSVs) in ``out_dir``."""
+    """Regenerate the report (Markdown, PNGs, CSVs) in ``out_dir``. Without timm, a report made with it
+    (Table 16 over the full Table 6 set) is not replaced by a partial one."""
+    old = Path(out_dir) / "table16.csv"
+    if not timm_available() and old.is_file() and ",table6," in old.read_text(encoding="utf-8", errors="replace"):
+        raise RooflineError(f"{out_dir} holds a report over the full Table 6 model set, made with the timm extra; "
+                            f"without timm this run would replace it with a partial one. Install roofline[timm] "
+                            f"or give another -o folder")
     with report_folder(out_dir) as out:  # made first: a folder that cannot be written fails at once
         _write(run(progress), out)
     return Path(out_dir) / "README.md"

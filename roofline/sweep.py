@@ -23,7 +23,7 @@ import pandas as pd
 from .engine.band import band_for
 from .engine.efficiency import effective_costs
 from .engine import LatencyModel, costs_of, kernel_overheads, latency_model, layer_bytes, resolve_execution, roofline_times
-from . import checks
+from . import checks, units
 from .errors import InvalidInputError, RooflineError
 from .hardware import load_hardware
 from .trace import LayerTable, trace
@@ -181,8 +181,8 @@ class SweepSetup:
     latency_model: str = "Eq. 1 only"
 
     def describe(self) -> str:
-        held = (f"bandwidth {self.mem_bw_bytes_per_s:.4g} B/s" if self.vary == "peak"
-                else f"peak {self.peak_macs_per_s:.4g} MAC/s")
+        held = (f"bandwidth {units.count(self.mem_bw_bytes_per_s, 'B/s')}" if self.vary == "peak"
+                else f"peak {units.count(self.peak_macs_per_s, 'MAC/s')}")
         hw = f"; {self.roofline} roofline of {self.hardware}" if self.hardware else ""
         return (f"{self.vary} varied, {held}{hw}; convention {self.convention}; {self.dtype}; "
                 f"latency model: {self.latency_model}")
@@ -192,7 +192,8 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
           bw: float | None = None, peak: float | None = None, vary: str = "peak",
           convention: str | None = None, dtype: str | None = None, accuracy: dict[str, float] | None = None,
           mode: str = "auto", resolution: int | None = None, width: float | None = None, batch: int = 1,
-          overhead: bool | None = None, progress: Callable[[str], None] | None = None) -> pd.DataFrame:
+          overhead: bool | None = None, execution: str | None = None,
+          progress: Callable[[str], None] | None = None) -> pd.DataFrame:
     """One row per model x ridge point: latency, overheads, MAC/memory shares of the Eq. 1 time.
 
     Bandwidth (``vary="peak"``) comes from ``bw``, else ``hw``'s roofline (the
@@ -213,9 +214,9 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     if profile is not None:
         from .engine.analysis import profile_reading
 
-        conv, execution = resolve_execution(*profile_reading(profile, convention, None, mode))
+        conv, execution = resolve_execution(*profile_reading(profile, convention, execution, mode))
     else:
-        conv, execution = resolve_execution(convention, None)
+        conv, execution = resolve_execution(convention, execution)
     checks.choice(vary, "vary", ("peak", "bandwidth"))
     if bw is not None:
         bw = checks.number(bw, "bandwidth", *checks.BYTE_RATE, unit="B/s")
@@ -261,10 +262,12 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
             eq1[s:s + step] = lat.sum(axis=1)
             mem_lat[s:s + step] = np.where(mem_bound_s, lat, 0.0).sum(axis=1)
             n_mem[s:s + step] = mem_bound_s.sum(axis=1)
-        total = eq1 + fixed
+        name = table.model
+        fam = (profile.fitted.family_factor(name) if profile is not None and roof_mode == "fitted"
+               and profile.fitted and overhead is not False else None)
+        total = (eq1 + fixed) * (fam[1] if fam else 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             mem_share = np.where(eq1 > 0, mem_lat / eq1, 0.0)
-        name = table.model
         top1 = (accuracy or {}).get(name)
         if top1 is None and accuracy is None:
             try:
@@ -274,7 +277,8 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         # the band holds where the sweep reads the profile as its validation did: its own ridge point
         at_own = (np.isclose(rp, own_rp, rtol=1e-9) if own_rp is not None and vary == "peak" and bws is not None
                   else np.zeros(len(rp), dtype=bool))
-        lo_r, hi_r = (band.low_ratio, band.high_ratio) if band is not None else (np.nan, np.nan)
+        band_m = band_for(profile, roof, overhead, conv.name, execution, name) if band is not None else None
+        lo_r, hi_r = (band_m.low_ratio, band_m.high_ratio) if band_m is not None else (np.nan, np.nan)
         band_cols = ({"latency_low_s": np.where(at_own, total * lo_r, np.nan),
                       "latency_high_s": np.where(at_own, total * hi_r, np.nan)} if hw is not None else {})
         frames.append(pd.DataFrame({

@@ -13,9 +13,11 @@ def seconds(s: float) -> str:
 
 def count(n: float, unit: str = "") -> str:
     """``7.71 G``, ``300.8 M``, ``512`` (decimal prefixes), with an optional unit."""
-    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.3g} {prefix}{unit}".rstrip()
+    r = float(f"{n:.3g}")  # rounded first: 999.7e9 is 1 T, not 1e+03 G
+    for prefix, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(r) >= scale:
+            v = r / scale
+            return f"{v:,.0f} {prefix}{unit}" if abs(v) >= 1000 else f"{v:.3g} {prefix}{unit}".rstrip()
     text = f"{n:.3g}" if isinstance(n, float) and not float(n).is_integer() else f"{int(n)}"
     return f"{text} {unit}".rstrip()
 
@@ -41,3 +43,14 @@ def seconds_range(lo: float, hi: float) -> str:
         if abs(hi) >= scale or unit == "ns":
             return f"{num(lo / scale)}–{num(hi / scale)} {unit}"
     return f"{num(lo)}–{num(hi)} s"
+
+
+def plain(x: float) -> str:
+    """Three significant digits, never e-notation: ``0.0123``, ``4.5``, ``6,870``."""
+    if x == 0 or x != x:
+        return "0" if x == 0 else "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) < 1e-3:
+        return f"{x:.6f}".rstrip("0").rstrip(".")  # below 1e-6 of the unit: 0
+    return f"{float(f'{x:.3g}'):f}".rstrip("0").rstrip(".")

@@ -259,7 +259,8 @@ CLI_CASES = [
     (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--batch", "0"), "--batch must be an integer"),
     (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--exec", "graph"), "needs --device cuda"),
     (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--threads", "0"), "--threads must be a positive integer"),
-    (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--format", "csv"), "table or json"),
+    (("validate", "mnv3-s", "--hw", "pixel6-cpu", "--format", "markdown"),
+     "'markdown' is not one of 'table', 'csv', 'json'"),
     (("profile", "--batch", "0"), "--batch must be positive integers"),
     (("profile", "--batch", "x"), "--batch must be integers"),
     (("profile", "--dtype", "int4"), "unknown dtype 'int4'"),
@@ -605,3 +606,13 @@ def test_library_models_that_are_not_classifiers_fail_in_one_line(cli):
     assert code == 2 and err.count("\n") == 1 and "data-dependent" in err, err
     code, out, err = cli("analyze", "torchvision:deeplabv3_mobilenet_v3_large", "--hw", "pixel8-edgetpu")
     assert code == 0 and "deeplabv3" in out, err
+
+
+def test_a_model_file_without_a_shape_says_which_it_traced(cli, tmp_path):
+    (tmp_path / "net.py").write_text("import torch\n\ndef f():\n    return torch.nn.Conv2d(3, 8, 3)\n")
+    code, out, err = cli("trace", "--model", f"{tmp_path}/net.py:f", "--format", "json")
+    assert code == 0, err
+    assert "traced at 1x3x224x224" in err and "--input-shape" in err
+    assert json.loads(out)["input_shape"] == [1, 3, 224, 224]
+    code, out, err = cli("trace", "--model", f"{tmp_path}/net.py:f", "--input-shape", "1,3,32,32", "--format", "json")
+    assert code == 0 and "traced at" not in err

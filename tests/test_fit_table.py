@@ -226,3 +226,49 @@ def test_a_model_file_row_is_traced_and_fitted(tmp_path, cli):
     assert rows["model"].tolist()[-1] == f"{tmp_path}/nets.py:small" and rows["resolution"].tolist()[-1] == 64
     code, out, err = cli("fit", str(csv), "--terms", "none")
     assert code == 0 and "fitted 4 rows of 4 models (0 dropped)" in out, err
+
+
+def test_family_of_names_the_architecture():
+    from roofline.measure.terms import family_of
+
+    assert family_of("timm:fastvit_sa12") == "fastvit"
+    assert family_of("timm:efficientvit_b1.r224_in1k") == "efficientvit"
+    assert family_of("mnv4-conv-m") == family_of("mnv4-hybrid-l") == "mnv4"
+    assert family_of("mnv2-1.5x") == "mnv2"
+    assert family_of("torchvision:mobilenet_v3_large") == "mobilenet"
+    assert family_of("resnet34") != family_of("resnet50")  # only what the name says for sure
+
+
+def test_a_family_multiplier_is_recovered_and_predicts_a_held_out_member():
+    """Synthetic latencies where the device runs every mnv4 model 3x slower than its layers say: the
+    family term finds x3 from the mnv4 models it sees and applies it to one it did not see."""
+    true = Params({"int8": 2e12}, 2e10, per_kernel_s=20e-6, terms=("kernel", "family"), family={"mnv4": 3.0})
+    rows = [(m, r) for m in ZOO for r in (160, 224)]
+    d = _zoo_design(rows, true, noise=0.02)
+    assert d.families() == ("mnv1", "mnv2", "mnv3", "mnv4")
+    held = np.flatnonzero(d.groups == "mnv4-conv-l")
+    train = np.setdiff1d(np.arange(d.n_rows), held)
+    p = fit_params(d.subset(train), ("kernel", "family"))
+    # multipliers are relative to an average family (the roofline's scale absorbs their mean)
+    others = np.exp(np.mean([np.log(p.family[f]) for f in ("mnv1", "mnv2", "mnv3")]))
+    assert p.family["mnv4"] / others == pytest.approx(3.0, rel=0.1)
+    assert all(abs(np.log(p.family[f] / others)) < 0.1 for f in ("mnv1", "mnv2", "mnv3"))
+    ratio = predict(d.subset(held), p) / d.measured_s[held]
+    assert np.all(np.abs(ratio - 1) < 0.1), ratio
+    plain = fit_params(d.subset(train), ("kernel",))  # without it the held-out member is ~3x off
+    assert np.all(predict(d.subset(held), plain) / d.measured_s[held] < 0.6)
+    # cross-validation keeps a second set of held-out predictions without the multipliers
+    cv = cross_validate(d, ("kernel", "family"), group_folds(d.groups, 4))
+    mnv4 = np.array([g.startswith("mnv4") for g in d.groups])
+    assert np.median(np.abs(cv.heldout_s[mnv4] / d.measured_s[mnv4] - 1)) < 0.1
+    assert np.median(cv.heldout_plain_s[mnv4] / d.measured_s[mnv4]) < 0.6
+
+
+def test_selection_tries_the_family_term_only_beside_other_families():
+    from roofline.measure.crossval import candidates
+
+    rows = [(m, 224) for m in ZOO]
+    d = _zoo_design(rows, TRUE)
+    assert any("family" in c for c in candidates(d))
+    only_mnv2 = _zoo_design([("mnv2", 224), ("mnv2-0.5x", 224), ("mnv2-1.5x", 224), ("mnv2-2.0x", 224)], TRUE)
+    assert not any("family" in c for c in candidates(only_mnv2))

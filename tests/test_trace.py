@@ -470,3 +470,33 @@ def test_in_place_writes_into_views_count_what_they_write():
     writes = t.layers[t.layers["op"] == "copy"]
     assert list(writes["out_elems"]) == [32, 16]  # not 0: what they write is read through mask
     assert t.layers.loc[t.layers["op"] == "mul", "in_elems"].item() == 256 + 64
+
+
+class _TextAndImage(torch.nn.Module):
+    """A conv over an image and an embedding over token ids: two inputs of different dtypes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.emb = torch.nn.Embedding(100, 8)
+
+    def forward(self, x, ids):
+        return self.conv(x).mean() + self.emb(ids).mean()
+
+
+def test_several_inputs_take_a_dtype_and_a_failure_names_each_input():
+    from roofline.errors import TraceError
+
+    conv_macs = 8 * 30 * 30 * 3 * 3 * 3  # 3x3 conv, 3 -> 8 channels, 32x32 in, 30x30 out: 194,400
+    for ids in (((1, 77), torch.long), ((1, 77), "int64"), torch.zeros(1, 77, dtype=torch.long)):
+        t = roofline.trace(_TextAndImage(), ((1, 3, 32, 32), ids))
+        assert t.macs == conv_macs
+    with pytest.raises(TraceError) as e:
+        roofline.trace(_TextAndImage(), ((1, 3, 32, 32), (1, 77)))
+    msg = str(e.value)
+    assert "input 1 (1, 77) float32" in msg and "input 0 (1, 3, 32, 32) float32" in msg
+    assert "(shape, torch.long)" in msg
+    with pytest.raises(TraceError, match="input 1: unknown dtype 'int65'"):
+        roofline.trace(_TextAndImage(), ((1, 3, 32, 32), ((1, 77), "int65")))
+    one = roofline.trace(torch.nn.Embedding(100, 8), ((1, 77), torch.long))  # one input with a dtype
+    assert one.input_shape == (1, 77)

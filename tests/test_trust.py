@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 import roofline
@@ -171,10 +172,13 @@ def test_report_page_shows_the_band(tmp_path):
 
 def test_validate_report_states_the_bytes_per_element_it_used(cli, tmp_path):
     """An int8 profile's validation report says 1 B/element, as the engine used (not the fp16 default)."""
-    code, _, err = cli("validate", "mnv3-s", "--hw", "pixel6-cpu", "--runs", "1", "-o", str(tmp_path / "v"))
+    code, out, err = cli("validate", "mnv3-s", "--hw", "pixel6-cpu", "--runs", "1", "-o", str(tmp_path / "v"),
+                         "--format", "csv")
     assert code == 0, err
     text = (tmp_path / "v" / "README.md").read_text()
     assert "weights 1 B/element, activations 1 B/element" in text and "2 B/element" not in text
+    rows = out.strip().splitlines()  # --format csv: a header and one row per model, on stdout
+    assert len(rows) == 2 and rows[1].startswith("mnv3-s,") and "predicted" in rows[0]
 
 
 def test_analyze_compares_several_profiles_in_one_table(cli):
@@ -189,3 +193,91 @@ def test_analyze_compares_several_profiles_in_one_table(cli):
     assert code == 0 and "pixel8-edgetpu" in out and "nvidia-h100" in out and "80 % band" in out, err
     code, _, err = cli("analyze", "mnv2", "--hw", "pixel8-edgetpu", "--hw", "s23-gpu", "--all")
     assert code == 2 and "take one profile" in err
+
+
+def _family_profile() -> dict:
+    doc = yaml.safe_load(profile_to_yaml(load_hardware("pixel8-edgetpu")))
+    doc["name"] = "fam"
+    doc["fitted"]["family"] = {"mnv4": 2.0}
+    doc["validation"]["ratio_p10"], doc["validation"]["ratio_p90"] = 0.9, 1.1
+    doc["validation"]["new_family_ratio_p10"], doc["validation"]["new_family_ratio_p90"] = 0.5, 2.0
+    return doc
+
+
+def test_family_multiplier_scales_its_familys_prediction_and_widens_other_bands():
+    doc = _family_profile()
+    plain = {**doc, "fitted": {k: v for k, v in doc["fitted"].items() if k != "family"}}
+    a, b = roofline.analyze("mnv4-conv-s", doc), roofline.analyze("mnv4-conv-s", plain)
+    assert a.family == ("mnv4", 2.0)
+    assert a.total_latency_s == pytest.approx(2.0 * b.total_latency_s, rel=1e-12)
+    assert (a.band.low_ratio, a.band.high_ratio) == (0.9, 1.1)  # its family was in the fit
+    assert "family multiplier: x2" in a.assumptions()
+    assert a.to_dict()["family_multiplier"] == {"family": "mnv4", "multiplier": 2.0}
+    c = roofline.analyze("mnv2", doc)  # a family the fit had no multiplier for: unchanged, wider band
+    assert c.family is None
+    assert c.total_latency_s == pytest.approx(roofline.analyze("mnv2", plain).total_latency_s, rel=1e-12)
+    assert (c.band.low_ratio, c.band.high_ratio) == (0.5, 2.0)
+    assert "a family the fit did not see" in c.band.label
+    assert roofline.analyze("mnv4-conv-s", doc, mode="spec").family is None  # spec reading: no fit terms
+    again = load_hardware(yaml.safe_load(profile_to_yaml(load_hardware(doc))))
+    assert again.fitted.family == {"mnv4": 2.0} and again.validation.new_family_ratio_p90 == 2.0
+
+
+def test_family_multipliers_and_their_band_are_checked():
+    doc = _family_profile()
+    doc["fitted"]["family"] = {"mnv4": 1e-9}
+    with pytest.raises(ProfileError, match="fitted.family.mnv4"):
+        load_hardware(doc)
+    doc = _family_profile()
+    del doc["validation"]["new_family_ratio_p90"]
+    with pytest.raises(ProfileError, match="new_family_ratio_p10 and new_family_ratio_p90"):
+        load_hardware(doc)
+
+
+def test_reproduce_without_timm_refuses_to_replace_a_full_report(cli, tmp_path, monkeypatch):
+    import roofline.reproduce as rep
+
+    monkeypatch.setattr(rep, "timm_available", lambda: False)
+    out = tmp_path / "paper"
+    out.mkdir()
+    full = "device,set,models\npixel6-cpu,zoo,9\npixel6-cpu,table6,19\n"
+    (out / "table16.csv").write_text(full)
+    code, _, err = cli("reproduce", "mnv4", "-o", str(out))
+    assert code == 2 and "full Table 6 model set" in err and "roofline[timm]" in err
+    assert (out / "table16.csv").read_text() == full  # untouched
+    code, _, err = cli("reproduce", "profiles", "-o", str(tmp_path / "p"))
+    assert code == 2 and "needs the timm extra" in err and not (tmp_path / "p").exists()
+
+
+def test_validate_table_gives_errors_in_percent(cli):
+    code, out, err = cli("validate", "mnv3-s", "--hw", "pixel6-cpu", "--runs", "1")
+    assert code == 0, err
+    header = next(line for line in out.splitlines() if "model" in line and "MACs" in line)
+    assert "error (%)" in header and "spread (%)" in header
+    row = next(line for line in out.splitlines() if line.strip().startswith("mnv3-s"))
+    assert "56.5 M" in row  # mnv3-s: 56,510,400 MACs
+    error_pct = float(row.split()[-1])
+    assert abs(error_pct) > 1.5  # percent, not a fraction: the phone profile is far off this machine
+
+
+def test_report_takes_every_model_source_and_option_analyze_takes(cli, tmp_path):
+    (tmp_path / "net.py").write_text("import torch\n\ndef f():\n    return torch.nn.Conv2d(3, 8, 3)\n")
+    page = tmp_path / "r.html"
+    code, _, err = cli("report", "--model", f"{tmp_path}/net.py:f", "--input-shape", "1,3,32,32",
+                       "--hw", "coral-usb", "--no-overhead", "--on-chip", "-o", str(page))
+    assert code == 0, err
+    text = page.read_text()
+    assert "Conv2d" in text and "1x3x32x32" in text
+    assert "on-chip weight caching on" in text and "overhead terms: none" in text
+    a = roofline.analyze(roofline.trace(torch.nn.Conv2d(3, 8, 3), (1, 3, 32, 32)), "coral-usb",
+                         overhead=False, on_chip=True)
+    assert a.latency_text().split(" (")[0] in text  # the page's number is analyze's with the same options
+    code, _, err = cli("report", "--hw", "pixel8-edgetpu", "-o", str(tmp_path / "x.html"))
+    assert code == 2 and "missing MODEL" in err
+
+
+def test_eq1_alone_leaves_the_family_multiplier_out():
+    doc = _family_profile()
+    a = roofline.analyze("mnv4-conv-s", doc, overhead=False)
+    assert a.family is None and "Eq. 1 alone" in a.assumptions()
+    assert a.total_latency_s == pytest.approx(roofline.analyze("mnv4-conv-s", doc).roofline_latency_s, rel=1e-12)

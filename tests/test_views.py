@@ -26,8 +26,8 @@ def test_tour_notebook_executes_and_displays_without_magics():
     errors = [f"{o['ename']}: {o['evalue']}" for c in nb.cells if c.cell_type == "code" for o in c.outputs
               if o.get("output_type") == "error"]
     assert not errors, errors
-    for first_line in ("r.plot()", "r.plot_layers()"):
-        assert {"image/png", "image/svg+xml"} <= outputs[first_line][0]
+    for first_line in ("r.plot()", "r.plot_layers()"):  # each figure stored once, as PNG
+        assert "image/png" in outputs[first_line][0] and "image/svg+xml" not in outputs[first_line][0]
     assert any("image/png" in d for d in outputs[next(k for k in outputs if k.startswith("plot_accuracy"))])
     assert "text/html" in outputs['r = roofline.analyze("mnv4-hybrid-l", hw="pixel8-edgetpu")'][0]
 
@@ -45,7 +45,7 @@ def test_html_reprs_use_human_units():
     from roofline.sweep import sweep
 
     s = sweep(["mnv2", "mnv1"], [0, 500])._repr_html_()
-    assert "RP sweep" in s and "bandwidth 4e+10 B/s" in s and " ms" in s
+    assert "RP sweep" in s and "bandwidth 40 GB/s" in s and " ms" in s and "e+" not in s
 
 
 class _Page(HTMLParser):
@@ -118,7 +118,15 @@ def test_figures_display_themselves_and_label_log_axes():
     a = roofline.analyze("mnv2", "pixel6-cpu")
     fig = a.plot()
     assert isinstance(fig, RooflineFigure) and fig._repr_png_()[:4] == b"\x89PNG"
-    assert fig._repr_svg_().lstrip().startswith("<?xml")
+    assert fig._repr_svg_() is None  # stored once in a notebook: PNG by default
+    from roofline.plots import notebook_format
+
+    try:
+        notebook_format("svg")
+        assert fig._repr_png_() is None and fig._repr_svg_().lstrip().startswith("<?xml")
+    finally:
+        notebook_format("png")
+    assert fig.to_svg().lstrip().startswith("<?xml") and fig.to_png()[:4] == b"\x89PNG"
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert any("layer latency" in t.get_text() for t in fig.legends[0].get_texts())  # marker-size legend
@@ -143,6 +151,11 @@ def test_sweep_plot_and_output_formats_from_the_suffix(cli, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "s.csv", "s.png"]  # no text in an image
     code, _, err = cli("sweep", "mnv2", "--rp", "5,50", "--plot", str(png), "--relative-to", "mnv9")
     assert code == 2 and "unknown model 'mnv9'" in err
+    svg = tmp_path / "marks.svg"
+    code, _, err = cli("sweep", "mnv2", "--rp", "1:500:50", "--plot", str(svg), "--mark", "pixel8-edgetpu,s23-cpu")
+    assert code == 0, err
+    text = svg.read_text()  # the marks sit at the spec sheets' ridge points: 2.66e12 / 68.3e9 and 215e9 / 67.2e9
+    assert "RP 38.9" in text and "RP 3.2" in text
 
 
 def test_sweep_result_plots_itself_relative_to_a_model():
@@ -154,3 +167,140 @@ def test_sweep_result_plots_itself_relative_to_a_model():
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log" and "mnv2's" in ax.get_ylabel()
     ref = [line for line in ax.get_lines() if line.get_label() == "v2"][0]
     assert list(ref.get_ydata()) == [1.0, 1.0, 1.0]  # the reference model is 1 at every RP
+
+
+def test_hw_list_and_detail_print_si_prefixes_not_e_notation(cli):
+    import re
+
+    from roofline.hardware import list_hardware
+
+    code, out, _ = cli("hw")
+    assert code == 0 and "17.5 TMAC/s" in out and "51.2 GB/s" in out  # a17pro-ane: 1.75e13, 5.12e10
+    for name in [None, *list_hardware()]:
+        code, out, err = cli("hw", *([name] if name else []))
+        assert code == 0, err
+        assert not re.search(r"\de[+-]\d", out), (name, re.search(r".*\de[+-]\d.*", out).group(0))
+
+
+def test_sweep_table_gives_percent_not_fractions(cli):
+    code, out, err = cli("sweep", "mnv1", "--rp", "100")
+    assert code == 0, err
+    assert "memory-bound time" in out and "(%)" in out and "bandwidth 40 GB/s" in out
+    row = next(line for line in out.splitlines() if "mnv1" in line)
+    assert "79.1" in row and "0.7911" not in row  # mnv1 at RP 100: 79.1 % of Eq. 1's time memory-bound
+
+
+def test_notebook_reprs_style_only_their_own_element():
+    import re
+
+    from roofline.sweep import sweep
+
+    views = {"analysis": roofline.analyze("mnv2", "pixel6-cpu")._repr_html_(),
+             "layers": roofline.trace("mnv2")._repr_html_(),
+             "sweep": sweep(["mnv2"], [0, 500])._repr_html_(),
+             "card": roofline.model_card("mnv4-conv-m")._repr_html_()}
+    for what, page in views.items():
+        assert page.startswith('<div class="rl-repr"><style>'), what
+        css = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+        selectors = [sel.strip() for rule in re.findall(r"([^{}]+)\{", css) for sel in rule.split(",")]
+        assert selectors and all(s.startswith(".rl-repr ") for s in selectors), (what, selectors)
+        assert "body" not in css and "max-width: 1200px" not in css, what
+    card = views["card"]
+    assert "9,715,512" in card and "79.9 %" in card and "256 px" in card  # mnv4-conv-m: exact params, top-1
+    assert "ModelCard(" not in card
+
+
+def test_piped_output_honours_columns():
+    import os
+    import subprocess
+    import sys
+
+    def width(columns: str | None) -> tuple[int, str]:
+        env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+        if columns:
+            env["COLUMNS"] = columns
+        p = subprocess.run([sys.executable, "-m", "roofline.cli", "hw"], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr
+        return max(len(line) for line in p.stdout.splitlines()), p.stdout
+
+    assert width("70")[0] <= 70
+    assert width(None)[0] <= 100
+    wide, text = width("200")
+    assert "spec-only, unvalidated" in text  # a wide pipe: the status no longer wraps
+
+
+def test_plain_numbers_have_no_e_notation():
+    assert [units.plain(x) for x in (0, 0.0123, 4.5, 19.62, 123.456, 6870.2, 2e-5)] == [
+        "0", "0.0123", "4.5", "19.6", "123", "6,870", "0.00002"]
+
+
+def test_analyze_all_fits_120_columns_and_never_cuts_a_name_or_number(cli):
+    pytest.importorskip("timm")
+    code, out, err = cli("analyze", "timm:fastvit_sa12", "--hw", "s23-cpu", "--all")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert max(map(len, lines)) <= 120
+    assert "…" not in out and not re.search(r"\de[+-]\d", out)
+    a = roofline.analyze("timm:fastvit_sa12", "s23-cpu")
+    longest = max(a.layers["name"], key=len)
+    assert longest in out  # the longest layer name, whole
+    header = next(line for line in lines if line.lstrip().startswith("layer "))
+    assert header.split() == ["layer", "op", "MACs", "bytes", "MAC/B", "bound", "roofline", "latency"]
+    assert "overhead left out to fit 120 columns" in " ".join(out.split())
+    row = next(line for line in lines if line.lstrip().startswith(longest + " "))
+    r = a.layers[a.layers["name"] == longest].iloc[0]
+    assert row.split()[-1] == units.plain(r.latency_s * 1e6)  # the last column, whole
+
+
+def test_trace_table_never_cuts_names_or_counts_at_120_columns():
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("timm")
+    env = dict(os.environ, COLUMNS="120")
+    p = subprocess.run([sys.executable, "-m", "roofline.cli", "trace", "timm:fastvit_sa12"], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert max(map(len, lines)) <= 120 and "…" not in p.stdout
+    t = roofline.trace("timm:fastvit_sa12")
+    longest = max(t.layers["name"], key=len)
+    row = next(line for line in lines if line.lstrip().startswith(longest + " "))
+    r = t.layers[t.layers["name"] == longest].iloc[0]
+    assert f"{int(r.macs):,}" in row.split()  # the exact count, whole
+    total = next(line for line in lines if line.lstrip().startswith("TOTAL"))
+    assert f"{int(t.macs):,}" in total.split()
+
+
+def test_shared_options_have_one_spelling_and_one_help_text():
+    import typer
+
+    from roofline.cli import app
+
+    commands = typer.main.get_command(app).commands
+    predicting = ("analyze", "report", "sweep", "pareto", "validate")
+
+    def option(cmd: str, flag: str):
+        return next((p for p in commands[cmd].params if flag in p.opts), None)
+
+    shared = {"--fitted": predicting, "--convention": predicting, "--resolution": predicting,
+              "--width": predicting, "--batch": predicting, "--exec": predicting, "--dtype": predicting,
+              "--overhead": ("analyze", "report", "sweep", "pareto"), "--on-chip": ("analyze", "report"),
+              "--calibrated": ("analyze", "report", "validate"), "--model": ("analyze", "report", "trace"),
+              "--input-shape": ("analyze", "report", "trace"), "--vary": ("sweep", "pareto"),
+              "--peak": ("sweep", "pareto"), "--bw": ("sweep", "pareto")}
+    # where a command means something else by a shared option, its --help says so
+    exceptions = {("validate", "--exec"), ("validate", "--dtype"), ("sweep", "--dtype"), ("pareto", "--dtype")}
+    for flag, cmds in shared.items():
+        helps = {}
+        for c in cmds:
+            p = option(c, flag)
+            assert p is not None, f"{c} lacks {flag}"
+            if (c, flag) not in exceptions:
+                helps[c] = p.help
+        assert len(set(helps.values())) == 1, (flag, helps)
+    for c in ("sweep", "pareto"):  # left out on purpose, and said so
+        assert option(c, "--calibrated") is None and "--calibrated is left out on purpose" in commands[c].help
+    assert "except --exec" in commands["validate"].help

@@ -31,6 +31,8 @@ class Analysis:
     on_chip: bool = False
     latency: LatencyModel = field(default_factory=LatencyModel)
     band: Band | None = None  # 80 % band of the total (see roofline.engine.band)
+    # the fitted multiplier of the model's family (already in ``layers["latency_s"]``), if any
+    family: tuple[str, float] | None = None
 
     @property
     def dtype(self) -> str:
@@ -38,8 +40,9 @@ class Analysis:
 
     @property
     def total_latency_s(self) -> float:
-        """Predicted seconds: the layers' latency plus the per-inference cost."""
-        return float(self.layers["latency_s"].sum()) + self.latency.inference_s(self.layers)
+        """Predicted seconds: the layers' latency plus the per-inference cost (times the family multiplier)."""
+        g = self.family[1] if self.family else 1.0
+        return float(self.layers["latency_s"].sum()) + g * self.latency.inference_s(self.layers)
 
     @property
     def latency_band_s(self) -> tuple[float, float] | None:
@@ -92,6 +95,15 @@ class Analysis:
             f"trust: {self.hardware.status}"
             + (f"; 80 % band: {self.band.label}" if self.band else f"; {no_band_reason(self.hardware)}"),
         ]
+        if self.family:
+            fam, g = self.family
+            lines.insert(1, f"family multiplier: x{g:.3g} on every layer and the per-inference cost: what the "
+                            f"fit measured this device doing to {fam} models beyond their layers")
+        elif r.mode == "fitted" and self.hardware.fitted and self.hardware.fitted.family:
+            fams = ", ".join(self.hardware.fitted.family)
+            lines.insert(1, "family multiplier: none (" + (
+                "Eq. 1 alone, without the fit's whole-model terms)" if self.latency.is_eq1 else
+                f"the fit measured {fams}, not this model's family)"))
         if r.efficiency:
             from .efficiency import describe as describe_efficiency
 
@@ -137,6 +149,8 @@ class Analysis:
                 "per_kernel_s": self.latency.per_kernel.value,
                 "per_kernel_by_op_s": dict(self.latency.per_kernel.by_op),
                 "per_inference_s": self.latency.inference_s(self.layers),
+                "family_multiplier": None if self.family is None else {"family": self.family[0],
+                                                                      "multiplier": self.family[1]},
                 "status": self.hardware.status, "band": None if self.band is None else {
                     "low_ratio": self.band.low_ratio, "high_ratio": self.band.high_ratio,
                     "coverage": 0.8, "label": self.band.label, "validated": self.band.validated},
@@ -222,8 +236,14 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
                          on_chip_bytes=profile.on_chip_bytes.value if on_chip and profile.on_chip_bytes else None,
                          activations_on_chip=on_chip and profile.activations_on_chip)
     lat = latency_model(profile, execution, overhead)
-    return Analysis(table.model, profile, roof, conv, table, add_overheads(evaluate(layers, roof), lat),
-                    on_chip, lat, band_for(profile, roof, overhead, conv.name, execution))
+    out = add_overheads(evaluate(layers, roof), lat)
+    # a fitted whole-model term like the overheads: Eq. 1 alone (overhead=False) goes without it
+    fam = (profile.fitted.family_factor(table.model)
+           if roof.mode == "fitted" and profile.fitted and overhead is not False else None)
+    if fam is not None:
+        out["latency_s"] = out["latency_s"] * fam[1]
+    return Analysis(table.model, profile, roof, conv, table, out, on_chip, lat,
+                    band_for(profile, roof, overhead, conv.name, execution, table.model), fam)
 
 
 def band_text(seconds: float, band: Band | None) -> str:

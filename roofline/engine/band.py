@@ -75,14 +75,20 @@ def validated_reading(profile: HardwareProfile, roof: Roof, overhead: bool | Non
 
 
 def band_for(profile: HardwareProfile, roof: Roof, overhead: bool | None = None, convention: str = "",
-             execution: str = "") -> Band | None:
-    """The band of a prediction made with ``roof`` (and the overhead, convention and execution of
-    ``analyze``)."""
+             execution: str = "", model: str | None = None) -> Band | None:
+    """The band of a prediction of ``model`` made with ``roof`` (and the overhead, convention and
+    execution of ``analyze``). A fit with family multipliers has a wider band for a model of a family
+    it did not see (held-out errors without the multipliers)."""
     v = profile.validation
     if v is not None and validated_reading(profile, roof, overhead, convention, execution):
         if v.status == "measured":
             return Band(v.ratio_p10, v.ratio_p90, f"measured: real runs of {v.models} models it never saw", True)
         how = "leave-one-out" if v.folds >= v.models else f"{v.folds}-fold CV"
+        f = profile.fitted
+        if (v.new_family_ratio_p10 is not None and f is not None and f.family
+                and (model is None or f.family_factor(model) is None)):
+            return Band(v.new_family_ratio_p10, v.new_family_ratio_p90,
+                        f"{v.status}: {how} over {v.models} models; a family the fit did not see", True)
         return Band(v.ratio_p10, v.ratio_p90, f"{v.status}: {how} over {v.models} models", True)
     if v is None and profile.status == "measured, unvalidated":
         return None  # microbenchmarks, not a spec sheet: the spec-only prior does not describe it

@@ -10,8 +10,8 @@ layer of that class attains, ``latency = max(MAC time, memory time) / factor``.
   peak and bandwidth describe (factor 1); ``dwconv``, ``grouped``, ``matmul``
   (linear layers and matmuls) and ``attention`` (SDPA) have factors of their own;
 - memory-only classes: ``norm`` (layer and group norm, softmax, pooling),
-  ``activation`` (GELU, SiLU, hard-swish, sigmoid, tanh: more than a compare),
-  ``elementwise`` (add, multiply, batch norm, ReLU) and ``movement`` (concat,
+  ``activation`` (GELU, SiLU, sigmoid, tanh: a transcendental per element),
+  ``elementwise`` (add, multiply, batch norm, ReLU, hard-swish) and ``movement`` (concat,
   pad, gathers, interpolation).
 
 A factor of 1 is the plain roofline; a profile without factors is Eq. 1. The
@@ -36,9 +36,10 @@ CLASS_TEXT = {"dwconv": "depthwise conv", "grouped": "grouped conv", "matmul": "
               "movement": "data movement", "conv": "dense conv"}
 
 _NORM_OPS = frozenset({"norm", "softmax", "pool", "cumsum"})
-# activations that need more than a compare (transcendentals, lookup tables): relu, relu6 and clamp
-# are elementwise
-_ACTIVATION_OPS = frozenset({"gelu", "silu", "hswish", "hsigmoid", "sigmoid", "tanh", "mish", "elu", "erf",
+# activations that evaluate a transcendental per element (exp, erf, tanh). relu, relu6, clamp and the
+# piecewise-linear hard-swish and hard-sigmoid (MobileNetV3's cheap stand-ins for swish and sigmoid:
+# a clamp and a multiply, Howard et al. 2019, sec. 5.2) are elementwise
+_ACTIVATION_OPS = frozenset({"gelu", "silu", "sigmoid", "tanh", "mish", "elu", "erf",
                              "softplus", "trig", "exp", "log", "activation"})
 _MOVEMENT_OPS = frozenset({"concat", "stack", "pad", "gather", "repeat", "roll", "interpolate", "copy",
                            "index", "scatter", "im2col", "col2im", "flip", "pixel_shuffle", "expand",
@@ -96,3 +97,16 @@ def describe(efficiency: Mapping[str, float]) -> str:
     """``depthwise conv 0.31, normalisation 0.5`` (classes with a factor: the share of the roofline
     they attain)."""
     return ", ".join(f"{CLASS_TEXT[c]} {efficiency[c]:.3g}" for c in EFFICIENCY_CLASSES if c in efficiency)
+
+
+def op_group(op: str) -> str:
+    """The op type views and figures group layers by: conv, dwconv, fc, attention or memory."""
+    if op == "dwconv2d":
+        return "dwconv"
+    if op == "fc":
+        return "fc"
+    if op in ("attention", "matmul"):
+        return "attention"
+    if op.startswith("conv"):
+        return "conv"
+    return "memory"

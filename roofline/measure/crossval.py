@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -83,6 +83,9 @@ def candidates(d: Design) -> list[tuple[str, ...]]:
         ladder.append(base + comp)
     if mem:
         ladder.append(base + comp + mem)
+    fams = d.families()
+    if fams and len(set(d.family.tolist())) >= 2:  # a family effect beside others, not the overall scale
+        ladder += [t + ("family",) for t in ladder]
     return ladder
 
 
@@ -90,6 +93,7 @@ def candidates(d: Design) -> list[tuple[str, ...]]:
 class CVResult:
     terms: tuple[str, ...]
     heldout_s: np.ndarray  # per row: predicted by the fold that held it out
+    heldout_plain_s: np.ndarray | None = None  # the same without family multipliers (a new family's view)
 
     def errors(self, measured: np.ndarray) -> np.ndarray:
         return np.abs(self.heldout_s / measured - 1.0)
@@ -103,6 +107,7 @@ def cross_validate(d: Design, terms: Sequence[str], folds: list[np.ndarray], lam
                    ) -> CVResult:
     """Held-out predictions of ``terms`` fitted on all folds but one, for each fold."""
     out = np.empty(d.n_rows)
+    plain = np.empty(d.n_rows)
     every = np.arange(d.n_rows)
     for held in folds:
         train = np.setdiff1d(every, held)
@@ -110,8 +115,10 @@ def cross_validate(d: Design, terms: Sequence[str], folds: list[np.ndarray], lam
         t = tuple(x for x in terms if x not in OVERHEAD_TERMS or supported(
             len(set(train_d.groups.tolist())), [x], len(d.dtypes)))
         p = fit_params(train_d, t, lam)
-        out[held] = predict(d.subset(held), p)
-    return CVResult(tuple(terms), out)
+        held_d = d.subset(held)
+        out[held] = predict(held_d, p)
+        plain[held] = predict(held_d, replace(p, family={})) if p.family else out[held]
+    return CVResult(tuple(terms), out, plain)
 
 
 def macs_only_heldout(d: Design, folds: list[np.ndarray]) -> np.ndarray:
@@ -149,17 +156,15 @@ def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = No
         if not supported(n_models, terms, len(first.dtypes)):
             raise RooflineError(f"fitting {', '.join(terms) or 'ridge point and bandwidth'} needs measurements "
                                 f"of more models than {n_models}")
+    tasks = [(conv, terms_i) for conv, d in designs.items()
+             for terms_i in ([tuple(t for t in TERMS if t in terms)] if terms is not None else candidates(d))]
     rows, results = [], []
-    for conv, d in designs.items():
-        options = [tuple(t for t in TERMS if t in terms)] if terms is not None else candidates(d)
-        for terms_i in options:
-            if progress:
-                progress(f"{conv} {'+'.join(terms_i) or 'roofline'}".strip())
-            cv = cross_validate(d, terms_i, folds, lam)
-            results.append((conv, cv))
-            rows.append({"convention": conv, "terms": ", ".join(terms_i) or "(roofline only)",
-                         "heldout_median_error": float(np.median(cv.errors(d.measured_s))),
-                         "score": cv.score(d.measured_s)})
+    for (conv, terms_i), cv in zip(tasks, _cross_validate_all(designs, tasks, folds, lam, progress)):
+        d = designs[conv]
+        results.append((conv, cv))
+        rows.append({"convention": conv, "terms": ", ".join(terms_i) or "(roofline only)",
+                     "heldout_median_error": float(np.median(cv.errors(d.measured_s))),
+                     "score": cv.score(d.measured_s)})
     table = pd.DataFrame(rows)
     low = min(r["score"] for r in rows)
     best = min(i for i, r in enumerate(rows) if r["score"] <= low + 1e-12)  # ties: the simpler, listed first
@@ -167,6 +172,18 @@ def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = No
     conv, cv = results[best]
     params = fit_params(designs[conv], cv.terms, lam)
     return conv, params, cv, folds, table
+
+
+def _cross_validate_all(designs: dict[str, Design], tasks: list, folds: list[np.ndarray], lam: float | None,
+                        progress: Callable[[str], None] | None) -> list[CVResult]:
+    """Each (convention, terms) candidate's cross-validation. One process: forked workers were slower
+    (OpenBLAS threads already use both cores of the solver's matrix products)."""
+    out = []
+    for conv, terms in tasks:
+        if progress:
+            progress(f"{conv} {'+'.join(terms) or 'roofline'}".strip())
+        out.append(cross_validate(designs[conv], terms, folds, lam))
+    return out
 
 
 def summary(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -135,6 +135,7 @@ class TableFit:
     convention: str
     execution: str
     data: str
+    new_family_band: tuple[float, float] | None = None  # the same without family multipliers
 
     @property
     def n_rows(self) -> int:
@@ -168,7 +169,8 @@ class TableFit:
         return Validation("fitted", self.data, self.n_rows, self.n_models, self.folds, self.method,
                           held["median"], self.band[0], self.band[1], self.params.terms, ins["median"],
                           held["worst"], held["spearman"], self.macs_spearman, macs["median"],
-                          f"roofline fit on {date.today().isoformat()}")
+                          f"roofline fit on {date.today().isoformat()}",
+                          *(self.new_family_band or (None, None)))
 
     def profile(self, name: str, kind: str, base: HardwareProfile | None = None) -> HardwareProfile:
         """A profile that predicts with the fitted terms; ``base`` keeps its spec numbers and notes."""
@@ -179,7 +181,7 @@ class TableFit:
                f"error {self.errors('heldout_s')['median']:.1%}")
         others = {dt: p.ridge_point(dt) for dt in p.peak_macs_per_s if dt != self.dtype}
         fitted = Fitted(self.dtype, p.ridge_point(self.dtype), bw, how, "measured", dict(p.efficiency), others,
-                        self.convention, self.execution)
+                        self.convention, self.execution, dict(p.family))
         over = Overhead(
             {self.execution: KernelCost(p.per_kernel_s, f"fitted ({how})", "measured")}
             if "kernel" in p.terms else {},
@@ -263,8 +265,10 @@ def fit_designs(kept: pd.DataFrame, designs: dict, execution: str, dropped: tupl
                          "dtype": kept["dtype"], "measured_s": d.measured_s, "insample_s": insample,
                          "heldout_s": cv.heldout_s, "macs": d.macs_total, "macs_heldout_s": macs_held})
     band = conformal_band(d.measured_s / cv.heldout_s)
+    new_family = conformal_band(d.measured_s / cv.heldout_plain_s) if params.family else None
     main = kept["dtype"].value_counts().index[0]
-    return TableFit(params, len(fold_rows), pred, cands, band, dropped, str(main), conv, execution, data)
+    return TableFit(params, len(fold_rows), pred, cands, band, dropped, str(main), conv, execution, data,
+                    new_family)
 
 
 CONVENTIONS_TRIED = ("default", "unfused")

@@ -14,6 +14,14 @@ For measurement row r (a model at one resolution, batch and dtype) with layers j
   roofline unless its data insist.
 - ``k``: seconds per kernel (``K_r`` kernels in the row), ``o``: seconds per
   inference (per call).
+- with the ``family`` term, ``T_r`` is multiplied by ``g_F``, the effect of the
+  row's model family F (``fastvit``, ``mnv2``: see :func:`family_of`): what a
+  device does to a whole architecture that its layer shapes do not explain (an
+  op its runtime lacks, a delegate falling back). A random effect: only
+  families with at least two models measured get one, shrunk toward 1 by
+  ``lam_F * (log g)^2`` with ``lam_F`` set from the data. Multipliers are
+  relative (the peak and bandwidth absorb their mean): a model of a family the
+  fit did not see gets 1, an average family's latency.
 
 Without class terms and overheads this is Eq. 1 with a fitted peak and
 bandwidth. The objective is the squared error of ``log T_r - log t_r`` plus the
@@ -24,6 +32,8 @@ an analytic Jacobian (the max picks the bound side of each layer).
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -38,13 +48,22 @@ from ..errors import RooflineError
 from ..trace import LayerTable
 
 OVERHEAD_TERMS = ("kernel", "inference")
-TERMS = OVERHEAD_TERMS + EFFICIENCY_CLASSES
+TERMS = OVERHEAD_TERMS + EFFICIENCY_CLASSES + ("family",)
 _K_SCALE, _O_SCALE = 1e-6, 1e-3  # the log parameters of k and o are in µs and ms
 _LOG_BOUNDS = (-25.0, 12.0)
 PILOT_LAMBDA = 1e-3    # the weak shrinkage of the pilot fit that measures the residual variance
 PRIOR_LOG_SD = 1.5     # prior spread of log class factors: 95 % within 0.05x-20x of dense conv
 HUBER_DELTA = 0.15  # log error beyond which a row counts linearly, not squared (robust to a few outliers)
 FACTOR_RANGE = (1e-2, 1e2)  # a class attains at least 1 % of the roofline: below, the fit extrapolates, not hardware
+FAMILY_MIN_MODELS = 2  # a family effect needs this many models of the family measured
+
+
+def family_of(model: str) -> str:
+    """The architecture family of a model name: its first word, without source prefix, variant or
+    width (``timm:fastvit_sa12`` -> ``fastvit``, ``mnv4-conv-m`` -> ``mnv4``, ``mnv2-1.5x`` -> ``mnv2``).
+    ``resnet34`` and ``resnet50`` stay apart: a family is only what the name says for sure."""
+    name = model.rsplit(":", 1)[-1] if not model.endswith(".py") else model
+    return re.split(r"[_\-.]", name.lower(), maxsplit=1)[0] or name
 
 
 @dataclass(frozen=True)
@@ -63,6 +82,27 @@ class Design:
     measured_s: np.ndarray  # per row
     groups: np.ndarray      # per row: the model (a cross-validation group)
     macs_total: np.ndarray  # per row
+    family: np.ndarray | None = None  # per row: the model's family (None: family_of(groups))
+
+    def __post_init__(self) -> None:
+        if self.family is None:
+            object.__setattr__(self, "family", np.array([family_of(str(g)) for g in self.groups], dtype=object))
+
+    @functools.cached_property
+    def entry_dtype(self) -> np.ndarray:
+        """Per layer entry: its row's dtype index."""
+        return self.row_dtype[self.row]
+
+    @functools.cached_property
+    def cls_slot(self) -> np.ndarray:
+        """Per layer entry: its class index, dense conv (-1) in the last slot."""
+        return np.where(self.cls < 0, len(EFFICIENCY_CLASSES), self.cls)
+
+    def families(self, min_models: int = FAMILY_MIN_MODELS) -> tuple[str, ...]:
+        """The families with at least ``min_models`` models in the rows (the ones a fit can inform)."""
+        pairs = pd.DataFrame({"f": self.family, "g": self.groups}).drop_duplicates()
+        counts = pairs.groupby("f").size()
+        return tuple(sorted(str(f) for f in counts.index[counts >= min_models]))
 
     @property
     def n_rows(self) -> int:
@@ -75,7 +115,7 @@ class Design:
         keep = new[self.row] >= 0
         return Design(self.macs[keep], self.bytes_[keep], self.weight[keep], new[self.row[keep]], self.cls[keep],
                       self.memory[keep], self.row_dtype[rows], self.dtypes, self.kernels[rows],
-                      self.measured_s[rows], self.groups[rows], self.macs_total[rows])
+                      self.measured_s[rows], self.groups[rows], self.macs_total[rows], self.family[rows])
 
     def present_terms(self, share: float = 0.1, models: int = 2) -> tuple[str, ...]:
         """The class terms the data can inform: compute classes that carry at least ``share`` of the
@@ -117,16 +157,22 @@ def build_design(tables: Sequence[LayerTable], dtypes: Sequence[str], measured_s
         macs = layers["macs"].to_numpy(np.float64)
         byts = (layers["weight_bytes"] + layers["activation_bytes"]).to_numpy(np.float64)
         mem = layers["memory_only"].to_numpy(bool)
-        # identical layers (a transformer's repeated blocks) become one entry with a weight
-        key = pd.DataFrame({"m": macs, "b": byts, "c": cls, "o": mem})
-        grouped = key.groupby(["m", "b", "c", "o"], sort=False).size().reset_index(name="w")
-        parts.append(pd.DataFrame({"macs": grouped["m"], "bytes": grouped["b"], "cls": grouped["c"],
-                                   "memory": grouped["o"], "weight": grouped["w"], "row": r}))
-    flat = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["macs", "bytes", "cls", "memory", "weight", "row"])
-    return Design(flat["macs"].to_numpy(np.float64), flat["bytes"].to_numpy(np.float64),
-                  flat["weight"].to_numpy(np.float64), flat["row"].to_numpy(np.int64),
-                  flat["cls"].to_numpy(np.int64), flat["memory"].to_numpy(bool),
+        # identical layers (a transformer's repeated blocks) become one entry with a weight, in the
+        # order of their first appearance
+        key = np.stack([macs, byts, cls.astype(np.float64), mem.astype(np.float64)], axis=1)
+        if len(key):
+            _, first, inverse, counts = np.unique(key, axis=0, return_index=True, return_inverse=True,
+                                                  return_counts=True)
+            order = np.argsort(first, kind="stable")
+            key, counts = key[first[order]], counts[order]
+        else:
+            counts = np.zeros(0)
+        parts.append((key, counts, np.full(len(key), r, dtype=np.int64)))
+    keys = np.concatenate([k for k, _, _ in parts]) if parts else np.zeros((0, 4))
+    weights = np.concatenate([c for _, c, _ in parts]).astype(np.float64) if parts else np.zeros(0)
+    rows = np.concatenate([r for _, _, r in parts]) if parts else np.zeros(0, dtype=np.int64)
+    return Design(keys[:, 0].copy(), keys[:, 1].copy(), weights, rows,
+                  keys[:, 2].astype(np.int64), keys[:, 3].astype(bool),
                   np.array([dtype_names.index(d) for d in dtypes], dtype=np.int64), dtype_names, kernels,
                   np.asarray(measured_s, dtype=np.float64), np.asarray(groups, dtype=object),
                   np.array([float(t.macs) for t in tables]))
@@ -142,15 +188,18 @@ class Params:
     per_inference_s: float = 0.0
     efficiency: dict[str, float] = field(default_factory=dict)
     terms: tuple[str, ...] = ()
+    family: dict[str, float] = field(default_factory=dict)  # multiplier per model family
 
     def ridge_point(self, dtype: str) -> float:
         return self.peak_macs_per_s[dtype] / self.mem_bw_bytes_per_s
 
 
 class _Layout:
-    """Where each term sits in the parameter vector (all logs)."""
+    """Where each term sits in the parameter vector (all logs), and which family each row of the
+    design it was made for belongs to (-1: none fitted)."""
 
-    def __init__(self, dtypes: tuple[str, ...], terms: tuple[str, ...]) -> None:
+    def __init__(self, dtypes: tuple[str, ...], terms: tuple[str, ...], families: Sequence[str] = (),
+                 row_family: np.ndarray | None = None) -> None:
         self.dtypes = dtypes
         self.terms = terms
         self.n_peak = len(dtypes)
@@ -162,17 +211,56 @@ class _Layout:
         i += "inference" in terms
         self.classes = [c for c in EFFICIENCY_CLASSES if c in terms]
         self.i_class = {c: i + j for j, c in enumerate(self.classes)}
-        self.size = i + len(self.classes)
+        i += len(self.classes)
+        self.families = tuple(families) if "family" in terms else ()
+        self.i_family = i
+        self.size = i + len(self.families)
+        index = {f: j for j, f in enumerate(self.families)}
+        self.row_family = (np.array([index.get(f, -1) for f in row_family], dtype=np.int64)
+                           if row_family is not None else None)
 
 
-def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = True
-              ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+class _Jacobian:
+    """A Jacobian whose last ``n_sparse`` columns (the family effects) hold at most one value per row:
+    dense columns ``dense``, and per row the sparse column ``col`` (-1: none) and its value ``val``.
+    The normal equations then cost rows x dense columns, not rows x all columns squared."""
+
+    def __init__(self, dense: np.ndarray, col: np.ndarray, val: np.ndarray, n_sparse: int) -> None:
+        self.dense, self.col, self.val, self.n_sparse = dense, col, val, n_sparse
+
+    def scale_rows(self, rows: np.ndarray, by: np.ndarray) -> None:
+        self.dense[rows] *= by[:, None]
+        self.val[rows] *= by
+
+    def normal(self, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``J.T @ r`` and ``J.T @ J``."""
+        q, f = self.dense.shape[1], self.n_sparse
+        H = np.zeros((q + f, q + f))
+        g = np.empty(q + f)
+        H[:q, :q] = self.dense.T @ self.dense
+        g[:q] = self.dense.T @ r
+        if f:
+            on = self.col >= 0
+            c, v = self.col[on], self.val[on]
+            H[q:, q:][np.diag_indices(f)] = np.bincount(c, v * v, minlength=f)
+            g[q:] = np.bincount(c, v * r[on], minlength=f)
+            cross = np.stack([np.bincount(c, v * self.dense[on, j], minlength=f) for j in range(q)])
+            H[:q, q:] = cross
+            H[q:, :q] = cross.T
+        return g, H
+
+
+def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = True, lam_family: float = 0.0
+              ) -> tuple[np.ndarray, _Jacobian | None, np.ndarray]:
     """Residuals (log error per row, then the penalties), their Jacobian, and the predictions."""
-    peak = np.exp(x[:lay.n_peak])[d.row_dtype[d.row]]
+    entry_dtype = d.entry_dtype
+    peak = np.exp(x[:lay.n_peak])[entry_dtype] if lay.n_peak > 1 else np.exp(x[0])
     bw = np.exp(x[lay.i_bw])
-    factor = np.ones(len(d.macs))
+    # one factor per class (the last slot, index -1, is dense conv and classes without a term: 1)
+    fvals = np.ones(len(EFFICIENCY_CLASSES) + 1)
     for c in lay.classes:
-        factor[d.cls == EFFICIENCY_CLASSES.index(c)] = np.exp(x[lay.i_class[c]])
+        fvals[EFFICIENCY_CLASSES.index(c)] = np.exp(x[lay.i_class[c]])
+    factor = fvals[d.cls]
     a = np.where(d.memory, 0.0, d.macs / peak)
     b = d.bytes_ / bw
     compute = a >= b
@@ -183,19 +271,32 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
     o = np.exp(x[lay.i_inference]) * _O_SCALE if lay.i_inference is not None else 0.0
     pred = total + k * d.kernels + o
     pred = np.maximum(pred, 1e-300)
+    fams = np.arange(lay.i_family, lay.size)
+    has_family = lay.row_family >= 0 if lay.families else np.zeros(n, dtype=bool)
+    g = np.ones(n)
+    if lay.families:
+        g[has_family] = np.exp(x[lay.i_family + lay.row_family[has_family]])
     classes = np.array([lay.i_class[c] for c in lay.classes], dtype=np.int64)
-    resid = np.concatenate([np.log(pred) - np.log(d.measured_s), np.sqrt(lam) * x[classes]])
+    resid = np.concatenate([np.log(pred * g) - np.log(d.measured_s), np.sqrt(lam) * x[classes],
+                            np.sqrt(lam_family) * x[fams]])
+    pred = pred * g
     if not jac:
         return resid, None, pred
-    J = np.zeros((n + len(classes), lay.size))
+    pred = pred / g  # the Jacobian of the roofline part is relative to it
+    J = np.zeros((n + len(classes) + len(fams), lay.i_family))  # the dense columns; families: one-hot
     wa = d.weight * np.where(compute, a, 0.0) / factor
     wb = d.weight * np.where(compute, 0.0, b) / factor
-    for i in range(lay.n_peak):
-        J[:n, i] = -np.bincount(d.row, np.where(d.row_dtype[d.row] == i, wa, 0.0), minlength=n)
+    if lay.n_peak == 1:
+        J[:n, 0] = -np.bincount(d.row, wa, minlength=n)
+    else:
+        per = np.bincount(entry_dtype * n + d.row, wa, minlength=lay.n_peak * n).reshape(lay.n_peak, n)
+        J[:n, :lay.n_peak] = -per.T
     J[:n, lay.i_bw] = -np.bincount(d.row, wb, minlength=n)
-    for c in lay.classes:
-        sel = d.cls == EFFICIENCY_CLASSES.index(c)
-        J[:n, lay.i_class[c]] = -np.bincount(d.row, np.where(sel, d.weight * m, 0.0), minlength=n)
+    if lay.classes:  # every class's share of each row in one pass
+        nc = len(EFFICIENCY_CLASSES) + 1
+        per = np.bincount(d.cls_slot * n + d.row, d.weight * m, minlength=nc * n).reshape(nc, n)
+        for c in lay.classes:
+            J[:n, lay.i_class[c]] = -per[EFFICIENCY_CLASSES.index(c)]
     if lay.i_kernel is not None:
         J[:n, lay.i_kernel] = k * d.kernels
     if lay.i_inference is not None:
@@ -203,11 +304,18 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
     J[:n] /= pred[:, None]
     for j, c in enumerate(classes):
         J[n + j, c] = np.sqrt(lam)
-    return resid, J, pred
+    # each row's family column (d log T / d log g = 1), and each family's penalty row
+    col = np.full(len(resid), -1, dtype=np.int64)
+    val = np.zeros(len(resid))
+    col[:n][has_family] = lay.row_family[has_family]
+    val[:n][has_family] = 1.0
+    col[n + len(classes):] = np.arange(len(fams))
+    val[n + len(classes):] = np.sqrt(lam_family)
+    return resid, _Jacobian(J, col, val, len(fams)), pred * g
 
 
-def _huber(resid: np.ndarray, J: np.ndarray | None, n: int, delta: float
-           ) -> tuple[np.ndarray, np.ndarray | None]:
+def _huber(resid: np.ndarray, J: _Jacobian | None, n: int, delta: float
+           ) -> tuple[np.ndarray, _Jacobian | None]:
     """Residuals whose squares are the Huber loss of the first ``n`` (the rows): quadratic up to
     ``delta``, linear beyond, so a few anomalous measurements cannot drag the whole fit."""
     r = resid.copy()
@@ -217,9 +325,8 @@ def _huber(resid: np.ndarray, J: np.ndarray | None, n: int, delta: float
         return r, J
     a = np.abs(resid[big])
     r[big] = np.sign(resid[big]) * np.sqrt(2 * delta * a - delta ** 2)
-    if J is not None:
-        J = J.copy()
-        J[big] *= (delta / np.abs(r[big]))[:, None]
+    if J is not None:  # made fresh by each evaluation: scaled in place
+        J.scale_rows(np.flatnonzero(big), delta / np.abs(r[big]))
     return r, J
 
 
@@ -230,11 +337,13 @@ def _levenberg_marquardt(fun, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, it
     cost = float(r @ r)
     mu = 1e-3
     for _ in range(iters):
-        g = J.T @ r
-        H = J.T @ J
+        g, H = J.normal(r)
+        diag = np.diag(H).copy()
         improved = False
         while mu < 1e12:
-            step = np.linalg.solve(H + mu * (np.diag(np.diag(H)) + 1e-9 * np.eye(len(x))), -g)
+            Hm = H.copy()
+            Hm[np.diag_indices_from(Hm)] += mu * (diag + 1e-9)
+            step = np.linalg.solve(Hm, -g)
             xn = np.clip(x + step, lo, hi)
             rn, Jn, _ = fun(xn)
             cn = float(rn @ rn)
@@ -250,7 +359,7 @@ def _levenberg_marquardt(fun, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, it
     return x, cost
 
 
-def _init(d: Design, terms: tuple[str, ...]) -> list[np.ndarray]:
+def _init(d: Design, terms: tuple[str, ...], lay: _Layout) -> list[np.ndarray]:
     """Starting points: the best Eq. 1 roofline on a ridge-point grid (bandwidth in closed form), with
     the overheads taking a small and a larger share of the time."""
     rps = np.geomspace(0.3, 3000.0, 40)
@@ -265,7 +374,6 @@ def _init(d: Design, terms: tuple[str, ...]) -> list[np.ndarray]:
         if best is None or err < best[0]:
             best = (err, rp, log_b)
     _, rp, log_b = best
-    lay = _Layout(d.dtypes, terms)
     starts = []
     for share in (0.05, 0.3):
         x = np.zeros(lay.size)
@@ -294,7 +402,9 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
     ``lam``: the shrinkage of the class factors; None sets it from the data (empirical Bayes): a
     pilot fit with weak shrinkage gives the residual variance s^2 of log latency, and
     ``lam = s^2 / PRIOR_LOG_SD^2`` (a prior of log factor ~ N(0, PRIOR_LOG_SD^2)). Clean data then keep
-    their factors; noisy data have them pulled toward 1.
+    their factors; noisy data have them pulled toward 1. Family effects are shrunk the same way,
+    their prior spread tau^2 estimated from the pilot's effects (method of moments): families that
+    differ little are pulled to 1, a device that runs one family 7x slow keeps most of it.
     """
     terms = tuple(t for t in TERMS if t in terms)
     unknown = set(terms) - set(TERMS)
@@ -302,8 +412,9 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
         raise RooflineError(f"unknown fit term {sorted(unknown)[0]!r}; use {', '.join(TERMS)}")
     if d.n_rows == 0:
         raise RooflineError("no measurements to fit")
-    lay = _Layout(d.dtypes, terms)
-    starts = _init(d, terms)
+    families = d.families() if "family" in terms else ()
+    lay = _Layout(d.dtypes, terms, families, d.family)
+    starts = _init(d, terms, lay)
     lo = np.full(lay.size, -np.inf)
     hi = np.full(lay.size, np.inf)
     # the bandwidth stays within a factor 100 of the plain roofline fit's: beyond that every layer is
@@ -315,10 +426,11 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
             lo[i], hi[i] = _LOG_BOUNDS
     for c in lay.classes:
         lo[lay.i_class[c]], hi[lay.i_class[c]] = np.log(FACTOR_RANGE[0]), np.log(FACTOR_RANGE[1])
+    lo[lay.i_family:], hi[lay.i_family:] = np.log(FACTOR_RANGE[0]), np.log(FACTOR_RANGE[1])
 
-    def solve(penalty: float, x0s: list[np.ndarray]) -> np.ndarray:
+    def solve(penalty: float, penalty_family: float, x0s: list[np.ndarray]) -> np.ndarray:
         def robust(v: np.ndarray):
-            r, J, pred = _evaluate(d, lay, v, penalty)
+            r, J, pred = _evaluate(d, lay, v, penalty, lam_family=penalty_family)
             r, J = _huber(r, J, d.n_rows, HUBER_DELTA)
             return r, J, pred
 
@@ -329,19 +441,27 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
                 best = (x, cost)
         return best[0]
 
-    if lam is None and lay.classes:
-        x = solve(PILOT_LAMBDA, starts)
+    if (lam is None and lay.classes) or lay.families:
+        x = solve(PILOT_LAMBDA if lam is None else lam, PILOT_LAMBDA, starts)
         resid = _evaluate(d, lay, x, 0.0, jac=False)[0][:d.n_rows]
         dof = max(d.n_rows - lay.size, 1)
-        s2 = float(np.sum(np.minimum(resid ** 2, HUBER_DELTA ** 2 * 4)) / dof)
-        x = solve(max(s2, 1e-8) / PRIOR_LOG_SD ** 2, [x])
+        s2 = max(float(np.sum(np.minimum(resid ** 2, HUBER_DELTA ** 2 * 4)) / dof), 1e-8)
+        lam_f = 0.0
+        if lay.families:
+            u = x[lay.i_family:]
+            per_model = pd.DataFrame({"f": d.family, "g": d.groups}).drop_duplicates().groupby("f").size()
+            n_f = np.array([per_model[f] for f in lay.families], dtype=np.float64)
+            tau2 = max(float(np.mean(u ** 2) - np.mean(s2 / n_f)), 1e-4)
+            lam_f = s2 / tau2
+        x = solve(s2 / PRIOR_LOG_SD ** 2 if lam is None else lam, lam_f, [x])
     else:
-        x = solve(0.0 if lam is None else lam, starts)  # without class factors there is nothing to shrink
+        x = solve(0.0 if lam is None else lam, 0.0, starts)  # without class factors there is nothing to shrink
     k = float(np.exp(x[lay.i_kernel]) * _K_SCALE) if lay.i_kernel is not None else 0.0
     o = float(np.exp(x[lay.i_inference]) * _O_SCALE) if lay.i_inference is not None else 0.0
     return Params({dt: float(np.exp(x[i])) for i, dt in enumerate(d.dtypes)}, float(np.exp(x[lay.i_bw])),
                   k if k > 1e-15 else 0.0, o if o > 1e-12 else 0.0,
-                  {c: float(np.exp(x[lay.i_class[c]])) for c in lay.classes}, terms)
+                  {c: float(np.exp(x[lay.i_class[c]])) for c in lay.classes}, terms,
+                  {f: float(np.exp(x[lay.i_family + j])) for j, f in enumerate(lay.families)})
 
 
 def predict(d: Design, p: Params) -> np.ndarray:
@@ -349,7 +469,7 @@ def predict(d: Design, p: Params) -> np.ndarray:
     missing = [dt for dt in d.dtypes if dt not in p.peak_macs_per_s]
     if missing:
         raise RooflineError(f"no fitted peak for dtype {missing[0]} (the fit saw {', '.join(p.peak_macs_per_s)})")
-    lay = _Layout(d.dtypes, p.terms)
+    lay = _Layout(d.dtypes, p.terms, tuple(p.family), d.family)
     x = np.zeros(lay.size)
     x[:lay.n_peak] = [np.log(p.peak_macs_per_s[dt]) for dt in d.dtypes]
     x[lay.i_bw] = np.log(p.mem_bw_bytes_per_s)
@@ -359,4 +479,6 @@ def predict(d: Design, p: Params) -> np.ndarray:
         x[lay.i_inference] = np.log(max(p.per_inference_s, 1e-30) / _O_SCALE)
     for c in lay.classes:
         x[lay.i_class[c]] = np.log(p.efficiency[c])
+    for j, f in enumerate(lay.families):
+        x[lay.i_family + j] = np.log(p.family[f])
     return _evaluate(d, lay, x, 0.0, jac=False)[2]

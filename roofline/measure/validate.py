@@ -287,8 +287,10 @@ def match_layers(a: Analysis, scopes: dict[str, list[tuple[str, float]]]) -> pd.
 def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10, convention: str | None = None,
              mode: str = "auto", dtype: str | None = None, batch: int = 1, channels_last: bool = False,
              execution: str = "eager", layers: bool = True, threads: int | None = None,
+             resolution: int | None = None, width: float | None = None,
              progress: Callable[[str], None] | None = None) -> Validation:
-    """Run each zoo model for real on ``device`` and compare with its prediction on ``hw``."""
+    """Run each model for real on ``device`` and compare with its prediction on ``hw`` (at ``resolution``
+    and ``width`` where given, else each model's own)."""
     check_device(device)
     if execution not in EXECS:
         raise RooflineError(f"unknown --exec {execution!r}; use one of {', '.join(EXECS)}")
@@ -321,10 +323,10 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
         if progress:
             progress(name)
         a = analyze(name, profile, dtype=roof.dtype, convention=convention, mode=mode, batch=batch,
-                    execution=predict)
+                    execution=predict, resolution=resolution, width=width)
         analyses[a.model] = a
-        model = build_model(name, device=device).to(TORCH_DTYPES[run_dtype]).eval()
-        res = model_card(name).resolution
+        model = build_model(name, width, device=device).to(TORCH_DTYPES[run_dtype]).eval()
+        res = resolution or model_card(name, width).resolution
         x = torch.randn(batch, 3, res, res, device=device, dtype=TORCH_DTYPES[run_dtype])
         if channels_last:
             model = model.to(memory_format=torch.channels_last)

@@ -63,13 +63,21 @@ def _is_shape(v: object) -> bool:
 
 
 def model_inputs(input_shape: object) -> Inputs | None:
-    """Several inputs: a tuple of shapes or example tensors (positional), or a dict of them (by name).
+    """Several inputs: a tuple of shapes, ``(shape, dtype)`` pairs or example tensors (positional), or a
+    dict of them (by name). A bare shape is float32; token ids need ``((1, 77), torch.long)``.
 
     Returns (positional shapes, named shapes, dtypes in that order), or None for a single shape.
     """
     def one(v: object, what: str) -> tuple[tuple[int, ...], str]:
         if isinstance(v, torch.Tensor):
             return tuple(v.shape), str(v.dtype).replace("torch.", "")
+        if (isinstance(v, Sequence) and not isinstance(v, (str, bytes)) and len(v) == 2 and _is_shape(v[0])
+                and isinstance(v[1], (str, torch.dtype))):
+            dt = v[1] if isinstance(v[1], torch.dtype) else getattr(torch, str(v[1]), None)
+            if not isinstance(dt, torch.dtype):
+                raise TraceError(f"{what}: unknown dtype {checks.show(v[1])}; use a torch dtype such as "
+                                 f"torch.long or 'int64'")
+            return one(v[0], what)[0], str(dt).replace("torch.", "")
         if not _is_shape(v) or not v:
             raise TraceError(f"{what} must be a shape (a sequence of integers) or an example tensor, "
                              f"got {checks.show(v)}")
@@ -77,7 +85,9 @@ def model_inputs(input_shape: object) -> Inputs | None:
         checks.input_elements(shape, what)
         return shape, "float32"
 
-    if isinstance(input_shape, torch.Tensor):
+    if isinstance(input_shape, torch.Tensor) or (
+            isinstance(input_shape, Sequence) and len(input_shape) == 2 and _is_shape(input_shape[0])
+            and isinstance(input_shape[1], (str, torch.dtype))):  # one tensor, or one (shape, dtype)
         s, dt = one(input_shape, "input")
         return (s,), (), (dt,)
     if isinstance(input_shape, dict):
@@ -191,6 +201,18 @@ def _trace_module(model: nn.Module, inputs: Inputs, fuse: bool, name: str) -> La
                 current.update(before)
 
 
+def _describe_inputs(inputs: Inputs) -> str:
+    """``input shape (1, 3, 224, 224)``, or for several inputs each with its dtype (a float where the
+    model wants indices is the usual cause of a failure) and how to give another."""
+    positional, named, dtypes = inputs
+    items = [(f"input {i}", s) for i, s in enumerate(positional)] + [(f"input {k!r}", s) for k, s in named]
+    if len(items) == 1 and dtypes[0] == "float32":
+        return f"input shape {tuple(items[0][1])}"
+    listed = ", ".join(f"{w} {tuple(s)} {dt}" for (w, s), dt in zip(items, dtypes))
+    return (f"inputs {listed} (a shape alone is float32: give (shape, torch.long) or an example tensor "
+            f"for token ids)")
+
+
 def _run(model: nn.Module, owner: nn.Module, state: dict | None, inputs: Inputs,
          fuse: bool, name: str) -> LayerTable:
     if state is None:
@@ -223,7 +245,7 @@ def _run(model: nn.Module, owner: nn.Module, state: dict | None, inputs: Inputs,
     except BaseException as e:  # the model's own code: any exception is this model's error
         if isinstance(e, (KeyboardInterrupt, Terminated)) and is_real(e):
             raise
-        raise TraceError(f"{name} failed on input shape {tuple(shape)}: {describe_exception(e)}") from e
+        raise TraceError(f"{name} failed on {_describe_inputs(inputs)}: {describe_exception(e)}") from e
     outs = _tensors(out if isinstance(out, (list, tuple)) else (out,))
     if isinstance(out, dict):
         outs = _tensors(tuple(out.values()))

@@ -65,6 +65,31 @@ class ModelCard:
         """Best known top-1 (%): the MobileNetV4 paper's retraining, else the original paper."""
         return self.top1_mnv4 if self.top1_mnv4 is not None else self.top1_original
 
+    def rows(self) -> list[tuple[str, str]]:
+        """(field, value) pairs for people: counts in k/M, accuracy in %, missing figures as '-'."""
+        from .. import units
+
+        def opt(v: float | None, fmt: str) -> str:
+            return "-" if v is None else format(v, fmt)
+
+        top1 = "-" if self.top1 is None else (f"{self.top1:.1f} %" + (" (approx.)" if self.top1_mnv4_approx
+                                                                      and self.top1_mnv4 is not None else ""))
+        return [("family", self.family), ("width multiplier", f"{self.width:g}"),
+                ("resolution", f"{self.resolution} px"), ("params (counted here)", f"{self.params:,}"),
+                ("params (published, exact)", "-" if self.params_exact_published is None
+                 else f"{self.params_exact_published:,}"),
+                ("params (paper)", opt(self.paper_params_m, ".1f") + (" M" if self.paper_params_m else "")),
+                ("MACs (paper)", "-" if self.paper_macs_m is None else units.count(self.paper_macs_m * 1e6)),
+                ("top-1 on ImageNet-1k", top1), ("source", self.source)]
+
+    def __str__(self) -> str:
+        return f"{self.name}\n" + "\n".join(f"  {k}: {v}" for k, v in self.rows())
+
+    def _repr_html_(self) -> str:
+        from ..html import model_card_html
+
+        return model_card_html(self)
+
 
 def model_name(base: str, width: float) -> str:
     """Canonical name: ``mnv2`` at width 1, ``mnv2-1.5x`` otherwise."""

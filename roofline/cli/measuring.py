@@ -1,0 +1,313 @@
+"""Commands that measure: fit a table of latencies, profile this machine, validate against real runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import warnings
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+from .. import units
+from ..errors import RooflineError
+from ..io import check_report_folder, check_writable, report_folder
+
+from .app import (_Command, app, out, err, ValidateFmt, _emit, ModelsArg, GroupOpt, FamilyOpt, FittedOpt,
+    CalibratedOpt, ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, _mode, _parse_ints)
+from .views import _progress
+
+
+@app.command(cls=_Command)
+def fit(
+    measured: Annotated[Path, typer.Argument(help="CSV of measurements: one row per measurement (model and "
+                                              "ms, or a throughput column; optional resolution, batch, dtype, "
+                                              "width).")],
+    models_col: Annotated[str, typer.Option("--models-col", help="Column with model names (zoo, timm:NAME, "
+                                            "torchvision:NAME, file.py:factory).")] = "model",
+    latency_col: Annotated[str, typer.Option("--latency-col", help="Column with latency per call in ms.")] = "ms",
+    throughput_col: Annotated[Optional[str], typer.Option("--throughput-col", help="Column with throughput "
+                                                          "in samples/s instead of ms (converted with the "
+                                                          "row's batch).")] = None,
+    resolution_col: Annotated[str, typer.Option("--resolution-col", help="Column with the input resolution "
+                                                "(px; empty: the model's own).")] = "resolution",
+    batch_col: Annotated[str, typer.Option("--batch-col", help="Column with the batch size (empty: 1).")] = "batch",
+    dtype_col: Annotated[str, typer.Option("--dtype-col", help="Column with the dtype (empty: --dtype).")] = "dtype",
+    width_col: Annotated[str, typer.Option("--width-col", help="Column with the width multiplier (empty: "
+                                           "1).")] = "width",
+    convention: Annotated[Optional[str], typer.Option(help="Counting convention: default, mnv4-paper, unfused, "
+                                                      "or auto (default and unfused both tried, the one with "
+                                                      "the lower held-out error kept).")] = None,
+    execution: Annotated[Optional[str], typer.Option("--exec", help="How the measured runs executed: fused (a "
+                                                     "deployed engine, default), eager or graph.")] = None,
+    dtype: Annotated[str, typer.Option(help="The dtype of rows without a dtype cell.")] = "int8",
+    source: Annotated[str, typer.Option(help="Where names without a prefix come from: zoo, timm or "
+                                        "torchvision (timm's benchmark tables name timm models bare).")] = "zoo",
+    terms: Annotated[Optional[str], typer.Option("--terms", help="Force the fitted terms (comma-separated: "
+                                                 "kernel, inference, dwconv, grouped, matmul, attention, norm, "
+                                                 "activation, elementwise, movement, family; 'none' for Eq. 1 "
+                                                 "alone); "
+                                                 "default: chosen by cross-validated error.")] = None,
+    folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by model; leave-one-model-out "
+                                       "below 20 models).")] = 4,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Traces computed in parallel.")] = 1,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the trace cache.", metavar="")] = False,
+    base: Annotated[Optional[str], typer.Option("--base", help="A profile whose spec numbers the written "
+                                                "profile keeps (name or YAML).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
+    kind: Annotated[str, typer.Option(help="cpu, gpu, dsp or npu.")] = "cpu",
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Profile YAML to write (without it "
+                                                   "nothing is saved).")] = None,
+) -> None:
+    """Fit a latency model (roofline, overheads, per-op-class efficiency) to measurements, cross-validated."""
+    from ..engine.efficiency import CLASS_TEXT
+    from ..hardware import KINDS, load_hardware, profile_to_yaml
+    from ..measure.fit import fit_measurements
+    from ..measure.table import Columns, read_measurements
+
+    if output is not None:
+        check_writable(output)
+    if kind not in KINDS:
+        raise RooflineError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if jobs < 1 or jobs > 256:
+        raise RooflineError(f"--jobs must be from 1 to 256, got {jobs}")
+    base_profile = load_hardware(base) if base else None
+    chosen = None
+    if terms is not None:
+        from ..measure.terms import TERMS
+
+        chosen = [] if terms.strip() == "none" else [t.strip() for t in terms.split(",") if t.strip()]
+        bad = [t for t in chosen if t not in TERMS]
+        if bad:
+            raise RooflineError(f"unknown term {bad[0]!r} in --terms; use none or any of {', '.join(TERMS)}")
+    if convention not in (None, "auto"):
+        from ..conventions import get_convention
+
+        get_convention(convention)
+    if execution is not None:
+        from ..engine.latency import check_execution
+
+        check_execution(execution)
+    rows = read_measurements(measured, Columns(models_col, latency_col, throughput_col, resolution_col, batch_col,
+                                               dtype_col, width_col), dtype, source)
+    n_models = rows["model"].nunique()
+    if n_models < 3:
+        raise RooflineError(f"{measured}: fitting needs measurements of at least 3 models, got {n_models}")
+    bar, advance = _progress(len(rows), "tracing")
+    with bar, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        f = fit_measurements(rows, convention=convention, execution=execution, terms=chosen, folds=folds,
+                             jobs=jobs, use_cache=not no_cache, progress=advance,
+                             data=f"{measured.name}: {len(rows)} rows, {n_models} models")
+    for w in {str(w.message): w for w in caught if issubclass(w.category, UserWarning)}.values():
+        err.print(f"warning: {w.message}", style="yellow")
+    for m, why in f.dropped[:5]:
+        err.print(f"warning: dropped {m}: {why}", style="yellow")
+    if len(f.dropped) > 5:
+        err.print(f"warning: {len(f.dropped) - 5} more rows dropped (could not be traced)", style="yellow")
+    p = f.params
+    print(f"fitted {f.n_rows} rows of {f.n_models} models ({len(f.dropped)} dropped); convention {f.convention}, "
+          f"{f.execution} execution; least squares on log latency (Huber), class factors shrunk toward 1")
+    print(f"terms ({f.method}):")
+    for dt, peak in p.peak_macs_per_s.items():
+        print(f"  peak ({dt}, dense conv): {units.count(peak, 'MAC/s')}; ridge point {p.ridge_point(dt):.1f} "
+              f"MAC/B")
+    print(f"  bandwidth: {units.count(p.mem_bw_bytes_per_s, 'B/s')}")
+    if "kernel" in p.terms:
+        print(f"  per kernel: {units.seconds(p.per_kernel_s)}")
+    if "inference" in p.terms:
+        print(f"  per inference: {units.seconds(p.per_inference_s)}")
+    for c, v in p.efficiency.items():
+        print(f"  {CLASS_TEXT[c]}: {v:.3g} x its roofline (efficiency, 1 = dense conv's)")
+    for fam, g in p.family.items():
+        print(f"  family {fam}: x{g:.3g} latency (a model of this family on this device; others x1)")
+    print("candidates tried (held-out median |predicted/measured - 1|):")
+    for r in f.candidates.itertuples():
+        conv_ = f"{r.convention}: " if f.candidates["convention"].nunique() > 1 else ""
+        print(f"  {conv_}{r.terms}: {r.heldout_median_error:.1%}{'  <- chosen' if r.chosen else ''}")
+    ins, held, macs = f.errors("insample_s"), f.errors("heldout_s"), f.errors("macs_heldout_s")
+    print("accuracy (|predicted/measured - 1|; Spearman of predicted vs measured):")
+    print(f"  {'':22s}{'median':>9s}{'worst':>9s}{'Spearman':>10s}")
+    print(f"  {'in-sample':22s}{ins['median']:>9.1%}{ins['worst']:>9.1%}{ins['spearman']:>10.3f}")
+    print(f"  {'held out':22s}{held['median']:>9.1%}{held['worst']:>9.1%}{held['spearman']:>10.3f}")
+    print(f"  {'MACs only, held out':22s}{macs['median']:>9.1%}{macs['worst']:>9.1%}{f.macs_spearman:>10.3f}")
+    print(f"80 % band: measured / predicted from {f.band[0]:.2f} to {f.band[1]:.2f} (held-out, conformal)")
+    if f.new_family_band:
+        print(f"80 % band for a model of a family without a multiplier: {f.new_family_band[0]:.2f} to "
+              f"{f.new_family_band[1]:.2f} (the same held-out rows predicted without family multipliers)")
+    profile = f.profile(name or (output.stem if output else "fitted-device"), kind, base_profile)
+    if output is not None:
+        _emit(profile_to_yaml(profile), output)
+    else:
+        err.print("profile not saved: give -o FILE.yaml to write it")
+
+
+@app.command(cls=_Command)
+def profile(
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    dtype: Annotated[Optional[str], typer.Option(help="Comma-separated dtypes to measure: fp32,fp16,bf16,int8 "
+                                                 "(default: fp32 on cpu, fp16,fp32 on cuda).")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A few seconds: smaller sizes, fewer trials.", metavar="")] = False,
+    ceilings: Annotated[bool, typer.Option("--ceilings/--no-ceilings", help="Also measure per-op-class "
+                                           "ceilings (3x3, 1x1, depthwise conv, FC, BN, activation, add, "
+                                           "pool).", metavar="")] = True,
+    batch: Annotated[str, typer.Option("--batch", help="Batch sizes to measure op ceilings at, "
+                                       "comma-separated, e.g. 1,256.")] = "1",
+    name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the profile YAML here.")] = None,
+) -> None:
+    """Measure this machine's peak MAC/s, memory bandwidth, op ceilings and overheads; write a profile."""
+    from ..hardware import profile_to_yaml
+    from ..measure.profiler import check_device, profile_machine, to_profile
+
+    if output is not None:
+        check_writable(output)
+    check_device(device)
+    dtypes = tuple(d.strip() for d in (dtype or ("fp16,fp32" if device == "cuda" else "fp32")).split(",") if d.strip())
+    batches = _parse_ints(batch, "--batch")
+    bar, advance = _progress(len(dtypes) * 2 + 2 + len(batches), "measuring")
+    with bar:
+        run = profile_machine(device, dtypes, threads, quick, ceilings, progress=advance, batches=batches)
+    t = Table(title=f"Measured on {run.machine.get('gpu') or run.machine.get('cpu')} ({device}, "
+                    f"{run.machine['threads_used']} thread{'' if run.machine['threads_used'] == 1 else 's'})")
+    for c in ("what", "median", "spread", "trials", "how"):
+        t.add_column(c)
+
+    def value(v: float, unit: str) -> str:
+        return units.seconds(v) if unit == "s" else units.count(v, unit)
+
+    rows = [(f"peak {d}", m) for d, m in run.peaks.items()] + [("bandwidth (triad)", run.bandwidth),
+                                                                ("bandwidth (copy)", run.copy)]
+    rows += [(f"overhead {k}", m) for k, m in run.overhead.items()]
+    for label, m in rows:
+        t.add_row(label, value(m.value, m.unit), f"{m.spread:.1%}", str(m.trials), m.what)
+    for bt, fits in run.ceilings.items():
+        for op, f in fits.items():
+            t.add_row(f"ceiling {op} (batch {bt})", value(f.rate, f.unit), f"{f.spread:.1%}", str(f.shapes),
+                      f"fixed {f.fixed_s * 1e6:.3g} µs per kernel + work / rate over {f.shapes} shapes, "
+                      f"median fit error {f.median_fit_error:.0%}")
+    out.print(t)
+    for label in run.noisy:
+        err.print(f"warning: {label} is noisy (spread above 20 % after extra trials): the machine is loaded",
+                  style="yellow")
+    prof = to_profile(run, name or (output.stem if output else f"local-{device}"))
+    r = prof.roof()
+    out.print(f"ridge point ({r.dtype}): {r.ridge_point:.2f} MACs/byte")
+    if output is not None:
+        _emit(f"# Measured by roofline profile on {run.machine['date']}\n" + profile_to_yaml(prof), output)
+
+
+class Exec(str, Enum):
+    eager = "eager"
+    graph = "graph"
+    compile = "compile"
+
+
+@app.command(cls=_Command)
+def validate(
+    models: ModelsArg = None, groups: GroupOpt = None, families: FamilyOpt = None,
+    hw_name: Annotated[str, typer.Option("--hw", help="Profile to predict with (e.g. one written by "
+                                         "'roofline profile').")] = "",
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    runs: Annotated[int, typer.Option(help="Timed runs per model (median).")] = 10,
+    batch: BatchOpt = 1,
+    dtype: Annotated[Optional[str], typer.Option(help="fp32, fp16 or bf16 (default: the profile's); models run "
+                                                 "in it here, so no int8.")] = None,
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="Run in channels_last memory "
+                                                "format.", metavar="")] = False,
+    threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's); match the "
+                                                   "profile's.")] = None,
+    execution: Annotated[Exec, typer.Option("--exec", help="eager (PyTorch eager), graph (CUDA-graph "
+                                            "replay, cuda only) or compile (torch.compile); predicted with "
+                                            "the matching execution mode.")] = Exec.eager,
+    convention: ConventionOpt = None,
+    calibrated: CalibratedOpt = False, fitted: FittedOpt = None, resolution: ResolutionOpt = None,
+    width: WidthOpt = None,
+    fmt: Annotated[ValidateFmt, typer.Option("--format", help="table, csv (one row per model, SI units) or json "
+                                             "(stdout).")] = ValidateFmt.table,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Report folder.")] = None,
+    profile_run: Annotated[Optional[list[Path]], typer.Option("--profile-run", help="Profiles from repeated "
+                                                              "'roofline profile' runs to list in the report.")] = None,
+    save_band: Annotated[Optional[Path], typer.Option("--save-band", help="Write the profile, with a validation "
+                                                      "block (its 80 % band) from these runs, to this YAML "
+                                                      "file.")] = None,
+    from_report: Annotated[Optional[Path], typer.Option("--from-report", help="Re-render the report in this "
+                                                        "folder from its measurements (nothing runs); --hw is "
+                                                        "the profile it was predicted with.")] = None,
+) -> None:
+    """Run models for real and compare measured with predicted latency, per model and per layer.
+
+    Shared options mean what they mean in analyze, except --exec: here it is how the models run on
+    this machine (eager, graph or compile), not fused, which needs a deployed engine."""
+    from ..hardware import load_hardware
+    from ..measure.validate import validate as run_validate
+    from ..measure.validate import write_report_files
+    from ..sweep import expand_models
+
+    if not hw_name:
+        raise RooflineError("missing --hw (a profile name or YAML file, e.g. from 'roofline profile')")
+    if output is not None:
+        check_report_folder(output)
+    if save_band is not None:
+        check_writable(save_band)
+    runs_table = []
+    for f in profile_run or []:
+        p = load_hardware(f)
+        r = p.roof(mode="spec")
+        k = p.overhead.kernel_cost("eager")
+        runs_table.append({"profile": Path(f).name, "peak_macs_per_s": r.peak_macs_per_s,
+                           "mem_bw_bytes_per_s": r.mem_bw_bytes_per_s, "ridge_point": r.ridge_point,
+                           "eager_per_kernel_s": k.value,
+                           **{f"ceiling_{op}": val for op, val in p.ceilings_macs_per_s.items()}})
+    if from_report is not None:
+        from ..measure.validate import load_validation, write_report
+
+        v = load_validation(from_report, hw_name)
+        path = write_report(v, output or from_report, runs_table)
+        err.print(f"wrote {path}")
+        return
+    names = expand_models(models or [], groups or [], families or [])
+    # the report folder is made before measuring: one that cannot be written fails at once
+    with report_folder(output) if output is not None else contextlib.nullcontext() as folder:
+        bar, advance = _progress(len(names), "running")
+        with bar:
+            v = run_validate(names, hw_name, device=device, runs=runs, convention=convention,
+                             mode=_mode(fitted, calibrated), dtype=dtype, batch=batch, resolution=resolution,
+                             width=width,
+                             channels_last=channels_last, execution=execution.value, threads=threads,
+                             progress=advance)
+        for w in v.warnings:
+            err.print(f"warning: {w}", style="yellow")
+        if fmt is ValidateFmt.json:
+            print(json.dumps(v.to_dict(), indent=2))
+        elif fmt is ValidateFmt.csv:
+            sys.stdout.write(v.models.to_csv(index=False))
+        else:
+            def num(x: float, f: str) -> str:
+                return "n/a" if x != x else format(x, f)
+
+            print(f"{v.setup}; predicted with {next(iter(v.analyses.values())).latency.describe(sources=False)}")
+            view = v.models.copy()
+            if "macs" in view:
+                view["macs"] = [units.count(float(x)) for x in view["macs"]]
+            for c in ("spread", "error"):
+                if c in view:
+                    view[c] = (view[c] * 100).round(1)
+            view = view.rename(columns={"macs": "MACs", "spread": "spread (%)", "error": "error (%)"})
+            print(view.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+            print(f"median |predicted/measured - 1|: {v.median_abs_error:.1%} (models), "
+                  f"{num(v.median_abs_error_layers, '.1%')} (layers); Spearman predicted vs measured: "
+                  f"{num(v.spearman_models, '.3f')} (models), {num(v.spearman_layers, '.3f')} (layers); MACs vs "
+                  f"measured: {num(v.spearman_macs, '.3f')}")
+        if folder is not None:
+            write_report_files(v, folder, runs_table)
+    if output is not None:
+        err.print(f"wrote {output / 'README.md'}")
+    if save_band is not None:
+        from ..hardware import profile_to_yaml
+
+        _emit(profile_to_yaml(v.band_profile()), save_band)

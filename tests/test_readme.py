@@ -1,0 +1,119 @@
+"""The README's shell blocks run as written: every ``roofline`` command in them, in order, in a scratch
+folder holding the files the commands name (the example tables, a model file, a small timm table).
+
+Setup lines (venv, pip, pytest) are what CI itself runs; commands that need a CUDA GPU are skipped
+where there is none. Each skip is named in the test output.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SETUP = ("python3 -m venv", ". ", "pip ", "pytest")
+TIMM_ROWS = ("lcnet_050,224,", "mobilenetv3_small_100,224,", "regnetx_002,224,", "regnety_002,224,",
+             "resnet18,160,", "resnet18,224,", "mobilenetv3_large_100,224,", "mnasnet_100,224,",
+             "efficientnet_b0,224,", "resnet10t,176,")
+
+MODEL_FILE = '''import torch
+
+
+def factory():
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, stride=2), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 1))
+'''
+TWO_INPUTS = '''import torch
+
+
+class Two(torch.nn.Module):
+    """An image and a 77-feature vector."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.fc = torch.nn.Linear(77, 8)
+
+    def forward(self, image, features):
+        return self.conv(image).mean((2, 3)) + self.fc(features)
+
+
+def factory():
+    return Two()
+'''
+
+
+def shell_commands(text: str) -> list[str]:
+    """Every command of the README's ```bash blocks: continuations joined, comments dropped, ``&&``
+    chains split."""
+    out = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            cmd: list[str] = []
+            for w in words + ["&&"]:
+                if w == "&&":
+                    if cmd:
+                        out.append(shlex.join(cmd))
+                    cmd = []
+                else:
+                    cmd.append(w)
+    return out
+
+
+def test_shell_commands_are_found():
+    cmds = shell_commands((ROOT / "README.md").read_text())
+    assert "roofline analyze mnv4-hybrid-l --hw pixel8-edgetpu" in cmds  # the main job
+    assert 'pip install -e ".[test]"' not in cmds and "pip install -e '.[test]'" in cmds
+    assert any(c.startswith("roofline fit timm-benchmark.csv --source timm") for c in cmds)  # continuation joined
+    assert not any("#" in c for c in cmds)
+
+
+def test_every_readme_shell_command_runs(cli, tmp_path, monkeypatch):
+    import torch
+
+    pytest.importorskip("timm")
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    (tmp_path / "path" / "to").mkdir(parents=True)
+    (tmp_path / "path" / "to" / "file.py").write_text(MODEL_FILE)
+    (tmp_path / "two.py").write_text(TWO_INPUTS)
+    table = (ROOT / "roofline" / "data" / "timm-benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv").read_text()
+    lines = table.splitlines()
+    rows = [next(x for x in lines if x.startswith(r)) for r in TIMM_ROWS]
+    (tmp_path / "timm-benchmark.csv").write_text("\n".join([lines[0], *rows]) + "\n")
+    (tmp_path / "reports").mkdir()  # the layout of the repository root, where the README's commands run
+    monkeypatch.chdir(tmp_path)
+    ran, skipped, later = [], [], []
+
+    def needs_later(args: list[str]) -> bool:  # a profile a later section makes (roofline profile -o ...)
+        return any(a.endswith(".yaml") and i and args[i - 1] == "--hw" and not Path(a).exists()
+                   for i, a in enumerate(args))
+
+    commands = [c for c in shell_commands((ROOT / "README.md").read_text()) if not c.startswith(SETUP)]
+    for cmd in commands + [None]:
+        if cmd is None:  # the commands that used a profile made further down
+            commands, later = later, []
+            for c in commands:
+                code, out, err = cli(*shlex.split(c)[1:])
+                assert code == 0, f"{c}\n{err[-2000:]}"
+                ran.append(c)
+            break
+        args = shlex.split(cmd)
+        assert args[0] == "roofline", cmd
+        if "cuda" in args and not torch.cuda.is_available():
+            skipped.append(cmd)
+            continue
+        if needs_later(args):
+            later.append(cmd)
+            continue
+        code, out, err = cli(*args[1:])
+        assert code == 0, f"{cmd}\n{err[-2000:]}"
+        assert "Traceback" not in err, cmd
+        ran.append(cmd)
+    print(f"ran {len(ran)} README commands; skipped without a CUDA GPU: {skipped}")
+    assert len(ran) >= 25
+    assert (tmp_path / "my-gpu.yaml").is_file() and (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "reports" / "mnv4-paper" / "README.md").is_file()
