@@ -51,15 +51,19 @@ def derive(name: str, like: str | HardwareProfile, peak: dict[str, float], bandw
     src = source or "spec sheet (given to roofline derive)"
     how = (f"transferred from {base.name} ({base.validation.describe()}): its fitted peak is {peak_share:.3g} x "
            f"and its fitted bandwidth {bw_share:.3g} x its spec sheet; the same shares of this device's spec "
-           f"numbers, with its efficiency factors and overheads")
+           f"numbers, with its efficiency factors and overheads (not its family multipliers)")
     others = {d: peak[d] * peak_share / new_bw for d in peak if d != dt}
     fitted = Fitted(dt, peak[dt] * peak_share / new_bw, new_bw, how, "low", dict(f.efficiency), others)
     v = base.validation
-    width = math.sqrt(v.ratio_p90 / v.ratio_p10)
+    # family multipliers are the source device's runtime, not this device's: none carry over, so the
+    # band starts from the source's band without them (its new-family band) where it has one
+    p10, p90 = ((v.new_family_ratio_p10, v.new_family_ratio_p90) if v.new_family_ratio_p10 is not None
+                else (v.ratio_p10, v.ratio_p90))
+    width = math.sqrt(p90 / p10)
     validation = replace(v, status="transferred", data=f"none of this device; {base.name}'s: {v.data}",
                          method=f"transferred from {base.name}, band widened (log width doubled); {v.method}",
-                         ratio_p10=v.ratio_p10 / width, ratio_p90=v.ratio_p90 * width,
-                         source=f"roofline derive --like {base.name}")
+                         ratio_p10=p10 / width, ratio_p90=p90 * width, new_family_ratio_p10=None,
+                         new_family_ratio_p90=None, source=f"roofline derive --like {base.name}")
     return HardwareProfile(
         name=name, kind=base.kind, description=description or f"{name} (transferred from {base.name})",
         default_dtype=dt, peak_macs_per_s={d: Figure(v_, src, "medium") for d, v_ in peak.items()},

@@ -1,5 +1,6 @@
-"""The README's shell blocks run as written: every ``roofline`` command in them, in order, in a scratch
-folder holding the files the commands name (the example tables, a model file, a small timm table).
+"""The README's shell blocks and Python snippets run as written: every ``roofline`` command, in order,
+in a scratch folder holding the files the commands name (the example tables, a model file, a small
+timm table); the snippets in one namespace, with a stand-in for the reader's ``my_module``.
 
 Setup lines (venv, pip, pytest) are what CI itself runs; commands that need a CUDA GPU are skipped
 where there is none. Each skip is named in the test output.
@@ -117,3 +118,38 @@ def test_every_readme_shell_command_runs(cli, tmp_path, monkeypatch):
     assert len(ran) >= 25
     assert (tmp_path / "my-gpu.yaml").is_file() and (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "reports" / "mnv4-paper" / "README.md").is_file()
+
+
+PRELUDE = '''import torch
+
+
+class _ReadersModule(torch.nn.Module):
+    """A stand-in for the reader's module: an image, and optionally features or token ids."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3)
+        self.fc = torch.nn.Linear(77, 8)
+        self.emb = torch.nn.Embedding(100, 8)
+
+    def forward(self, image, extra=None):
+        y = self.conv(image).mean((2, 3))
+        if extra is None:
+            return y
+        return y + (self.fc(extra) if extra.is_floating_point() else self.emb(extra).mean(1))
+
+
+my_module = _ReadersModule()
+'''
+
+
+def test_every_readme_python_snippet_runs(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(blocks) >= 5
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(PRELUDE, "prelude", "exec"), namespace)
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"README python block {i + 1}", "exec"), namespace)
+    assert namespace["card"].params == 6_858_152  # mnv2-1.5x, as the README says
+    assert (tmp_path / "roofline.png").read_bytes()[:4] == b"\x89PNG"

@@ -86,6 +86,13 @@ def test_derive_transfers_terms_and_widens_the_band(cli, tmp_path):
     share_like = like.roof("fp16").peak_macs_per_s / like.peak_macs_per_s["fp16"].value
     assert p.roof("fp16").peak_macs_per_s / 8.26e13 == pytest.approx(share_like)
     assert p.fitted.efficiency == like.fitted.efficiency
+    # family multipliers stay with the source device; the band widens the source's band without them
+    assert like.fitted.family and not p.fitted.family and p.validation.new_family_ratio_p10 is None
+    lv = like.validation
+    assert p.validation.ratio_p10 * p.validation.ratio_p90 == pytest.approx(
+        lv.new_family_ratio_p10 * lv.new_family_ratio_p90, rel=1e-3)  # the same centre (log), twice the width
+    assert p.validation.ratio_p90 / p.validation.ratio_p10 == pytest.approx(
+        (lv.new_family_ratio_p90 / lv.new_family_ratio_p10) ** 2, rel=1e-3)  # ratios are written to 4 digits
     a = roofline.analyze("mnv2", out)
     assert "transferred" in a.latency_text()
     with pytest.raises(ProfileError, match="validated"):

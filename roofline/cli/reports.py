@@ -207,7 +207,7 @@ def reproduce(
 
         out_dir = output or Path("reports/profile-validation")
         check_report_folder(out_dir)
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]  # roofline/cli/reports.py -> the checkout
         if ship and not (root / "hardware_profiles").is_dir():
             raise RooflineError("--ship writes into a source checkout; this roofline is installed without one")
         bar, advance = _progress(0, "tracing")

@@ -14,7 +14,7 @@ from torch import nn
 from .. import checks
 from ..errors import TraceError, UnsupportedOpError, UnsupportedOpWarning, describe_exception
 from ..interrupts import Terminated, is_real
-from ..zoo import build_model, model_card, model_name, resolve
+from ..zoo import build_model, model_name, native_resolution, resolve
 from .layers import build_rows
 from .recorder import ModuleScope, Recorder, _tensors
 from .rules import DataDependentOpError
@@ -44,7 +44,7 @@ def input_shape_for(model: ModelLike, input_shape: Sequence[int] | None = None,
     if resolution is None:
         if not isinstance(model, str):
             raise TraceError("give input_shape or resolution for a user model")
-        resolution = model_card(model, width).resolution
+        resolution = native_resolution(model, width)
     res = (resolution, resolution) if not isinstance(resolution, Sequence) else tuple(resolution)
     if len(res) != 2:
         raise TraceError(f"resolution must be a positive integer or (H, W), got {checks.show(resolution)}")

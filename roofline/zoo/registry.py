@@ -188,6 +188,14 @@ def _param_count(base: str, width: float) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def native_resolution(name: str, width: float | None = None) -> int:
+    """The input resolution ``name`` was trained at (its model card's, without building the model)."""
+    base, _ = resolve(name, width)
+    if is_library_name(base):
+        return libraries.default_resolution(base)
+    return ARCHS[base].resolution
+
+
 def model_card(name: str, width: float | None = None) -> ModelCard:
     """The model card of ``name``: family, width, native resolution, exact params, published figures."""
     base, w = resolve(name, width)
