@@ -304,3 +304,15 @@ def test_shared_options_have_one_spelling_and_one_help_text():
     for c in ("sweep", "pareto"):  # left out on purpose, and said so
         assert option(c, "--calibrated") is None and "--calibrated is left out on purpose" in commands[c].help
     assert "except --exec" in commands["validate"].help
+
+
+def test_help_shows_no_bool_type_and_cuts_nothing_at_80_columns(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    for cmd in ("", "models", "trace", "hw", "analyze", "derive", "report", "sweep", "pareto", "reproduce", "fit",
+                "profile", "validate"):
+        code, out, err = cli(*cmd.split(), "--help")
+        assert code == 0, (cmd, err)
+        assert "<bool>" not in out and "…" not in out, (cmd, out)
+        assert max(map(len, out.splitlines())) <= 80, cmd
+        if cmd == "analyze":
+            assert "--compare-measured" in out and "timm:NAME" in out  # the model argument takes library names

@@ -194,10 +194,8 @@ OnChipOpt = Annotated[bool, typer.Option("--on-chip", help="Weights that fit in 
                                          "re-read from DRAM.", metavar="")]
 
 
-UserModelOpt = Annotated[Optional[str], typer.Option("--model", help="A user model: path/to/file.py:factory or "
-                                                    "package.module:factory.")]
-
-
+UserModelOpt = Annotated[Optional[str], typer.Option("--model", help="A user model: FILE.py:FACTORY or "
+                                                    "MODULE:FACTORY, a function that returns the nn.Module.")]
 InputShapeOpt = Annotated[Optional[list[str]], typer.Option("--input-shape", help="Full input shape, comma-separated, "
                                                             "e.g. 1,3,224,224; repeat it for each input of a "
                                                             "model with several.")]

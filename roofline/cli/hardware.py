@@ -122,7 +122,8 @@ def analyze(
     top: Annotated[Optional[int], typer.Option(help="The N slowest layers (default 10 in the summary; with "
                                                "--all, only those).")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="Every layer, every column (wide).", metavar="")] = False,
-    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
+    fmt: Annotated[Fmt, typer.Option("--format", metavar="FORMAT", help="table, csv, json or markdown "
+                                     "(default: from -o's suffix, else table).")] = Fmt.table,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
     compare_measured: Annotated[bool, typer.Option("--compare-measured", help="Compare predictions with the "
                                                    "latencies measured on this device in the MobileNetV4 paper.", metavar="")] = False,

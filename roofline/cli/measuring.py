@@ -227,8 +227,8 @@ def validate(
     convention: ConventionOpt = None,
     calibrated: CalibratedOpt = False, fitted: FittedOpt = None, resolution: ResolutionOpt = None,
     width: WidthOpt = None,
-    fmt: Annotated[ValidateFmt, typer.Option("--format", help="table, csv (one row per model, SI units) or json "
-                                             "(stdout).")] = ValidateFmt.table,
+    fmt: Annotated[ValidateFmt, typer.Option("--format", metavar="FORMAT", help="table, csv (one row per "
+                                             "model, SI units) or json (stdout).")] = ValidateFmt.table,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Report folder.")] = None,
     profile_run: Annotated[Optional[list[Path]], typer.Option("--profile-run", help="Profiles from repeated "
                                                               "'roofline profile' runs to list in the report.")] = None,

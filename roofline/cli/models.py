@@ -81,7 +81,8 @@ def trace(
     width: Annotated[Optional[float], typer.Option(help="Width multiplier (alpha).")] = None,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 1,
     no_fuse: Annotated[bool, typer.Option("--no-fuse", help="One row per raw aten op.", metavar="")] = False,
-    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
+    fmt: Annotated[Fmt, typer.Option("--format", metavar="FORMAT", help="table, csv, json or markdown "
+                                     "(default: from -o's suffix, else table).")] = Fmt.table,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
     user_model: UserModelOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Compare per-module MACs with fvcore.", metavar="")] = False,

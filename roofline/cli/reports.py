@@ -58,8 +58,8 @@ def sweep(
     hw_name: HwOpt = None, fitted: FittedOpt = None, bw: BwOpt = None, vary: VaryOpt = "peak", peak: PeakOpt = None,
     convention: ConventionOpt = None, dtype: DtypeOpt = None, resolution: ResolutionOpt = None,
     width: WidthOpt = None, batch: BatchOpt = 1, execution: ExecOpt = None, overhead: OverheadOpt = True,
-    fmt: Annotated[Fmt, typer.Option("--format", help="Output format (default: from -o's suffix, else a "
-                                      "table).")] = Fmt.table,
+    fmt: Annotated[Fmt, typer.Option("--format", metavar="FORMAT", help="table, csv, json or markdown "
+                                     "(default: from -o's suffix, else table).")] = Fmt.table,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table to this file "
                                                    "(.csv, .json, .md pick the format).")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Latency against ridge point, one line per "
@@ -131,7 +131,8 @@ def pareto(
                                         "of --rp).")] = "0,5,50,500",
     sweep_plot: Annotated[Optional[Path], typer.Option("--sweep-plot", help="Save each model's distance from "
                                                        "the front over all of --rp (png/svg/pdf).")] = None,
-    fmt: Annotated[Fmt, typer.Option("--format", help="Output format.")] = Fmt.table,
+    fmt: Annotated[Fmt, typer.Option("--format", metavar="FORMAT", help="table, csv, json or markdown "
+                                     "(default: from -o's suffix, else table).")] = Fmt.table,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
 ) -> None:
     """Pareto-optimal models (accuracy vs predicted latency) per ridge point, and where each is optimal.
