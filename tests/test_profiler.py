@@ -156,3 +156,39 @@ def test_validate_saves_a_band_into_a_measured_profile(cli, tmp_path):
     assert a.band.validated and "real runs of 3 models" in a.latency_text()
     lo, hi = a.latency_band_s
     assert lo == pytest.approx(a.total_latency_s * v.ratio_p10)
+
+
+def _run_with_bandwidth_spread(spread: float):
+    from roofline.measure.profiler import ProfileRun
+    from roofline.measure.timing import Measurement
+
+    peak = Measurement(5e10, 0.05, "MAC/s", "matmul 512^3 fp32", 9)
+    bw = Measurement(1e10, spread, "B/s", "triad a = b + s*c, 3 x 64 MB", 27)
+    return ProfileRun("cpu", {"fp32": peak}, {"fp32": {"matmul": peak}}, bw,
+                      Measurement(1.2e10, 0.1, "B/s", "copy 2 x 64 MB", 9),
+                      overhead={"inference": Measurement(4e-6, 0.3, "s", "one call of an empty nn.Module", 20)},
+                      machine={"threads_used": 2, "date": "2026-11-29", "cpu": "test cpu"})
+
+
+def test_a_figure_spread_over_100_percent_writes_no_profile_unless_allowed(tmp_path):
+    from roofline.errors import ProfileError
+
+    run = _run_with_bandwidth_spread(1.4)  # a loaded machine: the interquartile range is 140 % of the median
+    assert run.unusable == ["bandwidth (triad)"] and run.noisy == ["bandwidth (triad)", "overhead inference"]
+    with pytest.raises(ProfileError, match=r"bandwidth \(triad\) spread by more than 100 %.*--allow-noisy"):
+        to_profile(run, "loaded")
+    p = to_profile(run, "loaded", allow_noisy=True)
+    assert "bandwidth (triad)" in p.machine["unusable"] and p.mem_bw_bytes_per_s.value == 1e10
+    assert "spread 140.0%" in p.mem_bw_bytes_per_s.source and "27 trials" in p.mem_bw_bytes_per_s.source
+    quiet = to_profile(_run_with_bandwidth_spread(0.5), "ok")  # noisy (above 20 %) but usable: written
+    assert "unusable" not in quiet.machine and "bandwidth (triad)" in quiet.machine["noisy"]
+
+
+def test_noisy_trials_back_off_and_retry(monkeypatch):
+    from roofline.measure import timing
+
+    pauses, calls = [], iter([[1.0, 3.0, 1.0, 5.0], [1.0] * 8, [1.0] * 16])
+    monkeypatch.setattr(timing.time, "sleep", pauses.append)
+    monkeypatch.setattr(timing, "time_calls", lambda *a, **k: next(calls))
+    times = timing.steady_times(lambda: None, 4, 1, "cpu")
+    assert len(times) == 12 and pauses == [timing.BACKOFF_S[0]]  # one retry after a pause; then quiet

@@ -159,8 +159,14 @@ def profile(
                                        "comma-separated, e.g. 1,256.")] = "1",
     name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the profile YAML here.")] = None,
+    allow_noisy: Annotated[bool, typer.Option("--allow-noisy", help="Write the profile even where a figure "
+                                              "stayed spread by more than 100 % (a loaded machine); its "
+                                              "terms are then unreliable.", metavar="")] = False,
 ) -> None:
-    """Measure this machine's peak MAC/s, memory bandwidth, op ceilings and overheads; write a profile."""
+    """Measure this machine's peak MAC/s, memory bandwidth, op ceilings and overheads; write a profile.
+
+    A figure spread by more than 100 % after retries (another program competing for the cores) makes
+    the run exit 2 naming it, and nothing is written, unless --allow-noisy."""
     from ..hardware import profile_to_yaml
     from ..measure.profiler import check_device, profile_machine, to_profile
 
@@ -194,7 +200,7 @@ def profile(
     for label in run.noisy:
         err.print(f"warning: {label} is noisy (spread above 20 % after extra trials): the machine is loaded",
                   style="yellow")
-    prof = to_profile(run, name or (output.stem if output else f"local-{device}"))
+    prof = to_profile(run, name or (output.stem if output else f"local-{device}"), allow_noisy)
     r = prof.roof()
     out.print(f"ridge point ({r.dtype}): {r.ridge_point:.2f} MACs/byte")
     if output is not None:

@@ -38,9 +38,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import RooflineError
+from ..errors import ProfileError, RooflineError
 from ..hardware import BYTES_PER_ELEMENT, Ceilings, Figure, HardwareProfile, KernelCost, Overhead
-from .timing import Measurement, cuda_graph, rate, seconds, spread, steady_times
+from .timing import NOISY_SPREAD, Measurement, cuda_graph, rate, seconds, spread, steady_times
+
+CPU_BUFFER_CAP = 96 << 20  # bytes per bandwidth buffer on a CPU
+
+# A figure spread by more than this (interquartile range over median) after the extra trials says
+# little about the machine: a profile made from it was 2-3x off on a loaded machine
+UNUSABLE_SPREAD = 1.0
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.int8}
 
@@ -60,9 +66,12 @@ class Budget:
         big = max(4 * (llc_bytes or 32 << 20), 64 << 20)
         if device == "cuda":
             return cls(8192 if not quick else 4096, 112, 1 << 30 if not quick else 256 << 20, 20 if not quick else 5)
+        # three buffers of at most CPU_BUFFER_CAP keep the run within 1 GB of memory. VMs report the
+        # host's whole L3 (272 MB here) though one core complex holds far less: on this 2-core VM,
+        # triad over 3 x 96 MiB gave 29-30 GB/s, over 3 x 1 GiB 28.3 GB/s
         if quick:
-            return cls(1024, 28, max(2 * (llc_bytes or 16 << 20), 32 << 20), 3, 1)
-        return cls(2048, 56, big, 7)
+            return cls(1024, 28, min(max(2 * (llc_bytes or 16 << 20), 32 << 20), CPU_BUFFER_CAP), 3, 1)
+        return cls(2048, 56, min(big, CPU_BUFFER_CAP), 7)
 
 
 @dataclass(frozen=True)
@@ -93,15 +102,27 @@ class ProfileRun:
     ceilings_dtype: str = "fp32"
     machine: dict[str, object] = field(default_factory=dict)
 
+    def spreads(self) -> dict[str, float]:
+        """Every figure a profile term is made from, with its spread (interquartile range / median)."""
+        out = {f"peak {d}": m.spread for d, m in self.peaks.items()}
+        out |= {f"bandwidth ({m.what.split(' ')[0]})": m.spread for m in (self.bandwidth, self.copy)}
+        out |= {f"overhead {k}": m.spread for k, m in self.overhead.items()}
+
+        out |= {f"ceiling {op} (batch {b})": f.spread for b, fits in self.ceilings.items() for op, f in fits.items()}
+        return out
+
     @property
     def noisy(self) -> list[str]:
         """The figures still spread by more than 20 % after the extra trials."""
-        out = [f"peak {d}" for d, m in self.peaks.items() if m.noisy]
-        out += [f"bandwidth ({m.what.split(' ')[0]})" for m in (self.bandwidth, self.copy) if m.noisy]
-        out += [f"overhead {k}" for k, m in self.overhead.items() if m.noisy]
-        out += [f"ceiling {op} (batch {b})" for b, fits in self.ceilings.items() for op, f in fits.items()
-                if f.spread > 0.2]
-        return out
+        return [k for k, v in self.spreads().items() if v > NOISY_SPREAD]
+
+    @property
+    def unusable(self) -> list[str]:
+        """The figures spread by more than 100 % after the extra trials: no term is written from them
+        unless the user insists (``--allow-noisy``). Not ``in_context``: its samples pool several
+        network sizes, so their spread is the remainder's change with size (181-213 % on a quiet
+        2-core VM with --quick), not load; it stays among the noisy figures."""
+        return [k for k, v in self.spreads().items() if v > UNUSABLE_SPREAD and k != "overhead in_context"]
 
 
 def _llc_bytes() -> int | None:
@@ -495,8 +516,16 @@ def _sig(v: float) -> float:
     return float(f"{v:.4g}")
 
 
-def to_profile(run: ProfileRun, name: str) -> HardwareProfile:
-    """A hardware profile (the built-in schema) whose numbers are this run's measurements."""
+def to_profile(run: ProfileRun, name: str, allow_noisy: bool = False) -> HardwareProfile:
+    """A hardware profile (the built-in schema) whose numbers are this run's measurements. A run with a
+    figure spread by more than 100 % is refused (ProfileError naming the figures) unless ``allow_noisy``."""
+    bad = run.unusable
+    if bad and not allow_noisy:
+        worst = max(bad, key=lambda k: run.spreads()[k])
+        raise ProfileError(f"the machine was too loaded to measure: {', '.join(bad)} spread by more than "
+                           f"{UNUSABLE_SPREAD * 100:.0f} % after retries ({worst}: {run.spreads()[worst] * 100:.0f} "
+                           f"%); close other programs and run again, or give --allow-noisy to write the profile "
+                           f"anyway")
     today = run.machine.get("date", date.today().isoformat())
     src = f"measured by roofline profile on {today}"
     peaks = {d: Figure(m.value, f"{src}: {m.describe()}", "measured") for d, m in run.peaks.items()}
@@ -512,6 +541,9 @@ def to_profile(run: ProfileRun, name: str) -> HardwareProfile:
             machine[f"{k}_{d}_macs_per_s"] = _sig(m.value)
     if run.noisy:
         machine["noisy"] = "spread above 20 % after extra trials (a loaded machine): " + ", ".join(run.noisy)
+    if bad:
+        machine["unusable"] = (f"spread above {UNUSABLE_SPREAD * 100:.0f} %, written anyway (--allow-noisy): "
+                               + ", ".join(bad))
     ceilings = []
     for bt, fits in sorted(run.ceilings.items()):
         worst = max(fits.values(), key=lambda f: f.median_fit_error)

@@ -70,14 +70,18 @@ def time_calls(fn: Callable[[], object], trials: int, warmup: int, device: str, 
     return times
 
 
+BACKOFF_S = (0.1, 0.3)  # pauses before the retries of a noisy figure: a burst of load may pass
+
+
 def steady_times(fn: Callable[[], object], trials: int, warmup: int, device: str, inner: int = 1,
                  retries: int = 2) -> list[float]:
-    """Like :func:`time_calls`, but while the trials are noisy (spread above 20 %) takes twice as many
-    more, up to ``retries`` times, and returns them all."""
+    """Like :func:`time_calls`, but while the trials are noisy (spread above 20 %) pauses (back-off),
+    then takes twice as many more, up to ``retries`` times, and returns them all."""
     times = time_calls(fn, trials, warmup, device, inner)
-    for _ in range(retries):
+    for attempt in range(retries):
         if spread(times) <= NOISY_SPREAD:
             break
+        time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
         times += time_calls(fn, 2 * trials, 1, device, inner)
     return times
 
