@@ -316,3 +316,22 @@ def test_help_shows_no_bool_type_and_cuts_nothing_at_80_columns(cli, monkeypatch
         assert max(map(len, out.splitlines())) <= 80, cmd
         if cmd == "analyze":
             assert "--compare-measured" in out and "timm:NAME" in out  # the model argument takes library names
+
+
+def test_suggestions_start_with_prefix_and_substring_matches(cli):
+    code, _, err = cli("analyze", "mnv2", "--hw", "pixel8")
+    assert code == 2 and "pixel8-edgetpu" in err.split("unknown hardware 'pixel8'")[1].split(",")[0], err
+    code, _, err = cli("analyze", "mnv2", "--hw", "edgetpu")  # a substring of three profile names
+    assert code == 2 and all(n in err for n in ("pixel8-edgetpu", "pixel6-edgetpu", "pixel7-edgetpu")), err
+
+
+def test_fit_without_output_says_the_profile_was_not_saved(cli, tmp_path):
+    code, _, err = cli("fit", str(ROOT / "examples" / "measured_pixel8_edgetpu.csv"), "--kind", "npu")
+    assert code == 0 and "profile not saved: give -o FILE.yaml to write it" in err
+
+
+def test_readme_gives_a_cpu_recipe_for_the_extras():
+    text = (ROOT / "README.md").read_text()
+    recipe = text[text.index("pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu"):]
+    # torch and torchvision from the same CPU index first, then the extras (which then pull no CUDA build)
+    assert recipe.index('pip install -e ".[timm,torchvision]"') < 200
