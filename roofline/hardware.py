@@ -550,39 +550,33 @@ def _ridge_point(value: Any, where: str, field_name: str) -> float:
     return v
 
 
+def _factors(raw: Any, where: str, key: str, what: str, names: tuple[str, ...] | None = None) -> dict[str, float]:
+    """A ``fitted.<key>`` mapping of names (from ``names`` where given) to factors within EFFICIENCY_RANGE."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: fitted.{key} must map {what}")
+    out = {}
+    lo, hi = EFFICIENCY_RANGE
+    for k, v in raw.items():
+        if names is not None and k not in names:
+            raise ProfileError(f"{where}: fitted.{key} has unknown op class {k!r}"
+                               f"{closest(str(k), names, n=1)}; use {', '.join(names)}")
+        x = _number(v, where, f"fitted.{key}.{k}")
+        if not lo <= x <= hi:
+            raise ProfileError(f"{where}: fitted.{key}.{k} = {x:g} is outside {lo:g} to {hi:g}")
+        out[str(k)] = x
+    return out
+
+
 def _efficiency(raw: Any, where: str) -> dict[str, float]:
     from .engine.efficiency import EFFICIENCY_CLASSES
 
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ProfileError(f"{where}: fitted.efficiency must map an op class to a factor")
-    out = {}
-    lo, hi = EFFICIENCY_RANGE
-    for k, v in raw.items():
-        if k not in EFFICIENCY_CLASSES:
-            raise ProfileError(f"{where}: fitted.efficiency has unknown op class {k!r}"
-                               f"{closest(str(k), EFFICIENCY_CLASSES, n=1)}; use {', '.join(EFFICIENCY_CLASSES)}")
-        x = _number(v, where, f"fitted.efficiency.{k}")
-        if not lo <= x <= hi:
-            raise ProfileError(f"{where}: fitted.efficiency.{k} = {x:g} is outside {lo:g} to {hi:g}")
-        out[str(k)] = x
-    return out
+    return _factors(raw, where, "efficiency", "an op class to a factor", EFFICIENCY_CLASSES)
 
 
 def _family(raw: Any, where: str) -> dict[str, float]:
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ProfileError(f"{where}: fitted.family must map a model family to a latency multiplier")
-    lo, hi = EFFICIENCY_RANGE
-    out = {}
-    for k, v in raw.items():
-        x = _number(v, where, f"fitted.family.{k}")
-        if not lo <= x <= hi:
-            raise ProfileError(f"{where}: fitted.family.{k} = {x:g} is outside {lo:g} to {hi:g}")
-        out[str(k)] = x
-    return out
+    return _factors(raw, where, "family", "a model family to a latency multiplier")
 
 
 def _validation(raw: Any, where: str) -> Validation | None:

@@ -89,31 +89,28 @@ def test_every_readme_shell_command_runs(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ran, skipped, later = [], [], []
 
+    def run(cmd: str) -> None:
+        code, out, err = cli(*shlex.split(cmd)[1:])
+        assert code == 0, f"{cmd}\n{err[-2000:]}"
+        assert "Traceback" not in err, cmd
+        ran.append(cmd)
+
     def needs_later(args: list[str]) -> bool:  # a profile a later section makes (roofline profile -o ...)
         return any(a.endswith(".yaml") and i and args[i - 1] == "--hw" and not Path(a).exists()
                    for i, a in enumerate(args))
 
     commands = [c for c in shell_commands((ROOT / "README.md").read_text()) if not c.startswith(SETUP)]
-    for cmd in commands + [None]:
-        if cmd is None:  # the commands that used a profile made further down
-            commands, later = later, []
-            for c in commands:
-                code, out, err = cli(*shlex.split(c)[1:])
-                assert code == 0, f"{c}\n{err[-2000:]}"
-                ran.append(c)
-            break
+    for cmd in commands:  # in README order; a command that uses a profile made further down waits for it
         args = shlex.split(cmd)
         assert args[0] == "roofline", cmd
         if "cuda" in args and not torch.cuda.is_available():
             skipped.append(cmd)
-            continue
-        if needs_later(args):
+        elif needs_later(args):
             later.append(cmd)
-            continue
-        code, out, err = cli(*args[1:])
-        assert code == 0, f"{cmd}\n{err[-2000:]}"
-        assert "Traceback" not in err, cmd
-        ran.append(cmd)
+        else:
+            run(cmd)
+    for cmd in later:
+        run(cmd)
     print(f"ran {len(ran)} README commands; skipped without a CUDA GPU: {skipped}")
     assert len(ran) >= 25
     assert (tmp_path / "my-gpu.yaml").is_file() and (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"

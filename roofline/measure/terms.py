@@ -269,20 +269,17 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
     total = np.bincount(d.row, d.weight * m, minlength=n)
     k = np.exp(x[lay.i_kernel]) * _K_SCALE if lay.i_kernel is not None else 0.0
     o = np.exp(x[lay.i_inference]) * _O_SCALE if lay.i_inference is not None else 0.0
-    pred = total + k * d.kernels + o
-    pred = np.maximum(pred, 1e-300)
+    base = np.maximum(total + k * d.kernels + o, 1e-300)  # the roofline and overheads, before families
     fams = np.arange(lay.i_family, lay.size)
     has_family = lay.row_family >= 0 if lay.families else np.zeros(n, dtype=bool)
     g = np.ones(n)
     if lay.families:
         g[has_family] = np.exp(x[lay.i_family + lay.row_family[has_family]])
     classes = np.array([lay.i_class[c] for c in lay.classes], dtype=np.int64)
-    resid = np.concatenate([np.log(pred * g) - np.log(d.measured_s), np.sqrt(lam) * x[classes],
+    resid = np.concatenate([np.log(base * g) - np.log(d.measured_s), np.sqrt(lam) * x[classes],
                             np.sqrt(lam_family) * x[fams]])
-    pred = pred * g
     if not jac:
-        return resid, None, pred
-    pred = pred / g  # the Jacobian of the roofline part is relative to it
+        return resid, None, base * g
     J = np.zeros((n + len(classes) + len(fams), lay.i_family))  # the dense columns; families: one-hot
     wa = d.weight * np.where(compute, a, 0.0) / factor
     wb = d.weight * np.where(compute, 0.0, b) / factor
@@ -301,7 +298,7 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
         J[:n, lay.i_kernel] = k * d.kernels
     if lay.i_inference is not None:
         J[:n, lay.i_inference] = o
-    J[:n] /= pred[:, None]
+    J[:n] /= base[:, None]  # d log(base * g) / d log(parameter) of the roofline part
     for j, c in enumerate(classes):
         J[n + j, c] = np.sqrt(lam)
     # each row's family column (d log T / d log g = 1), and each family's penalty row
@@ -311,7 +308,7 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
     val[:n][has_family] = 1.0
     col[n + len(classes):] = np.arange(len(fams))
     val[n + len(classes):] = np.sqrt(lam_family)
-    return resid, _Jacobian(J, col, val, len(fams)), pred * g
+    return resid, _Jacobian(J, col, val, len(fams)), base * g
 
 
 def _huber(resid: np.ndarray, J: _Jacobian | None, n: int, delta: float
