@@ -133,7 +133,7 @@ def analysis_html(a: Any, max_rows: int = 60) -> str:
     t = a.totals
     head = (f'<p><b>{esc(a.model)} on {esc(a.hardware.name)}: {esc(a.latency_text())} predicted</b> '
             f'(profile {esc(a.hardware.status)}) '
-            f'({a.roofline_label} {units.seconds(a.roofline_latency_s)} + overheads {units.seconds(a.overhead_s)}); '
+            f'({esc(a.breakdown())}); '
             f'{units.count(t["macs"])} MACs, {units.count(t["params"])} params, weights '
             f'{units.size(t["weight_bytes"])}, activations {units.size(t["activation_bytes"])}</p>')
     assumptions = f'<pre class="assumptions">{esc(a.assumptions())}</pre>'

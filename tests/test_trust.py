@@ -288,3 +288,13 @@ def test_eq1_alone_leaves_the_family_multiplier_out():
     a = roofline.analyze("mnv4-conv-s", doc, overhead=False)
     assert a.family is None and "Eq. 1 alone" in a.assumptions()
     assert a.total_latency_s == pytest.approx(roofline.analyze("mnv4-conv-s", doc).roofline_latency_s, rel=1e-12)
+
+
+def test_the_headline_says_how_the_total_is_made_with_a_family_multiplier(cli):
+    a = roofline.analyze("mnv4-hybrid-l", "pixel8-edgetpu")
+    g = a.family[1]
+    assert a.total_latency_s == pytest.approx(g * (a.roofline_latency_s + a.overhead_s), rel=1e-12)
+    assert a.breakdown().endswith(f", all x{g:.3g} for the mnv4 family")
+    code, out, err = cli("analyze", "mnv4-hybrid-l", "--hw", "pixel8-edgetpu")
+    assert code == 0 and f"all x{g:.3g} for the mnv4 family" in " ".join(out.split())
+    assert f"all x{g:.3g} for the mnv4 family" in a._repr_html_()

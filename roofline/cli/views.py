@@ -97,9 +97,8 @@ def _summary_view(a, top: int) -> list:
     from ..engine.efficiency import op_group
 
     s = a.summary()
-    head = Text(f"{a.model} on {a.hardware.name}: {a.latency_text()} predicted "
-                f"({a.roofline_label} {units.seconds(a.roofline_latency_s)} + overheads "
-                f"{units.seconds(a.overhead_s)}); profile {a.hardware.status}", style="bold")
+    head = Text(f"{a.model} on {a.hardware.name}: {a.latency_text()} predicted ({a.breakdown()}); "
+                f"profile {a.hardware.status}", style="bold")
     assumptions = Text("Assumptions:\n  " + a.assumptions().replace("\n", "\n  "))
     totals = Table(title="Totals", title_justify="left")
     for c in ("params", "MACs", "weights", "activations", "layers", "kernels", "memory-bound"):
@@ -135,7 +134,8 @@ def _summary_text(a) -> str:
         f"activation bytes {s['activation_bytes']:,.0f} B",
         f"Predicted latency: {a.latency_text()}; profile {a.hardware.status}",
         f"Predicted latency: {s['latency_ms']:.4f} ms (Eq. 1 roofline {s['roofline_latency_ms']:.4f} ms + "
-        f"overheads {s['overhead_ms']:.4f} ms over {s['kernels']} kernels, {s['execution']} execution); "
+        f"overheads {s['overhead_ms']:.4f} ms over {s['kernels']} kernels, {s['execution']} execution"
+        + (f"; all x{a.family[1]:.3g} for the {a.family[0]} family" if a.family else "") + "); "
         f"memory-bound layers {s['memory_bound_layers']} of {s['layers']} ({s['memory_bound_time_share']:.1%} "
         f"of the Eq. 1 time)",
         "Five slowest layers: " + "; ".join(f"{r.name} ({r.op}) {r.latency_s * 1e6:.1f} µs {r.bound}-bound"

@@ -58,6 +58,13 @@ class Analysis:
         """``Eq. 1``, or ``roofline x class factors`` where the fitted roofline scales op classes."""
         return "roofline x class factors" if self.roof.efficiency else "Eq. 1"
 
+    def breakdown(self) -> str:
+        """``Eq. 1 2.54 ms + overheads 1.24 ms``, and the family multiplier where one applies: how the
+        total is made."""
+        text = (f"{self.roofline_label} {units.seconds(self.roofline_latency_s)} + overheads "
+                f"{units.seconds(self.overhead_s)}")
+        return text + (f", all x{self.family[1]:.3g} for the {self.family[0]} family" if self.family else "")
+
     @property
     def roofline_latency_s(self) -> float:
         """Eq. 1 alone: the sum of per-layer max(MAC time, memory time)."""
