@@ -192,3 +192,16 @@ def test_noisy_trials_back_off_and_retry(monkeypatch):
     monkeypatch.setattr(timing, "time_calls", lambda *a, **k: next(calls))
     times = timing.steady_times(lambda: None, 4, 1, "cpu")
     assert len(times) == 12 and pauses == [timing.BACKOFF_S[0]]  # one retry after a pause; then quiet
+
+
+def test_fixed_costs_are_a_low_quantile_of_block_medians():
+    from roofline.measure.timing import fixed_cost
+
+    # 20 trials in 5 blocks of 4: block medians 1, 2, 1, 9, 1 (two blocks hit by load)
+    times = [1.0] * 4 + [2.0] * 4 + [1.0] * 4 + [9.0] * 4 + [1.0] * 4
+    m = fixed_cost(times, "x")
+    assert m.value == 1.0  # the 25th percentile of the block medians: what the machine does when free
+    assert m.spread == 1.0  # (3rd quartile 2 - 1st quartile 1) / median 1 of the block medians
+    assert m.trials == 20 and "5 block medians" in m.what
+    one_stray = [1.0] * 19 + [50.0]  # one preempted trial moves neither the value nor the spread
+    assert fixed_cost(one_stray, "x").value == 1.0 and fixed_cost(one_stray, "x").spread == 0.0
