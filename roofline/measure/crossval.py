@@ -159,8 +159,11 @@ def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = No
     tasks = [(conv, terms_i) for conv, d in designs.items()
              for terms_i in ([tuple(t for t in TERMS if t in terms)] if terms is not None else candidates(d))]
     rows, results = [], []
-    for (conv, terms_i), cv in zip(tasks, _cross_validate_all(designs, tasks, folds, lam, progress)):
+    for conv, terms_i in tasks:  # one process: forked workers were slower (OpenBLAS already uses the cores)
+        if progress:
+            progress(f"{conv} {'+'.join(terms_i) or 'roofline'}".strip())
         d = designs[conv]
+        cv = cross_validate(d, terms_i, folds, lam)
         results.append((conv, cv))
         rows.append({"convention": conv, "terms": ", ".join(terms_i) or "(roofline only)",
                      "heldout_median_error": float(np.median(cv.errors(d.measured_s))),
@@ -172,18 +175,6 @@ def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = No
     conv, cv = results[best]
     params = fit_params(designs[conv], cv.terms, lam)
     return conv, params, cv, folds, table
-
-
-def _cross_validate_all(designs: dict[str, Design], tasks: list, folds: list[np.ndarray], lam: float | None,
-                        progress: Callable[[str], None] | None) -> list[CVResult]:
-    """Each (convention, terms) candidate's cross-validation. One process: forked workers were slower
-    (OpenBLAS threads already use both cores of the solver's matrix products)."""
-    out = []
-    for conv, terms in tasks:
-        if progress:
-            progress(f"{conv} {'+'.join(terms) or 'roofline'}".strip())
-        out.append(cross_validate(designs[conv], terms, folds, lam))
-    return out
 
 
 def summary(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
