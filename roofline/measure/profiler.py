@@ -85,7 +85,8 @@ class ClassFit:
     fixed_s: float       # the per-kernel cost of this class
     shapes: int
     median_fit_error: float   # median |fitted / measured - 1| over the shapes
-    spread: float             # the largest spread of the shapes' timings
+    spread: float             # the second largest spread of the shapes' timings: one stray shape of
+                              # ~10 (101 % once on a quiet CI machine) neither flags nor refuses a class
 
 
 @dataclass
@@ -104,8 +105,8 @@ class ProfileRun:
 
     def spreads(self) -> dict[str, float]:
         """Every figure a profile term is made from, with its spread (interquartile range / median); for
-        a ceiling the largest over its shapes (the median over shapes let a loaded machine through: its
-        profile then predicted 88 % off)."""
+        a ceiling the second largest over its shapes (the median over shapes let a loaded machine
+        through: its profile then predicted 88 % off)."""
         out = {f"peak {d}": m.spread for d, m in self.peaks.items()}
         out |= {f"bandwidth ({m.what.split(' ')[0]})": m.spread for m in (self.bandwidth, self.copy)}
         out |= {f"overhead {k}": m.spread for k, m in self.overhead.items()}
@@ -329,7 +330,7 @@ def measure_class_fits(device: str, dtype: str, batch: int, b: Budget, quick: bo
         fixed, r = fit_fixed_and_rate(w, secs)
         err = float(np.median(np.abs((fixed + w / r) / secs - 1.0)))
         fits[op] = ClassFit(op, batch, r, "B/s" if op in MEMORY_CLASSES else "MAC/s", fixed, len(pts), err,
-                            max(p[2] for p in pts))
+                            sorted(p[2] for p in pts)[-2 if len(pts) > 1 else -1])
     return fits
 
 
