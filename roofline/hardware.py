@@ -28,7 +28,8 @@ A profile file (``hardware_profiles/<name>.yaml``)::
       - batch: 1
         macs_per_s: {conv2d: 8.2e+10, conv1x1: 7.3e+10, dwconv2d: 1.4e+10, fc: 1.0e+10}
         bytes_per_s: {elementwise: 5.0e+10}
-        source: "..."
+        shape: {conv2d: {out_half: 3.2e+4, reduction_half: 40}}  # optional: rate(shape), see
+        source: "..."                                               # roofline.engine.shape
 
 ``ceilings_macs_per_s: {op: MAC/s}`` (older profiles) reads as the batch-1 ceilings.
 
@@ -60,7 +61,7 @@ TOP_KEYS = {"name", "kind", "description", "default_dtype", "peak_macs_per_s", "
             "activations_on_chip", "validation"}
 EXECUTIONS = ("fused", "eager", "graph")
 OVERHEAD_KEYS = {"per_inference_s", "per_kernel_s", "fresh_memory_s_per_byte"}
-CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source"}
+CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source", "shape"}
 REQUIRED = ("name", "kind", "default_dtype", "mem_bw_bytes_per_s")
 FIGURE_KEYS = {"value", "source", "confidence"}
 FITTED_KEYS = {"dtype", "ridge_point_macs_per_byte", "mem_bw_bytes_per_s", "source", "confidence", "efficiency",
@@ -159,13 +160,32 @@ class Validation:
 
 
 @dataclass(frozen=True)
+class ShapeTerms:
+    """How an op class's MAC rate falls for small layers: the output elements and the MACs per
+    output element at which it attains half its ceiling on either axis (roofline.engine.shape)."""
+
+    out_half: float
+    reduction_half: float
+
+    def factor(self, out_elems: Any, reduction: Any) -> Any:
+        """The share of the class's ceiling a layer of this shape attains, in (0, 1]."""
+        import numpy as np
+
+        o = np.maximum(np.asarray(out_elems, dtype=np.float64), 1.0)
+        r = np.maximum(np.asarray(reduction, dtype=np.float64), 1.0)
+        return 1.0 / ((1.0 + self.out_half / o) * (1.0 + self.reduction_half / r))
+
+
+@dataclass(frozen=True)
 class Ceilings:
-    """Attainable rates per op class, measured at one batch size (``roofline profile``)."""
+    """Attainable rates per op class, measured at one batch size (``roofline profile``); compute
+    classes with ``shape`` terms attain ``macs_per_s`` only for large layers."""
 
     batch: int
     macs_per_s: dict[str, float]
     bytes_per_s: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    shape: dict[str, ShapeTerms] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -207,6 +227,7 @@ class Roof:
     ceilings: dict[str, float] | None = None  # calibrated: attainable MAC/s per op class
     ceiling_bytes: dict[str, float] | None = None  # calibrated: attainable bytes/s of memory-only ops
     ceilings_batch: int | None = None  # the batch size the ceilings were measured at
+    ceiling_shape: dict[str, ShapeTerms] | None = None  # calibrated: how compute ceilings fall for small layers
     efficiency: dict[str, float] | None = None  # fitted: per-op-class factors (roofline.engine.efficiency)
 
     @property
@@ -289,7 +310,7 @@ class HardwareProfile:
                                    f"'roofline profile' measures them")
             spec = self.roof(dtype, "spec")
             return Roof(spec.peak_macs_per_s, spec.mem_bw_bytes_per_s, dtype, "calibrated",
-                        dict(c.macs_per_s), dict(c.bytes_per_s), c.batch)
+                        dict(c.macs_per_s), dict(c.bytes_per_s), c.batch, ceiling_shape=dict(c.shape) or None)
         fit = self.fitted if self.fitted and self.fitted.ridge_point(dtype) is not None else None
         if mode == "fitted" and fit is None:
             have = f"for {', '.join([self.fitted.dtype, *self.fitted.other_dtypes])} only" if self.fitted else "none"
@@ -658,11 +679,31 @@ def _ceilings(data: dict, where: str) -> tuple[Ceilings, ...]:
             out.append(Ceilings(batch, _rates(c.get("macs_per_s") or {}, where, f"{at}.macs_per_s",
                                               "peak_macs_per_s"),
                                 _rates(c.get("bytes_per_s") or {}, where, f"{at}.bytes_per_s",
-                                       "mem_bw_bytes_per_s"), _text(c.get("source"), where, f"{at}.source")))
+                                       "mem_bw_bytes_per_s"), _text(c.get("source"), where, f"{at}.source"),
+                                _shape_terms(c.get("shape"), where, f"{at}.shape")))
     batches = [c.batch for c in out]
     if len(set(batches)) != len(batches):
         raise ProfileError(f"{where}: ceilings are given twice for batch {max(batches, key=batches.count)}")
     return tuple(sorted(out, key=lambda c: c.batch))
+
+
+def _shape_terms(raw: Any, where: str, at: str) -> dict[str, ShapeTerms]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{where}: {at} must be a mapping of op class to {{out_half, reduction_half}}")
+    out = {}
+    for op, terms in raw.items():
+        if not isinstance(terms, dict) or set(terms) != {"out_half", "reduction_half"}:
+            raise ProfileError(f"{where}: {at}.{op} must be a mapping with out_half and reduction_half")
+        vals = []
+        for k in ("out_half", "reduction_half"):
+            v = terms[k]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ProfileError(f"{where}: {at}.{op}.{k} must be a number >= 0, got {v!r}")
+            vals.append(float(v))
+        out[str(op)] = ShapeTerms(*vals)
+    return out
 
 
 def _overhead(raw: Any, where: str) -> Overhead:
@@ -769,6 +810,9 @@ def profile_to_yaml(p: HardwareProfile) -> str:
             d = {"batch": c.batch, "macs_per_s": {k: float(v) for k, v in c.macs_per_s.items()}}
             if c.bytes_per_s:
                 d["bytes_per_s"] = {k: float(v) for k, v in c.bytes_per_s.items()}
+            if c.shape:
+                d["shape"] = {k: {"out_half": float(t.out_half), "reduction_half": float(t.reduction_half)}
+                              for k, t in c.shape.items()}
             if c.source:
                 d["source"] = c.source
             doc["ceilings"].append(d)

@@ -11,7 +11,7 @@ from roofline.hardware import load_hardware, profile_to_yaml
 from roofline.measure.profiler import Budget, profile_machine, to_profile
 from roofline.measure.validate import validate, write_report
 
-TINY = Budget(matmul_n=128, conv_hw=8, buffer_bytes=1 << 20, trials=2, warmup=1)
+TINY = Budget(matmul_n=128, conv_hw=8, buffer_bytes=8 << 20, trials=3, warmup=1)
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,10 @@ def test_measurements_are_positive_with_units(tiny_profile):
     assert run.bandwidth.unit == "B/s" and run.bandwidth.value > 1e6
     assert "2 reads + 1 write" in run.bandwidth.what and "read + write counted" in run.copy.what
     fits = run.ceilings[1]
-    assert {"conv2d", "conv1x1", "dwconv2d", "fc", "bn", "activation", "add", "pool"} == set(fits)
+    assert set(fits) == {"conv2d", "conv1x1", "grouped", "dwconv2d", "fc", "matmul", "attention", "bn", "activation",
+                         "gelu", "silu", "hswish", "add", "pool", "norm", "softmax"}
     assert fits["bn"].unit == "B/s" and fits["conv1x1"].unit == "MAC/s"
+    assert fits["bn"].shape is None and fits["fc"].shape is not None  # compute classes have shape terms
     assert all(f.rate > 0 and f.fixed_s >= 0 and f.shapes >= 3 for f in fits.values())
     assert run.overhead["eager"].unit == "s" and 0 < run.overhead["eager"].value < 1e-2
     assert 0 < run.overhead["inference"].value < 1e-3 and "graph" not in run.overhead

@@ -5,8 +5,8 @@ kernel and per inference) -> ``analysis`` (the result users hold).
 """
 
 from .analysis import Analysis, analyze, resolve_execution
-from .latency import EXECUTIONS, LatencyModel, add_overheads, cost_class, kernel_counts, kernel_overheads, latency_model
-from .roofline import costs_of, evaluate, layer_bytes, layer_costs, layer_peaks, op_class, roofline_times
+from .latency import EXECUTIONS, LatencyModel, add_overheads, kernel_counts, kernel_overheads, latency_model
+from .roofline import cost_class, costs_of, evaluate, layer_bytes, layer_costs, layer_peaks, op_class, roofline_times
 
 __all__ = ["EXECUTIONS", "Analysis", "LatencyModel", "add_overheads", "analyze", "cost_class", "costs_of",
            "evaluate",

@@ -119,7 +119,15 @@ class Analysis:
         if r.mode == "calibrated":
             lines.insert(1, f"calibrated: per-op-class ceilings measured at batch {r.ceilings_batch}: "
                             + ", ".join(f"{k} {v:.3g} MAC/s" for k, v in (r.ceilings or {}).items())
-                            + "".join(f", {k} {v:.3g} B/s" for k, v in (r.ceiling_bytes or {}).items()))
+                            + "".join(f", {k} {v:.3g} B/s" for k, v in (r.ceiling_bytes or {}).items())
+                            + ("; compute classes attain these for large layers only: rate = ceiling / ((1 + "
+                               "out_half / output elements) x (1 + reduction_half / MACs per output)), "
+                               + ", ".join(f"{k} {t.out_half:.3g}, {t.reduction_half:.3g}"
+                                           for k, t in r.ceiling_shape.items()) if r.ceiling_shape else ""))
+        threads = self.hardware.machine.get("threads_used")
+        if isinstance(threads, int) and self.hardware.kind == "cpu":
+            lines.insert(1, f"measured with {threads} CPU thread{'' if threads == 1 else 's'}: a run with another "
+                            f"thread count needs its own profile (roofline profile --threads N)")
         return "\n".join(lines)
 
     def summary(self) -> pd.Series:

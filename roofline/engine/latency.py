@@ -34,7 +34,7 @@ from ..checks import show
 from ..errors import RooflineError
 from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead
 from ..units import seconds as seconds_text
-from .roofline import cost_class
+from .roofline import measured_class
 
 
 def check_execution(execution: str) -> str:
@@ -52,12 +52,9 @@ def kernel_counts(layers: pd.DataFrame, execution: str) -> np.ndarray:
     return np.array([1 + (len(f.split(",")) if f else 0) for f in layers["fused"]], dtype=np.int64)
 
 
-def _cost(cost: KernelCost, cls: str, memory_only: bool) -> float:
-    if cls in cost.by_op:
-        return cost.by_op[cls]
-    if memory_only and "elementwise" in cost.by_op:
-        return cost.by_op["elementwise"]
-    return cost.value
+def _cost(cost: KernelCost, op: str, kernel: str, groups: object, memory_only: bool) -> float:
+    c = measured_class(cost.by_op, op, kernel, groups, memory_only) if cost.by_op else None
+    return cost.by_op[c] if c else cost.value
 
 
 def kernel_overheads(layers: pd.DataFrame, cost: KernelCost, execution: str) -> np.ndarray:
@@ -67,13 +64,14 @@ def kernel_overheads(layers: pd.DataFrame, cost: KernelCost, execution: str) -> 
     if cost.value == 0 and not cost.by_op:
         return np.zeros(len(layers))
     kernels = layers["kernel"] if "kernel" in layers else [""] * len(layers)
+    groups = layers["groups"] if "groups" in layers else [1] * len(layers)
     mem = layers["memory_only"] if "memory_only" in layers else [False] * len(layers)
     fused = layers["fused"] if "fused" in layers else [""] * len(layers)
     out = np.empty(len(layers))
-    for i, (op, k, m, f) in enumerate(zip(layers["op"], kernels, mem, fused)):
-        t = _cost(cost, cost_class(op, k), bool(m))
+    for i, (op, k, g, m, f) in enumerate(zip(layers["op"], kernels, groups, mem, fused)):
+        t = _cost(cost, op, k, g, bool(m))
         if execution != "fused" and f:
-            t += sum(_cost(cost, cost_class(x), True) for x in f.split(","))
+            t += sum(_cost(cost, x, "", 1, True) for x in f.split(","))
         out[i] = t
     return out
 

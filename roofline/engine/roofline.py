@@ -88,34 +88,82 @@ def roofline_times(macs: np.ndarray, bytes_: np.ndarray, peak: Any, bw: Any
 
 
 def op_class(op: str, kernel: str) -> str:
-    """The per-op-class ceiling a layer runs at in calibrated mode."""
+    """The per-op-class ceiling a layer runs at in calibrated mode (profiles without a grouped class)."""
     if op == "conv2d":
         return "conv1x1" if kernel in ("1x1", "") else "conv2d"
     return op
 
 
-# memory-only ops whose rates and per-kernel costs are measured as one class
-ACTIVATIONS = frozenset({"relu", "relu6", "hswish", "hsigmoid", "sigmoid", "gelu", "silu", "tanh",
-                         "activation"})
+# memory-only ops measured as one class, or falling back to one: piecewise-linear activations run
+# at ReLU's rate (``activation``), smooth ones (a transcendental per element) at SiLU's where the
+# profile has no class of their own, softmax at layer norm's; the rest at ``elementwise``
+_PIECEWISE = frozenset({"relu", "relu6", "hsigmoid", "clamp", "hardtanh", "leaky_relu", "activation"})
+_SMOOTH = frozenset({"sigmoid", "tanh", "mish", "elu", "softplus", "erf", "exp", "log", "trig"})
+ACTIVATIONS = _PIECEWISE | _SMOOTH | {"hswish", "gelu", "silu"}
+
+
+def class_candidates(op: str, kernel: str = "", groups: Any = 1) -> tuple[str, ...]:
+    """The measured op classes a layer may run as, most specific first: a profile uses the first it
+    has (a memory-only layer falls back to ``elementwise`` after these)."""
+    if op == "conv2d":
+        g = 1 if groups is None or pd.isna(groups) else int(groups)
+        dense = op_class(op, kernel)
+        return ("grouped", dense) if g > 1 else (dense, "conv2d") if dense == "conv1x1" else (dense,)
+    if op in ("hswish", "gelu", "silu"):
+        return (op, "activation")
+    if op in _SMOOTH:
+        return (op, "silu", "activation")
+    if op in _PIECEWISE:
+        return ("activation",)
+    if op == "softmax":
+        return ("softmax", "norm")
+    return (op,)
+
+
+def measured_class(available: Any, op: str, kernel: str = "", groups: Any = 1, memory_only: bool = False
+                   ) -> str | None:
+    """The first of the layer's candidate classes ``available`` has (``elementwise`` for a
+    memory-only layer with none), or None."""
+    for c in class_candidates(op, kernel, groups):
+        if c in available:
+            return c
+    return "elementwise" if memory_only and "elementwise" in available else None
 
 
 def cost_class(op: str, kernel: str = "") -> str:
-    """The op class a layer is measured as: conv classes by kernel size, activations as one."""
+    """The op class a layer is measured as in a profile without per-op classes beyond ReLU's."""
     if op in ACTIVATIONS:
         return "activation"
     return op_class(op, kernel)
 
 
+def _columns(layers: pd.DataFrame) -> tuple[Any, Any, Any]:
+    n = len(layers)
+    return (layers["kernel"] if "kernel" in layers else [""] * n,
+            layers["groups"] if "groups" in layers else [1] * n,
+            layers["memory_only"] if "memory_only" in layers else [False] * n)
+
+
 def layer_peaks(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
     """Peak MAC/s per layer: the roof's peak (times the layer's op-class factor where the fitted
-    roofline has them; see roofline.engine.efficiency), or in calibrated mode its op class's ceiling."""
+    roofline has them; see roofline.engine.efficiency), or in calibrated mode its op class's ceiling,
+    lowered for small layers where the profile has shape terms (roofline.engine.shape)."""
     if roof.efficiency:
         return roof.peak_macs_per_s * factors(layers, roof.efficiency)
     if not roof.ceilings:
         return roof.peak_macs_per_s
-    kernels = layers["kernel"] if "kernel" in layers else pd.Series([""] * len(layers))
-    return np.array([roof.ceilings.get(op_class(op, k), roof.peak_macs_per_s)
-                     for op, k in zip(layers["op"], kernels)], dtype=np.float64)
+    kernels, groups, _ = _columns(layers)
+    classes = [measured_class(roof.ceilings, op, k, g) for op, k, g in zip(layers["op"], kernels, groups)]
+    peaks = np.array([roof.ceilings[c] if c else roof.peak_macs_per_s for c in classes], dtype=np.float64)
+    if roof.ceiling_shape:
+        from .shape import layer_shapes
+
+        out, red = layer_shapes(layers)
+        for c, terms in roof.ceiling_shape.items():
+            rows = np.array([x == c for x in classes])
+            if rows.any():
+                peaks[rows] *= terms.factor(out[rows], red[rows])
+    return peaks
 
 
 def layer_bandwidths(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
@@ -126,10 +174,13 @@ def layer_bandwidths(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
     rates = roof.ceiling_bytes or {}
     if not rates or "memory_only" not in layers:
         return roof.mem_bw_bytes_per_s
-    kernels = layers["kernel"] if "kernel" in layers else [""] * len(layers)
-    return np.array([rates.get(cost_class(op, k), rates.get("elementwise", roof.mem_bw_bytes_per_s)) if mem
-                     else roof.mem_bw_bytes_per_s
-                     for op, k, mem in zip(layers["op"], kernels, layers["memory_only"])], dtype=np.float64)
+    kernels, groups, mem = _columns(layers)
+    out = np.full(len(layers), roof.mem_bw_bytes_per_s, dtype=np.float64)
+    for i, (op, k, g, m) in enumerate(zip(layers["op"], kernels, groups, mem)):
+        c = measured_class(rates, op, k, g, True) if m else None
+        if c:
+            out[i] = rates[c]
+    return out
 
 
 def evaluate(layers: pd.DataFrame, roof: Roof) -> pd.DataFrame:

@@ -122,3 +122,29 @@ def fixed_cost(times: list[float], what: str, blocks: int = 5) -> Measurement:
     low = statistics.quantiles(meds, n=4, method="inclusive")[0] if len(meds) >= 2 else meds[0]
     return Measurement(low, spread(meds), "s", f"{what}; the 25th percentile of {len(meds)} block medians",
                        len(times))
+
+
+def interleaved_times(runs: list[Callable[[], object]], trials: int, warmup: int, device: str,
+                      retries: int = 2) -> list[list[float]]:
+    """Seconds per call of each of ``runs``, their trials interleaved: trial 1 of every run, then
+    trial 2 of every run, and so on, so that a burst of load spreads over all figures instead of
+    landing on one. Runs still noisy (spread above 20 %) are measured again, interleaved among
+    themselves, after a back-off pause, with twice the trials, up to ``retries`` times."""
+    for fn in runs:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in runs]
+
+    def rounds(which: list[int], n: int) -> None:
+        for _ in range(n):
+            for i in which:
+                times[i] += time_calls(runs[i], 1, 0, device)
+
+    rounds(list(range(len(runs))), trials)
+    for attempt in range(retries):
+        noisy = [i for i, t in enumerate(times) if spread(t) > NOISY_SPREAD]
+        if not noisy:
+            break
+        time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
+        rounds(noisy, 2 * trials)
+    return times

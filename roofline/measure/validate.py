@@ -38,7 +38,7 @@ from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, load_hardware
 from ..io import report_folder, write_atomic
 from ..stats import spearman
 from ..zoo import build_model, model_card
-from .profiler import TORCH_DTYPES, check_device
+from .machine import TORCH_DTYPES, check_device, torch_threads
 from .timing import NOISY_SPREAD, cuda_graph, spread
 
 EXECS = ("eager", "graph", "compile")
@@ -305,7 +305,15 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
     if threads is not None:
         from .. import checks
 
-        torch.set_num_threads(checks.threads(threads))
+        checks.threads(threads)
+    with torch_threads(threads):
+        return _validate(models, hw, device, runs, convention, mode, dtype, batch, channels_last, execution,
+                         layers, resolution, width, progress)
+
+
+def _validate(models: list[str], hw: Any, device: str, runs: int, convention: str | None, mode: str,
+              dtype: str | None, batch: int, channels_last: bool, execution: str, layers: bool,
+              resolution: int | None, width: float | None, progress: Callable[[str], None] | None) -> Validation:
     profile = load_hardware(hw)
     used = profile.machine.get("threads_used")
     if device == "cpu" and isinstance(used, int) and used != torch.get_num_threads():

@@ -1,0 +1,50 @@
+"""How a compute layer's attainable MAC rate depends on its shape (measured profiles).
+
+One ceiling per op class, measured on a few shapes, does not hold at real layer
+shapes: a linear layer over 197 tokens runs several times faster per MAC than
+the same layer over one row, and a 3x3 conv with 16 input channels far slower
+than one with 256. ``roofline profile`` measures each class over a grid of
+shapes and fits::
+
+    rate = ceiling / ((1 + out_half / out_elems) * (1 + reduction_half / reduction))
+
+- ``out_elems``: elements the layer writes (the parallel work; batch included);
+- ``reduction``: MACs per output element (``C_in / groups x k x k`` for a conv,
+  ``in_features`` for a linear layer, the head dimension for attention);
+- ``out_half`` and ``reduction_half``: the sizes at which the class reaches half
+  its ceiling on either axis.
+
+The rate never falls as a layer grows along either axis (more parallel work,
+longer inner loops), and tends to the class's ceiling for large layers. The
+memory roof still applies on top: ``max(MACs / rate, bytes / bandwidth)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..hardware import ShapeTerms
+
+__all__ = ["ShapeTerms", "elements", "layer_shapes"]
+
+
+def elements(shape: str) -> float:
+    """Elements of a ``1x197x192``-style shape string (1 for an empty one)."""
+    n = 1.0
+    for part in str(shape).split("x"):
+        if part.strip().isdigit():
+            n *= int(part)
+    return n
+
+
+def layer_shapes(layers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each layer's output elements and MACs per output element (1 where it has no MACs)."""
+    if "out_elems" in layers:
+        out = layers["out_elems"].to_numpy(dtype=np.float64)
+    else:
+        out = np.array([elements(s) for s in layers["out_shape"]], dtype=np.float64)
+    macs = layers["macs"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        red = np.where(out > 0, macs / np.maximum(out, 1.0), 1.0)
+    return out, np.maximum(red, 1.0)

@@ -1,0 +1,122 @@
+"""Per-op-class ceilings: run the probe grid (``probes``), interleaved, and fit each class
+(``shape_model``): a fixed per-kernel cost plus a shaped MAC rate, or a byte rate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..engine.shape import ShapeTerms, layer_shapes
+from ..hardware import BYTES_PER_ELEMENT
+from .machine import TORCH_DTYPES, true_fp32
+from .probes import MEMORY_CLASSES, Probe, probes
+from .shape_model import fit_compute, fit_memory
+from .timing import cuda_graph, interleaved_times, spread
+
+# tensors alive at once while probes are interleaved; a larger grid (a large --batch) runs in chunks
+CHUNK_BYTES = 256 << 20
+
+
+@dataclass(frozen=True)
+class ClassFit:
+    """One op class at one batch size, fitted over its probe shapes."""
+
+    op: str
+    batch: int
+    rate: float          # MAC/s (the ceiling large layers tend to), or bytes/s for memory-only classes
+    unit: str
+    fixed_s: float       # the per-kernel cost of this class
+    shapes: int
+    median_fit_error: float   # median |fitted / measured - 1| over the shapes
+    spread: float             # the second largest spread of the shapes' timings: one stray shape of
+                              # ~10 (101 % once on a quiet CI machine) neither flags nor refuses a class
+    shape: ShapeTerms | None = None  # compute classes: how the rate falls for small layers
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A probe as the tracer counts it: MACs, bytes (weights + input + output), output elements."""
+
+    macs: float
+    bytes: float
+    out_elems: float
+    reduction: float
+
+
+def count(p: Probe, elem: int) -> Counted:
+    """The probe's layer counted by ``roofline.trace`` (unfused: one row per aten op)."""
+    from ..trace import trace
+
+    table = trace(p.make(), input_shape=list(p.inputs) if len(p.inputs) > 1 else p.inputs[0], fuse=False)
+    rows = table.layers
+    out, red = layer_shapes(rows.iloc[:1])
+    return Counted(float(rows["macs"].sum()),
+                   float((rows["weight_elems"] + rows["in_elems"] + rows["out_elems"]).sum() * elem),
+                   float(out[0]), float(red[0]))
+
+
+def _runner(module: nn.Module, xs: tuple[torch.Tensor, ...], device: str, inner: int) -> Callable[[], object]:
+    """``inner`` calls of the module: eager on CPU, one CUDA-graph replay on CUDA (so launch costs do
+    not hide what the kernels take)."""
+    def run() -> None:
+        for _ in range(inner):
+            module(*xs)
+    return run if device != "cuda" else cuda_graph(run, warmup=1)
+
+
+def _chunks(ps: list[Probe], elem: int) -> list[list[Probe]]:
+    out: list[list[Probe]] = [[]]
+    used = 0
+    for p in ps:
+        size = sum(int(np.prod(s)) for s in p.inputs) * elem * 2
+        if out[-1] and used + size > CHUNK_BYTES:
+            out.append([])
+            used = 0
+        out[-1].append(p)
+        used += size
+    return out
+
+
+def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwidth: float, peak: float,
+                       quick: bool = False, channels_last: bool = False) -> dict[str, ClassFit]:
+    """Per op class, the probes at ``batch`` timed interleaved and fitted. ``bandwidth`` (B/s) is the
+    memory roof of the compute fits; ``peak`` (MAC/s) bounds their ceilings."""
+    dev, dt = torch.device(device), TORCH_DTYPES[dtype]
+    elem = BYTES_PER_ELEMENT[dtype]
+    inner = 10 if device == "cuda" else 3
+    grid = list(probes(batch, quick))
+    counted = [count(p, elem) for p in grid]
+    secs, spreads = [], []
+    with torch.inference_mode(), true_fp32(device if dtype == "fp32" else "cpu"):
+        for chunk in _chunks(grid, elem):
+            runs = []
+            for p in chunk:
+                module = p.make().to(dev, dt).eval()
+                xs = tuple(torch.randn(s, device=dev, dtype=dt) for s in p.inputs)
+                if channels_last and len(p.inputs[0]) == 4 and p.op not in ("matmul", "attention", "softmax"):
+                    module = module.to(memory_format=torch.channels_last)
+                    xs = tuple(x.contiguous(memory_format=torch.channels_last) for x in xs)
+                runs.append(_runner(module, xs, device, inner))
+            for t in interleaved_times(runs, max(3, trials), 1, device):
+                secs.append(float(np.median(t)) / inner)
+                spreads.append(spread(t))
+            del runs
+    fits = {}
+    for op in dict.fromkeys(p.op for p in grid):
+        idx = [i for i, p in enumerate(grid) if p.op == op]
+        c = [counted[i] for i in idx]
+        t = np.array([secs[i] for i in idx])
+        if op in MEMORY_CLASSES:
+            f = fit_memory(np.array([x.bytes for x in c]), t)
+        else:
+            f = fit_compute(np.array([x.macs for x in c]), np.array([x.bytes for x in c]),
+                            np.array([x.out_elems for x in c]), np.array([x.reduction for x in c]), t,
+                            bandwidth, cap=1.25 * peak)
+        s = sorted(spreads[i] for i in idx)
+        fits[op] = ClassFit(op, batch, f.rate, "B/s" if op in MEMORY_CLASSES else "MAC/s", f.fixed_s, len(idx),
+                            f.median_error, s[-2 if len(s) > 1 else -1], f.shape)
+    return fits

@@ -1,0 +1,230 @@
+"""Fixed costs outside the roofline: per inference, per kernel (eager, CUDA-graph replay), fresh
+memory, what ops cost in a network beyond their cost alone, and the profile's self-check.
+
+The last two run whole synthetic networks (generic, not zoo models) and predict them through
+the engine with the profile being made (``roofline.analyze``, calibrated, eager), so they
+measure exactly what the profile's terms leave out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ProfileError
+from .machine import TORCH_DTYPES
+from .timing import Measurement, cuda_graph, fixed_cost, seconds, steady_times
+
+if TYPE_CHECKING:
+    from ..hardware import HardwareProfile
+
+# A generic MobileNet-like ladder: (in channels, expanded, out, stride) per block, from a 112 px map
+# down to 7 px, expansion ratio 6
+_LADDER = ((16, 96, 24, 2), (24, 144, 24, 1), (24, 144, 40, 2), (40, 240, 40, 1), (40, 240, 80, 2),
+           (80, 480, 80, 1), (80, 480, 160, 2), (160, 960, 160, 1))
+
+
+class _InvertedResidual(nn.Module):
+    """1x1 expand, BN, activation, 3x3 depthwise, BN, activation, 1x1 project, BN; a residual add
+    where shapes allow."""
+
+    def __init__(self, cin: int, e: int, cout: int, stride: int, act: type[nn.Module] = nn.ReLU) -> None:
+        super().__init__()
+        self.ops = nn.Sequential(nn.Conv2d(cin, e, 1, bias=False), nn.BatchNorm2d(e), act(),
+                                 nn.Conv2d(e, e, 3, stride, 1, groups=e, bias=False), nn.BatchNorm2d(e),
+                                 act(), nn.Conv2d(e, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.ops(x)
+        return x + y if self.residual else y
+
+
+def ladder_network() -> nn.Sequential:
+    """The network the in-context cost is measured on."""
+    return nn.Sequential(*[_InvertedResidual(*spec) for spec in _LADDER])
+
+
+class _Block(nn.Module):
+    """A pre-norm transformer block: layer norm, attention (SDPA), layer norm, GELU MLP."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(self.norm1(x)).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
+        x = x + self.proj(a)
+        return x + self.mlp(self.norm2(x))
+
+
+class CheckNetwork(nn.Module):
+    """The self-check: a small hybrid the profile never measured as a whole: a strided stem,
+    inverted residuals with hard-swish, a dense 3x3 conv, then two transformer blocks over the
+    7 x 7 x 128 tokens, pooling and a classifier."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.Sequential(nn.Conv2d(3, 16, 3, 2, 1, bias=False), nn.BatchNorm2d(16), nn.Hardswish(),
+                                   _InvertedResidual(16, 64, 24, 2, nn.Hardswish),
+                                   _InvertedResidual(24, 96, 32, 2, nn.Hardswish),
+                                   _InvertedResidual(32, 128, 64, 2, nn.Hardswish),
+                                   nn.Conv2d(64, 128, 3, 2, 1, bias=False), nn.BatchNorm2d(128), nn.SiLU())
+        self.blocks = nn.Sequential(_Block(128, 4), _Block(128, 4))
+        self.head = nn.Linear(128, 1000)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.convs(x).flatten(2).transpose(1, 2)
+        return self.head(self.blocks(x).mean(1))
+
+
+CHECK_INPUT = (1, 3, 224, 224)
+
+
+def measure_fresh_memory(trials: int, mib: int = 16) -> Measurement:
+    """Seconds per byte of memory fresh from the OS: map anonymous pages and touch each one (the
+    kernel faults and zeroes them), as an allocator that returned memory to the OS must again."""
+    import mmap
+
+    n = mib << 20
+    page = mmap.PAGESIZE
+
+    def touch() -> None:
+        m = mmap.mmap(-1, n)
+        try:
+            for off in range(0, n, page):
+                m[off] = 1
+        finally:
+            m.close()
+
+    times = steady_times(touch, trials, 1, "cpu")
+    return seconds([t / n for t in times], f"fresh anonymous memory ({mib} MiB mapped, one write per "
+                                           f"{page} B page), per byte")
+
+
+def measure_overheads(device: str, dtype: str, trials: int) -> dict[str, Measurement]:
+    """Per-inference cost, per-kernel cost eager (and under CUDA-graph replay on CUDA) and, on CPU,
+    fresh memory, in seconds."""
+    dev, dt = torch.device(device), TORCH_DTYPES[dtype]
+    out: dict[str, Measurement] = {}
+    trials = max(5, trials)
+    with torch.inference_mode():
+        # the cost of one call of an empty model (and, on CUDA, of one synchronisation)
+        ident = nn.Identity()
+        x = torch.randn(1, 16, 8, 8, device=dev, dtype=dt)
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        out["inference"] = fixed_cost(steady_times(lambda: (ident(x), sync()), trials * 4, 3, "cpu", inner=20),
+                                      "one call of an empty nn.Module" + (" plus a CUDA synchronisation"
+                                                                         if device == "cuda" else ""))
+        # a chain of tiny kernels: launch/dispatch cost per kernel
+        chain = nn.Sequential(*[nn.Sequential(nn.Conv2d(16, 16, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
+                                for _ in range(20)]).to(dev, dt).eval()
+        k = 60
+        eager = steady_times(lambda: (chain(x), sync()), trials * 4, 3, "cpu")
+        out["eager"] = fixed_cost([t / k for t in eager], f"eager chain of {k} tiny kernels (1x1 conv, BN, "
+                                                          f"ReLU modules on 1x16x8x8 {dtype}), wall time per kernel")
+        if device == "cuda":
+            def run() -> None:
+                chain(x)
+            graph = steady_times(cuda_graph(run, warmup=1), trials * 4, 3, device)
+            out["graph"] = fixed_cost([t / k for t in graph], f"CUDA-graph replay of the same {k} kernels, "
+                                                              f"per kernel")
+        else:
+            # fresh memory: eager PyTorch's allocator returns the largest activations to the OS
+            out["fresh_memory"] = measure_fresh_memory(trials)
+    return out
+
+
+def _predicted(net: nn.Module, shape: tuple[int, ...], profile: HardwareProfile) -> tuple[float, int]:
+    """Seconds the profile predicts for ``net`` run eager (calibrated), and its kernels."""
+    from ..engine import analyze
+
+    a = analyze(net, profile, input_shape=shape, mode="calibrated", execution="eager")
+    return a.total_latency_s, int(a.layers["kernels"].sum())
+
+
+def ladder_sizes(quick: bool) -> tuple[int, ...]:
+    return (56, 112) if quick else (56, 80, 112, 128)
+
+
+def time_networks(device: str, dtype: str, trials: int, sizes: tuple[int, ...]) -> dict[str, list[float]]:
+    """Seconds per inference of the ladder network at ``sizes`` (keys ``ladder56``, ...) and of the
+    check network (``check``), timed in a fresh Python process at this process's thread count.
+
+    A fresh process, because a network's cost depends on the allocator's state: after the probes,
+    this process's allocator keeps freed memory that a fresh process (a user's, or validate's)
+    returns to the OS and page-faults in again each inference (on a 2-core Xeon VM the check network
+    took 3.96 ms after the probes, 7.24 ms in a fresh process)."""
+    job = {"device": device, "dtype": dtype, "trials": max(5, trials), "sizes": list(sizes),
+           "threads": torch.get_num_threads()}
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    code = "from roofline.measure.overheads import _time_networks_child; _time_networks_child()"
+    try:
+        r = subprocess.run([sys.executable, "-c", code, json.dumps(job)], capture_output=True, text=True,
+                           timeout=600, env=env)
+    except subprocess.TimeoutExpired:
+        raise ProfileError("timing the synthetic networks in a fresh process took over 10 minutes") from None
+    if r.returncode != 0:
+        last = (r.stderr.strip().splitlines() or ["no message"])[-1]
+        raise ProfileError(f"timing the synthetic networks in a fresh process failed: {last}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _time_networks_child() -> None:
+    job = json.loads(sys.argv[1])
+    torch.set_num_threads(int(job["threads"]))
+    dev, dt = torch.device(job["device"]), TORCH_DTYPES[job["dtype"]]
+    sync = torch.cuda.synchronize if job["device"] == "cuda" else (lambda: None)
+    # the check network first, then the ladder from its smallest input up: each network's largest
+    # activations are then larger than any freed before, as in a process of its own
+    nets = {"check": (CheckNetwork().to(dev, dt).eval(), torch.randn(CHECK_INPUT, device=dev, dtype=dt))}
+    lad = ladder_network().to(dev, dt).eval()
+    for hw in sorted(job["sizes"]):
+        nets[f"ladder{hw}"] = (lad, torch.randn(1, 16, hw, hw, device=dev, dtype=dt))
+    out = {}
+    with torch.inference_mode():
+        for key, (net, x) in nets.items():
+            out[key] = steady_times(lambda net=net, x=x: (net(x), sync()), job["trials"], 3, "cpu")
+    print(json.dumps(out))
+
+
+def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: tuple[int, ...], dtype: str
+               ) -> Measurement:
+    """What ops cost in a network beyond their cost alone (cache, thread wake-up, Python between
+    modules): the ladder network's measured ``times`` at ``sizes`` minus what ``profile`` (without
+    this term) predicts, per kernel."""
+    net = ladder_network().eval()
+    per_kernel: list[float] = []
+    kernels = 0
+    for hw in sizes:
+        alone, kernels = _predicted(net, (1, 16, hw, hw), profile)
+        per_kernel += [max(t - alone, 0.0) / kernels for t in times[f"ladder{hw}"]]
+    return seconds(per_kernel, f"generic synthetic network ({kernels} kernels, inputs 1x16x{{"
+                               f"{','.join(map(str, sizes))}}}^2 {dtype}, timed in a fresh process): measured "
+                               f"minus what the profile's other terms predict, per kernel")
+
+
+def self_check(profile: HardwareProfile, times: list[float], dtype: str) -> dict[str, object]:
+    """The finished profile's prediction for the check network (``CheckNetwork``, never measured whole
+    while profiling) against its measured ``times``: the profile's error on a network it has not seen."""
+    predicted, kernels = _predicted(CheckNetwork().eval(), CHECK_INPUT, profile)
+    m = seconds(times, "check network")
+    return {"network": f"synthetic hybrid (convs with hard-swish, 2 transformer blocks; {kernels} kernels), "
+                       f"input {'x'.join(map(str, CHECK_INPUT))} {dtype}, eager, timed in a fresh process",
+            "predicted_s": float(f"{predicted:.4g}"), "measured_s": float(f"{m.value:.4g}"),
+            "error": round(predicted / m.value - 1.0, 4), "spread": round(m.spread, 4)}

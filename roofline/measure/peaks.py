@@ -1,0 +1,68 @@
+"""Peak MAC/s per dtype (a large matmul, a large 3x3 conv) and memory bandwidth (copy, STREAM triad)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import RooflineError
+from .machine import TORCH_DTYPES, true_fp32
+from .timing import Measurement, rate, steady_times
+
+if TYPE_CHECKING:
+    from .profiler import Budget
+
+
+def measure_matmul(device: str, dtype: str, b: Budget) -> Measurement:
+    n, dev = b.matmul_n, torch.device(device)
+    if dtype == "int8":
+        x = torch.randint(-128, 127, (n, n), dtype=torch.int8, device=dev)
+        y = torch.randint(-128, 127, (n, n), dtype=torch.int8, device=dev)
+        fn: Callable[[], object] = lambda: torch._int_mm(x, y)  # noqa: E731
+        what = f"torch._int_mm {n}x{n}x{n} int8"
+    else:
+        x = torch.randn(n, n, device=dev, dtype=TORCH_DTYPES[dtype])
+        y = torch.randn(n, n, device=dev, dtype=TORCH_DTYPES[dtype])
+        fn = lambda: torch.mm(x, y)  # noqa: E731
+        what = f"torch.mm {n}x{n}x{n} {dtype}" + (" (TF32 off)" if dtype == "fp32" and device == "cuda" else "")
+    try:
+        with true_fp32(device if dtype == "fp32" else "cpu"):
+            times = steady_times(fn, b.trials, b.warmup, device)
+    except RuntimeError as e:
+        raise RooflineError(f"dtype {dtype} is not supported for matrix multiplies on {device}: "
+                            f"{str(e).splitlines()[0]}") from None
+    return rate(float(n) ** 3, times, "MAC/s", what)
+
+
+def _conv_rate(device: str, dtype: str, b: Budget, cin: int, cout: int, k: int, groups: int, hw: int,
+               label: str) -> Measurement:
+    dev, dt = torch.device(device), TORCH_DTYPES[dtype]
+    x = torch.randn(1, cin, hw, hw, device=dev, dtype=dt)
+    w = torch.randn(cout, cin // groups, k, k, device=dev, dtype=dt)
+    macs = float(cout * hw * hw * (cin // groups) * k * k)
+    with torch.inference_mode(), true_fp32(device if dtype == "fp32" else "cpu"):
+        times = steady_times(lambda: F.conv2d(x, w, None, 1, k // 2, 1, groups), b.trials, b.warmup, device)
+    tf32 = " (TF32 off)" if dtype == "fp32" and device == "cuda" else ""
+    return rate(macs, times, "MAC/s", f"{label}: conv2d 1x{cin}x{hw}x{hw} -> {cout}, {k}x{k}, groups {groups}, "
+                                       f"{dtype}{tf32}")
+
+
+def measure_conv(device: str, dtype: str, b: Budget) -> Measurement:
+    return _conv_rate(device, dtype, b, 256, 256, 3, 1, b.conv_hw, "large conv")
+
+
+def measure_bandwidth(device: str, b: Budget) -> tuple[Measurement, Measurement]:
+    """(triad, copy) in bytes/s over fp32 buffers of ``b.buffer_bytes`` each."""
+    n = b.buffer_bytes // 4
+    dev = torch.device(device)
+    src, dst = torch.rand(n, device=dev), torch.empty(n, device=dev)
+    c = torch.rand(n, device=dev)
+    copy = rate(2.0 * 4 * n, steady_times(lambda: dst.copy_(src), b.trials, b.warmup, device), "B/s",
+                f"copy of {b.buffer_bytes / 2**20:.0f} MiB fp32 (read + write counted)")
+    triad_times = steady_times(lambda: torch.add(src, c, alpha=3.0, out=dst), b.trials, b.warmup, device)
+    triad = rate(3.0 * 4 * n, triad_times, "B/s",
+                 f"triad a = b + 3c over 3 x {b.buffer_bytes / 2**20:.0f} MiB fp32 (2 reads + 1 write)")
+    return triad, copy

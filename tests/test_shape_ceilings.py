@@ -1,0 +1,156 @@
+"""Shape-aware compute ceilings: the rate model, its fit, the probes' counts, the engine's use of
+them, interleaved timing, and thread counts (issue 16)."""
+
+import numpy as np
+import pytest
+import torch
+
+import roofline
+from roofline.hardware import Ceilings, HardwareProfile, ShapeTerms, load_hardware, profile_to_yaml
+from roofline.measure.shape_model import fit_compute, fit_memory
+
+
+def test_shape_factor_is_monotone_and_tends_to_one():
+    t = ShapeTerms(out_half=1e4, reduction_half=32)
+    assert t.factor(1e4, 32) == pytest.approx(0.25)          # half on each axis
+    assert t.factor(1e12, 1e12) == pytest.approx(1.0, rel=1e-6)
+    o = np.geomspace(10, 1e7, 40)
+    r = np.geomspace(1, 1e4, 40)
+    assert (np.diff(t.factor(o, 64)) > 0).all() and (np.diff(t.factor(1e5, r)) > 0).all()
+    assert ShapeTerms(0, 0).factor(5, 5) == 1.0              # no shape terms: the plain ceiling
+
+
+def _synthetic(shapes, rate, terms, fixed, bw):
+    macs = np.array([o * r for o, r in shapes], dtype=float)
+    out = np.array([o for o, _ in shapes], dtype=float)
+    red = np.array([r for _, r in shapes], dtype=float)
+    byts = 4.0 * (out + out * red / 8)  # some bytes; memory-bound for the smallest reductions
+    secs = fixed + np.maximum(macs / (rate * terms.factor(out, red)), byts / bw)
+    return macs, byts, out, red, secs
+
+
+def test_fit_recovers_the_rate_of_shapes_between_the_grid_points():
+    truth, rate, fixed, bw = ShapeTerms(2e4, 40.0), 1e11, 20e-6, 3e10
+    grid = [(o, r) for o in (1e3, 1e4, 1e5, 1e6) for r in (9, 64, 576)]
+    macs, byts, out, red, secs = _synthetic(grid, rate, truth, fixed, bw)
+    f = fit_compute(macs, byts, out, red, secs, bw, cap=2e11)
+    assert f.median_error < 0.02 and f.fixed_s == pytest.approx(fixed, rel=0.3)
+    # shapes the fit never saw, between its grid points: predicted within 5 %
+    held = [(3e3, 20), (3e4, 150), (3e5, 30), (2e6, 300)]
+    m2, b2, o2, r2, s2 = _synthetic(held, rate, truth, fixed, bw)
+    pred = f.fixed_s + np.maximum(m2 / (f.rate * f.shape.factor(o2, r2)), b2 / bw)
+    assert np.abs(pred / s2 - 1).max() < 0.05
+
+
+def test_fit_never_puts_the_ceiling_above_the_cap():
+    macs, byts, out, red, secs = _synthetic([(1e3, 9), (1e4, 9), (1e5, 9)], 1e12, ShapeTerms(1e6, 1e3), 0, 1e15)
+    f = fit_compute(macs, byts, out, red, secs, 1e15, cap=5e10)
+    assert f.rate <= 5e10 * 1.0000001
+
+
+def test_memory_fit_is_fixed_plus_bytes_over_rate():
+    b = np.array([1e4, 1e5, 1e6, 1e7])
+    f = fit_memory(b, 5e-6 + b / 2e10)
+    assert f.rate == pytest.approx(2e10, rel=1e-6) and f.fixed_s == pytest.approx(5e-6, rel=1e-6)
+    assert f.shape is None and f.median_error < 1e-9
+
+
+def test_probes_are_counted_as_the_tracer_counts_layers():
+    from roofline.measure.ceilings import count
+    from roofline.measure.probes import probes
+
+    grid = list(probes(1))
+    conv = next(p for p in grid if p.op == "conv2d" and p.inputs == ((1, 64, 56, 56),))
+    c = count(conv, 4)
+    # 3x3 conv 64 -> 64 at 56 x 56: 64 * 56 * 56 outputs x 64 * 9 MACs each
+    assert c.macs == 64 * 56 * 56 * 64 * 9 and c.out_elems == 64 * 56 * 56 and c.reduction == 576
+    assert c.bytes == 4 * (64 * 64 * 9 + 2 * 64 * 56 * 56)
+    att = next(p for p in grid if p.op == "attention" and p.inputs[0] == (1, 3, 197, 64))
+    a = count(att, 4)
+    assert a.macs == 3 * 197 * 197 * (64 + 64) and a.out_elems == 3 * 197 * 64  # Q.K^T + A.V
+    assert a.bytes == 4 * (3 * 3 * 197 * 64 + 3 * 197 * 64)                     # q, k, v in; out
+    classes = {p.op for p in grid}
+    assert {"grouped", "matmul", "attention", "norm", "softmax", "gelu", "silu", "hswish"} <= classes
+    assert len(list(probes(1, quick=True))) < len(grid)
+
+
+def _calibrated(shape=None):
+    return HardwareProfile(
+        name="shaped", kind="cpu", description="test", default_dtype="fp32",
+        peak_macs_per_s={"fp32": roofline.hardware.Figure(1e11)},
+        mem_bw_bytes_per_s=roofline.hardware.Figure(1e15),
+        ceilings=(Ceilings(1, {"conv1x1": 8e10, "conv2d": 9e10, "dwconv2d": 1e10, "fc": 5e10, "grouped": 2e10},
+                           {"elementwise": 3e10}, "test", shape or {}),))
+
+
+def test_calibrated_layers_run_at_their_own_shape_ceiling():
+    terms = ShapeTerms(out_half=5e4, reduction_half=100.0)
+    a = roofline.analyze("mnv2", _calibrated({"conv1x1": terms}), mode="calibrated")
+    pw = a.layers[(a.layers["op"] == "conv2d") & (a.layers["kernel"] == "1x1")]
+    first = pw.iloc[0]   # 32 -> 16 channels at 112 x 112: 200,704 outputs, 32 MACs each
+    assert first["macs"] == 16 * 112 * 112 * 32
+    rate = 8e10 / ((1 + 5e4 / (16 * 112 * 112)) * (1 + 100 / 32))
+    assert first["mac_time_s"] == pytest.approx(first["macs"] / rate, rel=1e-12)
+    dw = a.layers[a.layers["op"] == "dwconv2d"]       # no shape terms for this class: the plain ceiling
+    assert (dw["mac_time_s"] == dw["macs"] / 1e10).all()
+    assert "out_half" in a.assumptions() and "conv1x1 5e+04, 100" in a.assumptions()
+
+
+def test_grouped_convs_run_at_the_grouped_ceiling():
+    a = roofline.analyze("timm:regnety_004", _calibrated(), mode="calibrated") if _has_timm() else None
+    if a is None:
+        pytest.skip("timm not installed")
+    g = a.layers[(a.layers["op"] == "conv2d") & (a.layers["groups"] > 1)]
+    assert len(g) == 16 and (g["mac_time_s"] == g["macs"] / 2e10).all()
+
+
+def _has_timm():
+    try:
+        import timm  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_shape_terms_round_trip_and_bad_ones_are_named(tmp_path):
+    p = _calibrated({"fc": ShapeTerms(1234.5, 67.0)})
+    f = tmp_path / "s.yaml"
+    f.write_text(profile_to_yaml(p))
+    q = load_hardware(f)
+    assert q.ceilings[0].shape == {"fc": ShapeTerms(1234.5, 67.0)}
+    f.write_text(f.read_text().replace("reduction_half: 67.0", "reduction_half: -1"))
+    with pytest.raises(roofline.errors.ProfileError, match=r"ceilings\[0\].shape.fc.reduction_half must be a number"):
+        load_hardware(f)
+
+
+def test_interleaved_trials_spread_a_burst_over_all_figures(monkeypatch):
+    """A burst of load (trials 4 to 6 of the run, 10x slower) lands on every figure's trials a little,
+    not on one figure entirely: every median stays at the quiet value."""
+    from roofline.measure import timing
+
+    clock = iter(range(10_000))
+    base = {0: 1.0, 1: 2.0, 2: 3.0}
+
+    def fake(fn, trials, warmup, device, inner=1):
+        t = next(clock)
+        return [fn() * (10.0 if 12 <= t < 18 else 1.0)]
+
+    monkeypatch.setattr(timing, "time_calls", fake)
+    monkeypatch.setattr(timing.time, "sleep", lambda s: None)
+    runs = [lambda v=v: v for v in base.values()]
+    times = timing.interleaved_times(runs, 9, 0, "cpu")
+    assert [float(np.median(t)) for t in times] == [1.0, 2.0, 3.0]
+    assert all(sum(x > 5 * base[i] for x in t) == 2 for i, t in enumerate(times))  # 2 of each run's 9
+
+
+def test_validate_warns_on_another_thread_count_and_restores_it():
+    from roofline.measure.validate import validate
+
+    before = torch.get_num_threads()
+    prof = {"name": "t", "kind": "cpu", "default_dtype": "fp32", "peak_macs_per_s": {"fp32": 5e10},
+            "mem_bw_bytes_per_s": 2e10, "machine": {"threads_used": 3}}
+    v = validate(["mnv3-s"], prof, runs=1, layers=False, threads=1)
+    assert any("measured with 3 threads, this run uses 1" in w for w in v.warnings) and v.threads == 1
+    assert torch.get_num_threads() == before
+    a = roofline.analyze("mnv3-s", prof)
+    assert "measured with 3 CPU threads" in a.assumptions()
