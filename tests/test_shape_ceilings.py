@@ -42,6 +42,43 @@ def test_fit_recovers_the_rate_of_shapes_between_the_grid_points():
     assert np.abs(pred / s2 - 1).max() < 0.05
 
 
+def test_fit_finds_the_channels_and_reuse_axes_and_a_parallel_step():
+    """1x1 convs whose rate falls with few output channels and few uses per weight, and which pay
+    40 µs more from 20,000 output elements on (threads woken): the fit recovers held-out shapes."""
+    # terms on the fit's log grid (10^(10/3), 10^(4/3), 10^1.5, 10^2), so an exact fit exists
+    truth, rate, fixed, extra, bw = ShapeTerms(10 ** (10 / 3), 10 ** (4 / 3), 10 ** 1.5, 100.0), 8e10, 8e-6, 40e-6, 3e10
+
+    def data(shapes):
+        cin, cout, hw = (np.array(x, dtype=float) for x in zip(*shapes))
+        out, red, reuse = cout * hw * hw, cin, hw * hw
+        macs = out * red
+        byts = 4.0 * (cin * cout + (cin + cout) * hw * hw)
+        secs = (fixed + extra * (out >= 2e4) + np.maximum(macs / (rate * truth.factor(out, red, reuse)), byts / bw))
+        return macs, byts, out, red, reuse, secs
+
+    grid = [(16, 64, 112), (32, 16, 112), (24, 144, 56), (144, 24, 56), (64, 256, 28), (256, 64, 28),
+            (96, 576, 14), (576, 96, 14), (384, 384, 14), (160, 960, 7), (960, 160, 7), (1024, 1024, 7),
+            (128, 64, 14), (32, 16, 28), (256, 128, 7), (16, 8, 14)]
+    macs, byts, out, red, reuse, secs = data(grid)
+    f = fit_compute(macs, byts, out, red, secs, bw, cap=1e11, reuse=reuse)
+    assert f.median_error < 0.01 and f.parallel_s == pytest.approx(extra, rel=0.1)
+    assert f.shape.channels_half == pytest.approx(100.0) and f.shape.reuse_half == pytest.approx(10 ** 1.5)
+    held = [(48, 96, 56), (200, 200, 14), (512, 128, 7), (64, 32, 14)]
+    m2, b2, o2, r2, u2, s2 = data(held)
+    pred = (f.fixed_s + f.parallel_s * (o2 >= f.parallel_at)
+            + np.maximum(m2 / (f.rate * f.shape.factor(o2, r2, u2)), b2 / bw))
+    assert np.abs(pred / s2 - 1).max() < 0.03
+
+
+def test_memory_fit_finds_a_parallel_step():
+    w = np.geomspace(1e4, 1e8, 10)
+    out = w / 8
+    secs = 3e-6 + 30e-6 * (out >= out[4]) + w / 2e10
+    f = fit_memory(w, secs, out)
+    assert f.parallel_at == pytest.approx(np.sqrt(out[3] * out[4])) and f.parallel_s == pytest.approx(30e-6, rel=1e-6)
+    assert f.rate == pytest.approx(2e10, rel=1e-6) and f.fixed_s == pytest.approx(3e-6, rel=1e-6)
+
+
 def test_fit_never_puts_the_ceiling_above_the_cap():
     macs, byts, out, red, secs = _synthetic([(1e3, 9), (1e4, 9), (1e5, 9)], 1e12, ShapeTerms(1e6, 1e3), 0, 1e15)
     f = fit_compute(macs, byts, out, red, secs, 1e15, cap=5e10)
@@ -93,7 +130,33 @@ def test_calibrated_layers_run_at_their_own_shape_ceiling():
     assert first["mac_time_s"] == pytest.approx(first["macs"] / rate, rel=1e-12)
     dw = a.layers[a.layers["op"] == "dwconv2d"]       # no shape terms for this class: the plain ceiling
     assert (dw["mac_time_s"] == dw["macs"] / 1e10).all()
-    assert "out_half" in a.assumptions() and "conv1x1 5e+04, 100" in a.assumptions()
+    assert "out_half" in a.assumptions() and "conv1x1 5e+04, 100, 0" in a.assumptions()
+
+
+def test_parallel_kernels_and_max_pooling_have_their_own_costs():
+    import dataclasses
+
+    from torch import nn
+
+    from roofline.hardware import KernelCost, Overhead
+
+    base = _calibrated()
+    c = dataclasses.replace(base.ceilings[0], bytes_per_s={"elementwise": 3e10, "pool": 2e10, "maxpool": 1e9},
+                            parallel={"conv1x1": (1e5, 50e-6), "maxpool": (1e4, 7e-6)})
+    prof = dataclasses.replace(base, ceilings=(c,), overhead=Overhead({"eager": KernelCost(2e-6)}))
+    net = nn.Sequential(nn.Conv2d(3, 64, 1, bias=False), nn.MaxPool2d(3, 2, 1), nn.Conv2d(64, 8, 1, bias=False),
+                        nn.AdaptiveAvgPool2d(1))
+    a = roofline.analyze(net, prof, input_shape=(1, 3, 64, 64), mode="calibrated", execution="eager")
+    L = a.layers.set_index("name")
+    # 64 x 64 x 64 = 262,144 outputs >= 1e5: the 1x1 conv pays 50 µs more; 8 x 32 x 32 = 8,192 does not
+    assert L.loc["0", "overhead_s"] == pytest.approx(2e-6 + 50e-6) and L.loc["2", "overhead_s"] == pytest.approx(2e-6)
+    # the max pool runs at the maxpool rate (1 GB/s), the average pool at pool's (20 GB/s)
+    mp, avg = L.loc["1"], L.loc["3"]
+    assert mp["mem_time_s"] == pytest.approx(mp["bytes"] / 1e9) and avg["mem_time_s"] == pytest.approx(avg["bytes"] / 2e10)
+    assert mp["overhead_s"] == pytest.approx(2e-6 + 7e-6)  # 64 x 32 x 32 outputs >= 1e4
+    eq1 = roofline.analyze(net, prof, input_shape=(1, 3, 64, 64), mode="calibrated", execution="eager",
+                           overhead=False)
+    assert (eq1.layers["overhead_s"] == 0).all() or eq1.latency.is_eq1
 
 
 def test_grouped_convs_run_at_the_grouped_ceiling():

@@ -175,7 +175,7 @@ def profile(
     check_device(device)
     dtypes = tuple(d.strip() for d in (dtype or ("fp16,fp32" if device == "cuda" else "fp32")).split(",") if d.strip())
     batches = _parse_ints(batch, "--batch")
-    bar, advance = _progress(len(dtypes) * 2 + 2 + len(batches), "measuring")
+    bar, advance = _progress(len(dtypes) * 2 + 2 + (len(batches) + 1 if ceilings else 0), "measuring")
     with bar:
         run = profile_machine(device, dtypes, threads, quick, ceilings, progress=advance, batches=batches)
     t = Table(title=f"Measured on {run.machine.get('gpu') or run.machine.get('cpu')} ({device}, "
@@ -194,12 +194,17 @@ def profile(
     for bt, fits in run.ceilings.items():
         for op, f in fits.items():
             t.add_row(f"ceiling {op} (batch {bt})", value(f.rate, f.unit), f"{f.spread:.1%}", str(f.shapes),
-                      f"fixed {f.fixed_s * 1e6:.3g} µs per kernel + work / rate over {f.shapes} shapes, "
-                      f"median fit error {f.median_fit_error:.0%}")
+                      f"fixed {f.fixed_s * 1e6:.3g} µs per kernel + "
+                      + ("MACs / rate(shape)" if f.shape else "bytes / rate")
+                      + f" over {f.shapes} shapes, median fit error {f.median_fit_error:.0%}")
     out.print(t)
     for label in run.noisy:
         err.print(f"warning: {label} is noisy (spread above 20 % after extra trials): the machine is loaded",
                   style="yellow")
+    if run.check:
+        c = run.check
+        out.print(f"self-check: {c['network']}: predicted {units.seconds(c['predicted_s'])}, measured "
+                  f"{units.seconds(c['measured_s'])} ({c['error']:+.1%})")
     prof = to_profile(run, name or (output.stem if output else f"local-{device}"), allow_noisy)
     r = prof.roof()
     out.print(f"ridge point ({r.dtype}): {r.ridge_point:.2f} MACs/byte")

@@ -121,8 +121,9 @@ class Analysis:
                             + ", ".join(f"{k} {v:.3g} MAC/s" for k, v in (r.ceilings or {}).items())
                             + "".join(f", {k} {v:.3g} B/s" for k, v in (r.ceiling_bytes or {}).items())
                             + ("; compute classes attain these for large layers only: rate = ceiling / ((1 + "
-                               "out_half / output elements) x (1 + reduction_half / MACs per output)), "
-                               + ", ".join(f"{k} {t.out_half:.3g}, {t.reduction_half:.3g}"
+                               "out_half / output elements) x (1 + reduction_half / MACs per output) x (1 + "
+                               "reuse_half / MACs per weight)), (out_half, reduction_half, reuse_half): "
+                               + ", ".join(f"{k} {t.out_half:.3g}, {t.reduction_half:.3g}, {t.reuse_half:.3g}"
                                            for k, t in r.ceiling_shape.items()) if r.ceiling_shape else ""))
         threads = self.hardware.machine.get("threads_used")
         if isinstance(threads, int) and self.hardware.kind == "cpu":
@@ -251,7 +252,7 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
                          on_chip_bytes=profile.on_chip_bytes.value if on_chip and profile.on_chip_bytes else None,
                          activations_on_chip=on_chip and profile.activations_on_chip)
     lat = latency_model(profile, execution, overhead)
-    out = add_overheads(evaluate(layers, roof), lat)
+    out = add_overheads(evaluate(layers, roof), lat, roof)
     # a fitted whole-model term like the overheads: Eq. 1 alone (overhead=False) goes without it
     fam = (profile.fitted.family_factor(table.model)
            if roof.mode == "fitted" and profile.fitted and overhead is not False else None)

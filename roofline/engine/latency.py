@@ -32,9 +32,9 @@ import pandas as pd
 
 from ..checks import show
 from ..errors import RooflineError
-from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead
+from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead, Roof
 from ..units import seconds as seconds_text
-from .roofline import measured_class
+from .roofline import measured_class, measured_ops
 
 
 def check_execution(execution: str) -> str:
@@ -68,7 +68,7 @@ def kernel_overheads(layers: pd.DataFrame, cost: KernelCost, execution: str) -> 
     mem = layers["memory_only"] if "memory_only" in layers else [False] * len(layers)
     fused = layers["fused"] if "fused" in layers else [""] * len(layers)
     out = np.empty(len(layers))
-    for i, (op, k, g, m, f) in enumerate(zip(layers["op"], kernels, groups, mem, fused)):
+    for i, (op, k, g, m, f) in enumerate(zip(measured_ops(layers), kernels, groups, mem, fused)):
         t = _cost(cost, op, k, g, bool(m))
         if execution != "fused" and f:
             t += sum(_cost(cost, x, "", 1, True) for x in f.split(","))
@@ -131,12 +131,36 @@ def latency_model(profile: HardwareProfile, execution: str = "fused", overhead: 
     return LatencyModel(execution, cost, o.inference_s, src, fresh.value if fresh else 0.0)
 
 
-def add_overheads(layers: pd.DataFrame, model: LatencyModel) -> pd.DataFrame:
-    """Add ``kernels``, ``roofline_s`` (Eq. 1) and ``overhead_s``; ``latency_s`` becomes their sum."""
+def parallel_overheads(layers: pd.DataFrame, roof: Roof) -> np.ndarray:
+    """Seconds each layer pays for running in parallel (calibrated profiles measured on several
+    threads): its class's extra fixed cost where its output has at least the class's threshold of
+    elements."""
+    extra = np.zeros(len(layers))
+    par = roof.ceiling_parallel or {}
+    if not par:
+        return extra
+    from .shape import layer_shapes
+
+    out, _, _ = layer_shapes(layers)
+    kernels = layers["kernel"] if "kernel" in layers else [""] * len(layers)
+    groups = layers["groups"] if "groups" in layers else [1] * len(layers)
+    mem = layers["memory_only"] if "memory_only" in layers else [False] * len(layers)
+    for i, (op, k, g, m) in enumerate(zip(measured_ops(layers), kernels, groups, mem)):
+        c = measured_class(roof.ceiling_bytes or {}, op, k, g, True) if m else measured_class(roof.ceilings or {}, op, k, g)
+        if c in par and out[i] >= par[c][0]:
+            extra[i] = par[c][1]
+    return extra
+
+
+def add_overheads(layers: pd.DataFrame, model: LatencyModel, roof: Roof | None = None) -> pd.DataFrame:
+    """Add ``kernels``, ``roofline_s`` (Eq. 1) and ``overhead_s``; ``latency_s`` becomes their sum.
+    A calibrated ``roof`` adds its parallel kernels' extra cost to the overhead (not with Eq. 1 alone)."""
     out = layers.copy()
     out["kernels"] = kernel_counts(out, model.execution)
     out["roofline_s"] = out["latency_s"]
     out["overhead_s"] = kernel_overheads(out, model.per_kernel, model.execution)
     if not model.is_eq1:
+        if roof is not None and roof.mode == "calibrated":
+            out["overhead_s"] = out["overhead_s"] + parallel_overheads(out, roof)
         out["latency_s"] = out["roofline_s"] + out["overhead_s"]
     return out

@@ -35,6 +35,8 @@ class ClassFit:
     spread: float             # the second largest spread of the shapes' timings: one stray shape of
                               # ~10 (101 % once on a quiet CI machine) neither flags nor refuses a class
     shape: ShapeTerms | None = None  # compute classes: how the rate falls for small layers
+    parallel_at: float = float("inf")  # output elements from which a kernel pays ``parallel_s`` more
+    parallel_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Counted:
     bytes: float
     out_elems: float
     reduction: float
+    reuse: float
 
 
 def count(p: Probe, elem: int) -> Counted:
@@ -53,10 +56,10 @@ def count(p: Probe, elem: int) -> Counted:
 
     table = trace(p.make(), input_shape=list(p.inputs) if len(p.inputs) > 1 else p.inputs[0], fuse=False)
     rows = table.layers
-    out, red = layer_shapes(rows.iloc[:1])
+    out, red, reuse = layer_shapes(rows.iloc[:1])
     return Counted(float(rows["macs"].sum()),
                    float((rows["weight_elems"] + rows["in_elems"] + rows["out_elems"]).sum() * elem),
-                   float(out[0]), float(red[0]))
+                   float(out[0]), float(red[0]), float(reuse[0]))
 
 
 def _runner(module: nn.Module, xs: tuple[torch.Tensor, ...], device: str, inner: int) -> Callable[[], object]:
@@ -87,6 +90,9 @@ def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwid
     memory roof of the compute fits; ``peak`` (MAC/s) bounds their ceilings."""
     dev, dt = torch.device(device), TORCH_DTYPES[dtype]
     elem = BYTES_PER_ELEMENT[dtype]
+    # on CPU three calls per trial, after the other probes: the first with its weights and input out
+    # of cache, the others in it, as a network's layers are in between (one call per trial predicted
+    # the 12 models of benchmarks/cpu_validate.sh 20 % slow; one warm call before each, 15 % fast)
     inner = 10 if device == "cuda" else 3
     grid = list(probes(batch, quick))
     counted = [count(p, elem) for p in grid]
@@ -111,12 +117,12 @@ def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwid
         c = [counted[i] for i in idx]
         t = np.array([secs[i] for i in idx])
         if op in MEMORY_CLASSES:
-            f = fit_memory(np.array([x.bytes for x in c]), t)
+            f = fit_memory(np.array([x.bytes for x in c]), t, np.array([x.out_elems for x in c]))
         else:
             f = fit_compute(np.array([x.macs for x in c]), np.array([x.bytes for x in c]),
                             np.array([x.out_elems for x in c]), np.array([x.reduction for x in c]), t,
-                            bandwidth, cap=1.25 * peak)
+                            bandwidth, cap=1.25 * peak, reuse=np.array([x.reuse for x in c]))
         s = sorted(spreads[i] for i in idx)
         fits[op] = ClassFit(op, batch, f.rate, "B/s" if op in MEMORY_CLASSES else "MAC/s", f.fixed_s, len(idx),
-                            f.median_error, s[-2 if len(s) > 1 else -1], f.shape)
+                            f.median_error, s[-2 if len(s) > 1 else -1], f.shape, f.parallel_at, f.parallel_s)
     return fits

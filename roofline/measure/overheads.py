@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ProfileError
 from .machine import TORCH_DTYPES
-from .timing import Measurement, cuda_graph, fixed_cost, seconds, steady_times
+from .timing import Measurement, cuda_graph, fixed_cost, seconds, spread, steady_times
 
 if TYPE_CHECKING:
     from ..hardware import HardwareProfile
@@ -162,61 +163,94 @@ def ladder_sizes(quick: bool) -> tuple[int, ...]:
 
 def time_networks(device: str, dtype: str, trials: int, sizes: tuple[int, ...]) -> dict[str, list[float]]:
     """Seconds per inference of the ladder network at ``sizes`` (keys ``ladder56``, ...) and of the
-    check network (``check``), timed in a fresh Python process at this process's thread count.
+    check network (``check``), each timed in a Python process of its own at this process's thread
+    count, as a user's model runs.
 
-    A fresh process, because a network's cost depends on the allocator's state: after the probes,
-    this process's allocator keeps freed memory that a fresh process (a user's, or validate's)
-    returns to the OS and page-faults in again each inference (on a 2-core Xeon VM the check network
-    took 3.96 ms after the probes, 7.24 ms in a fresh process)."""
-    job = {"device": device, "dtype": dtype, "trials": max(5, trials), "sizes": list(sizes),
-           "threads": torch.get_num_threads()}
+    Fresh processes, because a network's cost depends on the allocator's state: after the probes,
+    this process's allocator keeps freed memory that a fresh process returns to the OS and
+    page-faults in again each inference (on a 2-core Xeon VM the check network took 3.96 ms after
+    the probes, 7.24 ms in a fresh process); and in one process shared by the networks, the smaller
+    ones did not page-fault after the larger."""
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    code = "from roofline.measure.overheads import _time_networks_child; _time_networks_child()"
-    try:
-        r = subprocess.run([sys.executable, "-c", code, json.dumps(job)], capture_output=True, text=True,
-                           timeout=600, env=env)
-    except subprocess.TimeoutExpired:
-        raise ProfileError("timing the synthetic networks in a fresh process took over 10 minutes") from None
-    if r.returncode != 0:
-        last = (r.stderr.strip().splitlines() or ["no message"])[-1]
-        raise ProfileError(f"timing the synthetic networks in a fresh process failed: {last}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    code = "from roofline.measure.overheads import _time_network_child; _time_network_child()"
+    out = {}
+    for key in ["check", *(f"ladder{hw}" for hw in sizes)]:
+        job = {"device": device, "dtype": dtype, "trials": max(5, trials), "network": key,
+               "threads": torch.get_num_threads()}
+        try:
+            r = subprocess.run([sys.executable, "-c", code, json.dumps(job)], capture_output=True, text=True,
+                               timeout=600, env=env)
+        except subprocess.TimeoutExpired:
+            raise ProfileError(f"timing the synthetic network {key} in a fresh process took over 10 minutes"
+                               ) from None
+        if r.returncode != 0:
+            last = (r.stderr.strip().splitlines() or ["no message"])[-1]
+            raise ProfileError(f"timing the synthetic network {key} in a fresh process failed: {last}")
+        out[key] = json.loads(r.stdout.strip().splitlines()[-1])
+    return out
 
 
-def _time_networks_child() -> None:
+def _time_network_child() -> None:
     job = json.loads(sys.argv[1])
     torch.set_num_threads(int(job["threads"]))
     dev, dt = torch.device(job["device"]), TORCH_DTYPES[job["dtype"]]
     sync = torch.cuda.synchronize if job["device"] == "cuda" else (lambda: None)
-    # the check network first, then the ladder from its smallest input up: each network's largest
-    # activations are then larger than any freed before, as in a process of its own
-    nets = {"check": (CheckNetwork().to(dev, dt).eval(), torch.randn(CHECK_INPUT, device=dev, dtype=dt))}
-    lad = ladder_network().to(dev, dt).eval()
-    for hw in sorted(job["sizes"]):
-        nets[f"ladder{hw}"] = (lad, torch.randn(1, 16, hw, hw, device=dev, dtype=dt))
-    out = {}
+    key = job["network"]
+    if key == "check":
+        net, x = CheckNetwork().to(dev, dt).eval(), torch.randn(CHECK_INPUT, device=dev, dtype=dt)
+    else:
+        hw = int(key.removeprefix("ladder"))
+        net, x = ladder_network().to(dev, dt).eval(), torch.randn(1, 16, hw, hw, device=dev, dtype=dt)
     with torch.inference_mode():
-        for key, (net, x) in nets.items():
-            out[key] = steady_times(lambda net=net, x=x: (net(x), sync()), job["trials"], 3, "cpu")
-    print(json.dumps(out))
+        print(json.dumps(steady_times(lambda: (net(x), sync()), job["trials"], 3, "cpu")))
 
 
 def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: tuple[int, ...], dtype: str
-               ) -> Measurement:
-    """What ops cost in a network beyond their cost alone (cache, thread wake-up, Python between
-    modules): the ladder network's measured ``times`` at ``sizes`` minus what ``profile`` (without
-    this term) predicts, per kernel."""
+               ) -> tuple[Measurement, Measurement]:
+    """What layers cost in a network beyond their cost alone, from the ladder network's measured
+    ``times`` at ``sizes`` against what ``profile`` (without these terms) predicts:
+
+        measured = (1 + slowdown) x roofline + fixed costs + kernels x per_kernel
+
+    ``slowdown`` (a share of the layers' roofline time: weights and outputs out of cache, which the
+    probes, each timed just after a warm call, do not pay) and ``per_kernel`` (seconds: Python and
+    dispatch between modules) are fitted at least 0, by least squares on relative error over the
+    sizes. Returns (per_kernel, slowdown); each one's spread is that of its per-size values with the
+    other fixed."""
     net = ladder_network().eval()
-    per_kernel: list[float] = []
-    kernels = 0
+    rows, meds, kernels = [], [], 0
     for hw in sizes:
-        alone, kernels = _predicted(net, (1, 16, hw, hw), profile)
-        per_kernel += [max(t - alone, 0.0) / kernels for t in times[f"ladder{hw}"]]
-    return seconds(per_kernel, f"generic synthetic network ({kernels} kernels, inputs 1x16x{{"
-                               f"{','.join(map(str, sizes))}}}^2 {dtype}, timed in a fresh process): measured "
-                               f"minus what the profile's other terms predict, per kernel")
+        from ..engine import analyze
+
+        a = analyze(net, profile, input_shape=(1, 16, hw, hw), mode="calibrated", execution="eager")
+        kernels = int(a.layers["kernels"].sum())
+        roof = float(a.layers["roofline_s"].sum())
+        rows.append((roof, float(kernels), a.total_latency_s - roof))
+        meds.append(float(np.median(times[f"ladder{hw}"])))
+    r, k, rest = (np.array(x) for x in zip(*rows))
+    m = np.array(meds)
+    y = (m - rest - r) / m            # what the two terms must explain, relative to the measurement
+    best = (np.inf, 0.0, 0.0)
+    for cols in ((0, 1), (0,), (1,), ()):
+        x = np.stack([r / m, k / m], axis=1)[:, list(cols)]
+        sol = np.linalg.lstsq(x, y, rcond=None)[0] if cols else np.zeros(0)
+        if (sol < 0).any():
+            continue
+        p = np.zeros(2)
+        p[list(cols)] = sol
+        err = float(np.sum((np.stack([r / m, k / m], axis=1) @ p - y) ** 2))
+        if err < best[0]:
+            best = (err, float(p[0]), float(p[1]))
+    _, slow, per_kernel = best
+    what = (f"generic synthetic network ({kernels} kernels, inputs 1x16x{{{','.join(map(str, sizes))}}}^2 {dtype}, "
+            f"timed in a fresh process), measured = (1 + slowdown) x roofline + fixed costs + kernels x per "
+            f"kernel, fitted over the {len(sizes)} sizes")
+    kernel_each = [max((mi - ri * (1 + slow) - si) / ki, 0.0) for mi, ri, ki, si in zip(m, r, k, rest)]
+    slow_each = [max((mi - si - ki * per_kernel) / ri - 1.0, 0.0) for mi, ri, ki, si in zip(m, r, k, rest)]
+    return (Measurement(per_kernel, spread(kernel_each), "s", f"{what}: the per-kernel term", len(sizes)),
+            Measurement(slow, spread([1 + x for x in slow_each]), "x", f"{what}: the slowdown", len(sizes)))
 
 
 def self_check(profile: HardwareProfile, times: list[float], dtype: str) -> dict[str, object]:

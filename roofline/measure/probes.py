@@ -11,7 +11,7 @@ Compute classes (a MAC rate, shaped: see ``roofline.engine.shape``):
 - ``attention``: ``scaled_dot_product_attention`` over 49 to 3,136 tokens.
 
 Memory classes (bytes/s): batch norm, ReLU (``activation``), GELU, SiLU, hard-swish, add,
-pooling, layer norm (``norm``) and softmax.
+average pooling (``pool``), 3x3 max pooling (``maxpool``), layer norm (``norm``) and softmax.
 
 Each probe is an ``nn.Module`` and its inputs. Its MACs and bytes come from the tracer
 (``roofline.trace``), so a probe is counted exactly as a model's layer of that shape is.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MEMORY_CLASSES = ("bn", "activation", "gelu", "silu", "hswish", "add", "pool", "norm", "softmax")
+MEMORY_CLASSES = ("bn", "activation", "gelu", "silu", "hswish", "add", "pool", "maxpool", "norm", "softmax")
 COMPUTE_CLASSES = ("conv2d", "conv1x1", "grouped", "dwconv2d", "fc", "matmul", "attention")
 
 
@@ -122,6 +122,7 @@ def probes(batch: int, quick: bool = False) -> Iterator[Probe]:
         yield Probe("hswish", nn.Hardswish, (m,))
         yield Probe("add", _Add, (m,))
         yield Probe("pool", lambda: nn.AdaptiveAvgPool2d(1), (m,))
+        yield Probe("maxpool", lambda: nn.MaxPool2d(3, 2, 1), (m,))
     for n, c in pick(_TOKENS):
         yield Probe("norm", lambda c=c: nn.LayerNorm(c), ((b, n, c),))
     for h, n, _ in pick(_HEADS):

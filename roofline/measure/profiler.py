@@ -100,10 +100,11 @@ class ProfileRun:
     @property
     def unusable(self) -> list[str]:
         """The figures spread by more than 100 % after the extra trials: no term is written from them
-        unless the user insists (``--allow-noisy``). Not ``in_context``: its samples pool several
-        network sizes, so their spread is the remainder's change with size (181-213 % on a quiet
-        2-core VM with --quick), not load; it stays among the noisy figures."""
-        return [k for k, v in self.spreads().items() if v > UNUSABLE_SPREAD and k != "overhead in_context"]
+        unless the user insists (``--allow-noisy``). Not ``in_context`` and ``in_network``: fitted
+        over several network sizes, their spread is how the remainder changes with size (181-213 %
+        on a quiet 2-core VM with --quick), not load; they stay among the noisy figures."""
+        return [k for k, v in self.spreads().items()
+                if v > UNUSABLE_SPREAD and k not in ("overhead in_context", "overhead in_network")]
 
 
 def profile_machine(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",), threads: int | None = None,
@@ -161,7 +162,8 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
         times = time_networks(device, cdt, b.trials, sizes if device == "cpu" else ())
         if device == "cpu":
             # what a network costs beyond its ops alone, against the profile without that term
-            run.overhead["in_context"] = in_context(_profile(run, "provisional"), times, sizes, cdt)
+            run.overhead["in_context"], run.overhead["in_network"] = in_context(_profile(run, "provisional"),
+                                                                                times, sizes, cdt)
         run.check = self_check(_profile(run, "check"), times["check"], cdt)
     return run
 
@@ -206,17 +208,21 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
                                + ", ".join(run.unusable))
     machine |= {f"self_check_{k}": v for k, v in run.check.items()}
     ceilings = []
+    slow = run.overhead["in_network"].value if "in_network" in run.overhead else 0.0
+    in_network = (f"; every rate divided by {1 + slow:.3g}: in a network layers took that times their time alone "
+                  f"({run.overhead['in_network'].describe()})" if "in_network" in run.overhead else "")
     for bt, fits in sorted(run.ceilings.items()):
         worst = max(fits.values(), key=lambda f: f.median_fit_error)
         ceilings.append(Ceilings(
-            bt, {op: _sig(f.rate) for op, f in fits.items() if f.unit == "MAC/s"},
-            {op: _sig(f.rate) for op, f in fits.items() if f.unit == "B/s"} | (
-                {"elementwise": _sig(fits["activation"].rate)} if "activation" in fits else {}),
+            bt, {op: _sig(f.rate / (1 + slow)) for op, f in fits.items() if f.unit == "MAC/s"},
+            {op: _sig(f.rate / (1 + slow)) for op, f in fits.items() if f.unit == "B/s"} | (
+                {"elementwise": _sig(fits["activation"].rate / (1 + slow))} if "activation" in fits else {}),
             f"{src}: per op class, seconds = fixed + max(MACs / rate(shape), bytes / bandwidth) (compute) or "
             f"fixed + bytes / rate (memory-only), fitted over {sum(f.shapes for f in fits.values())} probe "
             f"shapes at batch {bt}, {run.ceilings_dtype}, timed interleaved; worst median fit error "
-            f"{worst.median_fit_error:.0%} ({worst.op})",
-            {op: f.shape for op, f in fits.items() if f.shape is not None}))
+            f"{worst.median_fit_error:.0%} ({worst.op}){in_network}",
+            {op: f.shape for op, f in fits.items() if f.shape is not None},
+            {op: (_sig(f.parallel_at), _sig(f.parallel_s)) for op, f in fits.items() if f.parallel_s > 0}))
     kernels: dict[str, KernelCost] = {}
     fits1 = run.ceilings.get(min(run.ceilings)) if run.ceilings else {}
     o = run.overhead
