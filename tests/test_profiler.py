@@ -17,7 +17,9 @@ TINY = Budget(matmul_n=128, conv_hw=8, buffer_bytes=8 << 20, trials=3, warmup=1)
 @pytest.fixture(scope="module")
 def tiny_profile():
     run = profile_machine("cpu", ("fp32",), budget=TINY)
-    return run, to_profile(run, "tiny-cpu")
+    # a tiny budget on a shared CI machine may leave a figure spread over 100 %: the refusal has its
+    # own test (test_a_figure_spread_over_100_percent_writes_no_profile_unless_allowed)
+    return run, to_profile(run, "tiny-cpu", allow_noisy=True)
 
 
 def test_measurements_are_positive_with_units(tiny_profile):

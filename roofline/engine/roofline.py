@@ -109,8 +109,6 @@ def class_candidates(op: str, kernel: str = "", groups: Any = 1) -> tuple[str, .
         g = 1 if groups is None or pd.isna(groups) else int(groups)
         dense = op_class(op, kernel)
         return ("grouped", dense) if g > 1 else (dense, "conv2d") if dense == "conv1x1" else (dense,)
-    if op == "fc" and kernel == "1x1":
-        return ("conv1x1", "fc")  # a 1x1 conv on a 1x1 map (squeeze-excitation): a conv kernel runs it
     if op in ("hswish", "gelu", "silu"):
         return (op, "activation")
     if op in _SMOOTH:

@@ -37,6 +37,7 @@ class ClassFit:
     shape: ShapeTerms | None = None  # compute classes: how the rate falls for small layers
     parallel_at: float = float("inf")  # output elements from which a kernel pays ``parallel_s`` more
     parallel_s: float = 0.0
+    trials: int = 0  # the fewest trials of any of its shapes (noisy shapes get more)
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwid
     inner = 10 if device == "cuda" else 3
     grid = list(probes(batch, quick))
     counted = [count(p, elem) for p in grid]
-    secs, spreads = [], []
+    secs, spreads, counts = [], [], []
     with torch.inference_mode(), true_fp32(device if dtype == "fp32" else "cpu"):
         for chunk in _chunks(grid, elem):
             runs = []
@@ -110,6 +111,7 @@ def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwid
             for t in interleaved_times(runs, max(3, trials), 1, device):
                 secs.append(float(np.median(t)) / inner)
                 spreads.append(spread(t))
+                counts.append(len(t))
             del runs
     fits = {}
     for op in dict.fromkeys(p.op for p in grid):
@@ -124,5 +126,6 @@ def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwid
                             bandwidth, cap=1.25 * peak, reuse=np.array([x.reuse for x in c]))
         s = sorted(spreads[i] for i in idx)
         fits[op] = ClassFit(op, batch, f.rate, "B/s" if op in MEMORY_CLASSES else "MAC/s", f.fixed_s, len(idx),
-                            f.median_error, s[-2 if len(s) > 1 else -1], f.shape, f.parallel_at, f.parallel_s)
+                            f.median_error, s[-2 if len(s) > 1 else -1], f.shape, f.parallel_at, f.parallel_s,
+                            min(counts[i] for i in idx))
     return fits

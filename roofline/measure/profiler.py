@@ -220,7 +220,9 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
             f"{src}: per op class, seconds = fixed + max(MACs / rate(shape), bytes / bandwidth) (compute) or "
             f"fixed + bytes / rate (memory-only), fitted over {sum(f.shapes for f in fits.values())} probe "
             f"shapes at batch {bt}, {run.ceilings_dtype}, timed interleaved; worst median fit error "
-            f"{worst.median_fit_error:.0%} ({worst.op}){in_network}",
+            f"{worst.median_fit_error:.0%} ({worst.op}); per class, its spread (the second largest over its shapes) "
+            f"and trials per shape: " + ", ".join(f"{op} {f.spread:.0%} ({f.trials})" for op, f in fits.items())
+            + in_network,
             {op: f.shape for op, f in fits.items() if f.shape is not None},
             {op: (_sig(f.parallel_at), _sig(f.parallel_s)) for op, f in fits.items() if f.parallel_s > 0}))
     kernels: dict[str, KernelCost] = {}
