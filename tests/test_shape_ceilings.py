@@ -175,12 +175,20 @@ def _has_timm():
     return True
 
 
-def test_shape_terms_round_trip_and_bad_ones_are_named(tmp_path):
-    p = _calibrated({"fc": ShapeTerms(1234.5, 67.0)})
+def test_shape_terms_round_trip_and_bad_ones_are_named(tmp_path, cli):
+    import dataclasses
+
+    p = _calibrated({"fc": ShapeTerms(1234.5, 67.0), "conv1x1": ShapeTerms(1e4, 20.0, 30.0, 64.0)})
+    p = dataclasses.replace(p, ceilings=(dataclasses.replace(p.ceilings[0], parallel={"conv1x1": (7840.0, 5e-5)}),))
     f = tmp_path / "s.yaml"
     f.write_text(profile_to_yaml(p))
     q = load_hardware(f)
-    assert q.ceilings[0].shape == {"fc": ShapeTerms(1234.5, 67.0)}
+    assert q.ceilings[0].shape == {"fc": ShapeTerms(1234.5, 67.0), "conv1x1": ShapeTerms(1e4, 20.0, 30.0, 64.0)}
+    assert q.ceilings[0].parallel == {"conv1x1": (7840.0, 5e-5)}
+    code, out, err = cli("hw", str(f))
+    flat = " ".join(out.split())
+    assert code == 0, err
+    assert "conv1x1 (1e+04, 20, 30, 64)" in flat and "conv1x1 50 µs from 7,840 output elements" in flat
     f.write_text(f.read_text().replace("reduction_half: 67.0", "reduction_half: -1"))
     with pytest.raises(roofline.errors.ProfileError, match=r"ceilings\[0\].shape.fc.reduction_half must be a number"):
         load_hardware(f)

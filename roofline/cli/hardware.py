@@ -74,7 +74,15 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
     for c in p.ceilings:
         rates = [f"{op} {units.count(v, 'MAC/s')}" for op, v in c.macs_per_s.items()]
         rates += [f"{op} {units.count(v, 'B/s')}" for op, v in c.bytes_per_s.items()]
-        lines.append(f"  measured ceilings at batch {c.batch}: " + ", ".join(rates))
+        lines.append(f"  measured ceilings at batch {c.batch} (--calibrated): " + ", ".join(rates))
+        if c.shape:
+            lines.append("    reached by large layers only; half the ceiling at (outputs, MACs per output, MACs per "
+                         "weight, output channels): " + ", ".join(
+                             f"{op} ({t.out_half:.3g}, {t.reduction_half:.3g}, {t.reuse_half:.3g}, {t.channels_half:.3g})"
+                             for op, t in c.shape.items()))
+        if c.parallel:
+            lines.append("    parallel kernels' extra cost: " + ", ".join(
+                f"{op} {units.seconds(x)} from {n:,.0f} output elements" for op, (n, x) in c.parallel.items()))
     from ..engine.latency import seconds_text
 
     o = p.overhead
