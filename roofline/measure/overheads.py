@@ -22,7 +22,7 @@ from torch import nn
 
 from ..errors import ProfileError
 from .machine import TORCH_DTYPES
-from .timing import Measurement, cuda_graph, fixed_cost, seconds, spread, steady_times
+from .timing import Measurement, cuda_graph, fixed_cost, seconds, steady_times
 
 if TYPE_CHECKING:
     from ..hardware import HardwareProfile
@@ -217,8 +217,10 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
     ``slowdown`` (a share of the layers' roofline time: weights and outputs out of cache, which the
     probes, each timed just after a warm call, do not pay) and ``per_kernel`` (seconds: Python and
     dispatch between modules) are fitted at least 0, by least squares on relative error over the
-    sizes. Returns (per_kernel, slowdown); each one's spread is that of its per-size values with the
-    other fixed."""
+    sizes. Returns (per_kernel, slowdown). Each one's spread is that of what it explains at each size,
+    as a share of the network's measured time (its value implied by that size alone, the other term
+    fixed): a term near 0 has no meaningful spread relative to itself, but a loaded machine still
+    shows as sizes that disagree."""
     net = ladder_network().eval()
     rows, meds, kernels = [], [], 0
     for hw in sizes:
@@ -247,10 +249,19 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
     what = (f"generic synthetic network ({kernels} kernels, inputs 1x16x{{{','.join(map(str, sizes))}}}^2 {dtype}, "
             f"timed in a fresh process), measured = (1 + slowdown) x roofline + fixed costs + kernels x per "
             f"kernel, fitted over the {len(sizes)} sizes")
-    kernel_each = [max((mi - ri * (1 + slow) - si) / ki, 0.0) for mi, ri, ki, si in zip(m, r, k, rest)]
-    slow_each = [max((mi - si - ki * per_kernel) / ri - 1.0, 0.0) for mi, ri, ki, si in zip(m, r, k, rest)]
-    return (Measurement(per_kernel, spread(kernel_each), "s", f"{what}: the per-kernel term", len(sizes)),
-            Measurement(slow, spread([1 + x for x in slow_each]), "x", f"{what}: the slowdown", len(sizes)))
+    # what each term must explain at each size alone (the other fixed), as a share of the measured time
+    kernel_share = [(mi - ri * (1 + slow) - si) / mi for mi, ri, si in zip(m, r, rest)]
+    slow_share = [(mi - si - ki * per_kernel - ri) / mi for mi, ri, ki, si in zip(m, r, k, rest)]
+    return (Measurement(per_kernel, _share_spread(kernel_share), "s", f"{what}: the per-kernel term", len(sizes)),
+            Measurement(slow, _share_spread(slow_share), "x", f"{what}: the slowdown", len(sizes)))
+
+
+def _share_spread(shares: list[float]) -> float:
+    """Interquartile range of shares of a measured time (already relative: not divided by a median)."""
+    if len(shares) < 2:
+        return 0.0
+    q = np.quantile(np.asarray(shares), [0.25, 0.75], method="linear")
+    return float(q[1] - q[0])
 
 
 def self_check(profile: HardwareProfile, times: list[float], dtype: str) -> dict[str, object]:

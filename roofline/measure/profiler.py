@@ -100,11 +100,8 @@ class ProfileRun:
     @property
     def unusable(self) -> list[str]:
         """The figures spread by more than 100 % after the extra trials: no term is written from them
-        unless the user insists (``--allow-noisy``). Not ``in_context`` and ``in_network``: fitted
-        over several network sizes, their spread is how the remainder changes with size (181-213 %
-        on a quiet 2-core VM with --quick), not load; they stay among the noisy figures."""
-        return [k for k, v in self.spreads().items()
-                if v > UNUSABLE_SPREAD and k not in ("overhead in_context", "overhead in_network")]
+        unless the user insists (``--allow-noisy``)."""
+        return [k for k, v in self.spreads().items() if v > UNUSABLE_SPREAD]
 
 
 def profile_machine(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",), threads: int | None = None,
