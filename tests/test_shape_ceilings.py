@@ -130,7 +130,7 @@ def test_calibrated_layers_run_at_their_own_shape_ceiling():
     assert first["mac_time_s"] == pytest.approx(first["macs"] / rate, rel=1e-12)
     dw = a.layers[a.layers["op"] == "dwconv2d"]       # no shape terms for this class: the plain ceiling
     assert (dw["mac_time_s"] == dw["macs"] / 1e10).all()
-    assert "out_half" in a.assumptions() and "conv1x1 5e+04, 100, 0" in a.assumptions()
+    assert "out_half" in a.assumptions() and "conv1x1 5e+04, 100, 0, 0" in a.assumptions()
 
 
 def test_parallel_kernels_and_max_pooling_have_their_own_costs():

@@ -122,9 +122,14 @@ class Analysis:
                             + "".join(f", {k} {v:.3g} B/s" for k, v in (r.ceiling_bytes or {}).items())
                             + ("; compute classes attain these for large layers only: rate = ceiling / ((1 + "
                                "out_half / output elements) x (1 + reduction_half / MACs per output) x (1 + "
-                               "reuse_half / MACs per weight)), (out_half, reduction_half, reuse_half): "
-                               + ", ".join(f"{k} {t.out_half:.3g}, {t.reduction_half:.3g}, {t.reuse_half:.3g}"
-                                           for k, t in r.ceiling_shape.items()) if r.ceiling_shape else ""))
+                               "reuse_half / MACs per weight) x (1 + channels_half / output channels)), (out_half, "
+                               "reduction_half, reuse_half, channels_half): "
+                               + ", ".join(f"{k} {t.out_half:.3g}, {t.reduction_half:.3g}, {t.reuse_half:.3g}, "
+                                           f"{t.channels_half:.3g}" for k, t in r.ceiling_shape.items())
+                               if r.ceiling_shape else "")
+                            + ("; parallel kernels' extra cost: " + ", ".join(
+                                f"{k} {x * 1e6:.3g} µs from {n:,.0f} output elements"
+                                for k, (n, x) in r.ceiling_parallel.items()) if r.ceiling_parallel else ""))
         threads = self.hardware.machine.get("threads_used")
         if isinstance(threads, int) and self.hardware.kind == "cpu":
             lines.insert(1, f"measured with {threads} CPU thread{'' if threads == 1 else 's'}: a run with another "

@@ -7,7 +7,7 @@ than one with 256. ``roofline profile`` measures each class over a grid of
 shapes and fits::
 
     rate = ceiling / ((1 + out_half / out_elems) * (1 + reduction_half / reduction)
-                      * (1 + reuse_half / reuse))
+                      * (1 + reuse_half / reuse) * (1 + channels_half / channels))
 
 - ``out_elems``: elements the layer writes (the parallel work; batch included);
 - ``reduction``: MACs per output element (``C_in / groups x k x k`` for a conv,
@@ -17,6 +17,9 @@ shapes and fits::
   512-channel 3x3 conv at 7 x 7 px streams 9.4 MB of weights for 49 uses each,
   and ran at 46 GMAC/s where the same conv with 256 channels at 14 x 14 px ran
   at 71 on one core of a Xeon VM;
+- ``channels``: output channels (``out_elems / reuse`` for a layer with weights): on
+  two threads a 1x1 conv 576 -> 96 at 14 x 14 px ran at 55 GMAC/s and 96 -> 576
+  at 117, the same on one thread;
 - ``*_half``: the sizes at which the class reaches half its ceiling on each axis.
 
 The rate never falls as a layer grows along any axis (more parallel work,

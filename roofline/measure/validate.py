@@ -514,8 +514,10 @@ def markdown(v: Validation, profile_runs: list[dict]) -> str:
                     + "".join(f", {k} {x:.3g} B/s" for k, x in (roof.ceiling_bytes or {}).items()) + "."
                     + (" Compute classes reach these only for large layers: rate = ceiling / ((1 + out_half / "
                        "output elements) x (1 + reduction_half / MACs per output) x (1 + reuse_half / MACs per "
-                       "weight)), with (out_half, reduction_half, reuse_half): "
-                       + ", ".join(f"{k} ({t.out_half:.3g}, {t.reduction_half:.3g}, {t.reuse_half:.3g})"
+                       "weight) x (1 + channels_half / output channels)), with (out_half, reduction_half, "
+                       "reuse_half, channels_half): "
+                       + ", ".join(f"{k} ({t.out_half:.3g}, {t.reduction_half:.3g}, {t.reuse_half:.3g}, "
+                                   f"{t.channels_half:.3g})"
                                                        for k, t in roof.ceiling_shape.items()) + "."
                        if roof.ceiling_shape else "") + "\n")
     return f"""# Latency predictions against measured latency ({v.device})
