@@ -29,7 +29,8 @@ def test_measurements_are_positive_with_units(tiny_profile):
     assert "2 reads + 1 write" in run.bandwidth.what and "read + write counted" in run.copy.what
     fits = run.ceilings[1]
     assert set(fits) == {"conv2d", "conv1x1", "grouped", "dwconv2d", "fc", "matmul", "attention", "bn", "activation",
-                         "gelu", "silu", "hswish", "add", "pool", "maxpool", "norm", "softmax"}
+                         "gelu", "silu", "hswish", "add", "pool", "maxpool", "mean", "norm", "softmax",
+                         "dwconv_mult", "fc_conv"}
     assert fits["bn"].unit == "B/s" and fits["conv1x1"].unit == "MAC/s"
     assert fits["bn"].shape is None and fits["fc"].shape is not None  # compute classes have shape terms
     assert all(f.rate > 0 and f.fixed_s >= 0 and f.shapes >= 3 for f in fits.values())

@@ -119,6 +119,12 @@ def class_candidates(op: str, kernel: str = "", groups: Any = 1) -> tuple[str, .
         return ("softmax", "norm")
     if op == "maxpool":
         return ("maxpool", "pool")
+    if op == "mean":
+        return ("mean", "pool")
+    if op == "dwconv_mult":
+        return ("dwconv_mult", "dwconv2d")
+    if op == "fc_conv":
+        return ("fc_conv", "fc")
     return (op,)
 
 
@@ -140,10 +146,37 @@ def cost_class(op: str, kernel: str = "") -> str:
 
 
 def measured_ops(layers: pd.DataFrame) -> list[str]:
-    """Each layer's op, with max pooling told apart from average pooling (``maxpool``): on CPU a 3x3
-    max pool over 64 x 112 x 112 took 3.5 ms, 50 times a global average pool of as many bytes."""
-    aten = layers["aten"] if "aten" in layers else [""] * len(layers)
-    return ["maxpool" if op == "pool" and "max_pool" in str(a) else op for op, a in zip(layers["op"], aten)]
+    """Each layer's op, told apart further where kernels of one op differ on CPU (profiles without
+    these classes fall back to the op's own):
+
+    - ``maxpool``: a 3x3 max pool over 64 x 112 x 112 took 3.5 ms, 50 times a global average pool;
+    - ``mean``: a spatial mean (``aten.mean``, timm's squeeze-excitation pooling);
+    - ``dwconv_mult``: a depthwise conv with more output than input channels (FastViT's 7x7
+      downsampling, 48 -> 96 channels, took 1.2 ms where a plain depthwise conv took 0.17 ms);
+    - ``fc_conv``: an FC layer run as a 1x1 conv on a 1 x 1 map (squeeze-excitation)."""
+    n = len(layers)
+    aten = layers["aten"] if "aten" in layers else [""] * n
+    ins = layers["in_shape"] if "in_shape" in layers else [""] * n
+    outs = layers["out_shape"] if "out_shape" in layers else [""] * n
+    ops = []
+    for op, a, i, o in zip(layers["op"], aten, ins, outs):
+        a = str(a)
+        if op == "pool" and "max_pool" in a:
+            op = "maxpool"
+        elif op == "pool" and "mean" in a:
+            op = "mean"
+        elif op == "dwconv2d" and _channels(o) > _channels(i) > 0:
+            op = "dwconv_mult"
+        elif op == "fc" and "conv" in a:
+            op = "fc_conv"
+        ops.append(op)
+    return ops
+
+
+def _channels(shape: Any) -> int:
+    """The channel count (dimension 1) of an ``NxCxHxW`` shape string, 0 when there is none."""
+    parts = str(shape).split("x")
+    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
 
 
 def _columns(layers: pd.DataFrame) -> tuple[Any, Any, Any]:
@@ -162,7 +195,7 @@ def layer_peaks(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
     if not roof.ceilings:
         return roof.peak_macs_per_s
     kernels, groups, _ = _columns(layers)
-    classes = [measured_class(roof.ceilings, op, k, g) for op, k, g in zip(layers["op"], kernels, groups)]
+    classes = [measured_class(roof.ceilings, op, k, g) for op, k, g in zip(measured_ops(layers), kernels, groups)]
     peaks = np.array([roof.ceilings[c] if c else roof.peak_macs_per_s for c in classes], dtype=np.float64)
     if roof.ceiling_shape:
         from .shape import layer_shapes

@@ -6,12 +6,16 @@ Compute classes (a MAC rate, shaped: see ``roofline.engine.shape``):
 - ``conv1x1``: pointwise convs, 16 to 1,024 channels, 7 to 112 px;
 - ``grouped``: grouped 3x3 convs (group widths 4 to 64, as in RegNet and ResNeXt);
 - ``dwconv2d``: depthwise 3x3 to 9x9, strides 1 and 2;
+- ``dwconv_mult``: depthwise with two output channels per input channel (a slower kernel: FastViT's
+  7x7 downsampling conv 48 -> 96 took 1.2 ms where a plain depthwise conv predicted 0.17 ms);
 - ``fc``: linear layers over 1 row (a classifier head) to 4,096 tokens;
+- ``fc_conv``: 1x1 convs on a 1 x 1 map (squeeze-excitation's FC layers run as conv kernels);
 - ``matmul``: the batched matmuls of attention (Q.K^T, A.V) and of cross-covariance attention;
 - ``attention``: ``scaled_dot_product_attention`` over 49 to 3,136 tokens.
 
 Memory classes (bytes/s): batch norm, ReLU (``activation``), GELU, SiLU, hard-swish, add,
-average pooling (``pool``), 3x3 max pooling (``maxpool``), layer norm (``norm``) and softmax.
+average pooling (``pool``), 3x3 max pooling (``maxpool``), spatial means (``mean``, as timm's
+squeeze-excitation pools), layer norm (``norm``) and softmax.
 
 Each probe is an ``nn.Module`` and its inputs. Its MACs and bytes come from the tracer
 (``roofline.trace``), so a probe is counted exactly as a model's layer of that shape is.
@@ -25,8 +29,10 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-MEMORY_CLASSES = ("bn", "activation", "gelu", "silu", "hswish", "add", "pool", "maxpool", "norm", "softmax")
-COMPUTE_CLASSES = ("conv2d", "conv1x1", "grouped", "dwconv2d", "fc", "matmul", "attention")
+MEMORY_CLASSES = ("bn", "activation", "gelu", "silu", "hswish", "add", "pool", "maxpool", "mean", "norm",
+                  "softmax")
+COMPUTE_CLASSES = ("conv2d", "conv1x1", "grouped", "dwconv2d", "dwconv_mult", "fc", "fc_conv", "matmul",
+                   "attention")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,13 @@ class _Softmax(nn.Module):
         return x.softmax(-1)
 
 
+class _Mean(nn.Module):
+    """Squeeze-excitation's pooling as timm writes it (``aten.mean``, not adaptive average pooling)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mean((2, 3), keepdim=True)
+
+
 # (in channels, out channels, input size, kernel, stride): 3x3 to 7x7, strided stems, patch embeddings
 _DENSE = ((3, 32, 224, 3, 2), (16, 16, 112, 3, 1), (24, 48, 56, 3, 1), (64, 64, 56, 3, 1), (64, 128, 28, 3, 1),
           (128, 128, 28, 3, 1), (256, 256, 14, 3, 1), (512, 512, 7, 3, 1), (32, 32, 28, 5, 1),
@@ -74,6 +87,11 @@ _GROUPED = ((48, 8, 56), (104, 8, 28), (208, 8, 14), (440, 8, 7), (128, 16, 28),
 _DEPTHWISE = ((32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1), (144, 56, 5, 2), (240, 28, 5, 1),
               (480, 14, 3, 1), (672, 14, 5, 1), (960, 7, 3, 1), (64, 56, 7, 1), (384, 14, 7, 1), (168, 16, 9, 1),
               (1024, 7, 7, 1), (16, 112, 3, 1), (128, 28, 3, 2), (32, 14, 3, 1))
+# (channels, size, kernel, stride) of depthwise convs with two outputs per channel (FastViT's
+# downsampling, MobileOne's final conv)
+_DEPTHWISE_X2 = ((48, 64, 7, 2), (96, 32, 7, 2), (192, 16, 7, 2), (384, 8, 3, 1), (32, 56, 3, 1), (64, 28, 5, 2))
+# (in, out) channels of 1x1 convs on a 1 x 1 map: squeeze-excitation's two FC layers
+_SQUEEZE = ((48, 8), (8, 48), (104, 26), (26, 104), (208, 52), (440, 110), (960, 240), (240, 960))
 # (rows, in features, out features): classifier heads (1 row) to token MLPs
 _LINEAR = ((1, 1280, 1000), (1, 960, 1280), (1, 576, 1024), (1, 256, 64), (1, 64, 256), (49, 768, 768),
            (196, 192, 576), (197, 768, 192), (197, 192, 768), (784, 96, 384), (3136, 64, 256), (4096, 96, 24),
@@ -104,6 +122,11 @@ def probes(batch: int, quick: bool = False) -> Iterator[Probe]:
     for c, hw, k, s in pick(_DEPTHWISE):
         yield Probe("dwconv2d", lambda c=c, k=k, s=s: nn.Conv2d(c, c, k, s, k // 2, groups=c, bias=False),
                     ((b, c, hw, hw),))
+    for c, hw, k, s in pick(_DEPTHWISE_X2):
+        yield Probe("dwconv_mult", lambda c=c, k=k, s=s: nn.Conv2d(c, 2 * c, k, s, k // 2, groups=c, bias=False),
+                    ((b, c, hw, hw),))
+    for cin, cout in pick(_SQUEEZE):
+        yield Probe("fc_conv", lambda cin=cin, cout=cout: nn.Conv2d(cin, cout, 1), ((b, cin, 1, 1),))
     for rows, fin, fout in pick(_LINEAR):
         shape = (b, fin) if rows == 1 else (b, rows, fin)
         yield Probe("fc", lambda fin=fin, fout=fout: nn.Linear(fin, fout), (shape,))
@@ -123,6 +146,7 @@ def probes(batch: int, quick: bool = False) -> Iterator[Probe]:
         yield Probe("add", _Add, (m,))
         yield Probe("pool", lambda: nn.AdaptiveAvgPool2d(1), (m,))
         yield Probe("maxpool", lambda: nn.MaxPool2d(3, 2, 1), (m,))
+        yield Probe("mean", _Mean, (m,))
     for n, c in pick(_TOKENS):
         yield Probe("norm", lambda c=c: nn.LayerNorm(c), ((b, n, c),))
     for h, n, _ in pick(_HEADS):
