@@ -18,7 +18,7 @@ from .shape_model import fit_compute, fit_memory
 from .timing import cuda_graph, interleaved_times, spread
 
 # tensors alive at once while probes are interleaved; a larger grid (a large --batch) runs in chunks
-CHUNK_BYTES = 256 << 20
+CHUNK_BYTES = 128 << 20
 
 
 @dataclass(frozen=True)
