@@ -1,14 +1,15 @@
 """The engine: a traced model on a hardware profile, layer by layer.
 
-``roofline`` (Eq. 1 of the MobileNetV4 paper) -> ``latency`` (its fixed costs per
-kernel and per inference) -> ``analysis`` (the result users hold).
+``roofline`` (Eq. 1 of the MobileNetV4 paper; with a measured profile each layer at its
+op class's ceiling, lowered by ``shape`` for small layers) -> ``latency`` (its fixed costs
+per kernel and per inference) -> ``analysis`` (the result users hold).
 """
 
 from .analysis import Analysis, analyze, resolve_execution
 from .latency import EXECUTIONS, LatencyModel, add_overheads, kernel_counts, kernel_overheads, latency_model
-from .roofline import cost_class, costs_of, evaluate, layer_bytes, layer_costs, layer_peaks, op_class, roofline_times
+from .roofline import costs_of, evaluate, layer_bytes, layer_costs, layer_peaks, op_class, roofline_times
 
-__all__ = ["EXECUTIONS", "Analysis", "LatencyModel", "add_overheads", "analyze", "cost_class", "costs_of",
+__all__ = ["EXECUTIONS", "Analysis", "LatencyModel", "add_overheads", "analyze", "costs_of",
            "evaluate",
            "kernel_counts", "kernel_overheads", "latency_model", "layer_bytes", "layer_costs", "layer_peaks",
            "op_class", "resolve_execution", "roofline_times"]

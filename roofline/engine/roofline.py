@@ -99,7 +99,6 @@ def op_class(op: str, kernel: str) -> str:
 # profile has no class of their own, softmax at layer norm's; the rest at ``elementwise``
 _PIECEWISE = frozenset({"relu", "relu6", "hsigmoid", "clamp", "hardtanh", "leaky_relu", "activation"})
 _SMOOTH = frozenset({"sigmoid", "tanh", "mish", "elu", "softplus", "erf", "exp", "log", "trig"})
-ACTIVATIONS = _PIECEWISE | _SMOOTH | {"hswish", "gelu", "silu"}
 
 
 def class_candidates(op: str, kernel: str = "", groups: Any = 1) -> tuple[str, ...]:
@@ -136,13 +135,6 @@ def measured_class(available: Any, op: str, kernel: str = "", groups: Any = 1, m
         if c in available:
             return c
     return "elementwise" if memory_only and "elementwise" in available else None
-
-
-def cost_class(op: str, kernel: str = "") -> str:
-    """The op class a layer is measured as in a profile without per-op classes beyond ReLU's."""
-    if op in ACTIVATIONS:
-        return "activation"
-    return op_class(op, kernel)
 
 
 def measured_ops(layers: pd.DataFrame) -> list[str]:

@@ -221,11 +221,11 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
     as a share of the network's measured time (its value implied by that size alone, the other term
     fixed): a term near 0 has no meaningful spread relative to itself, but a loaded machine still
     shows as sizes that disagree."""
+    from ..engine import analyze
+
     net = ladder_network().eval()
     rows, meds, kernels = [], [], 0
     for hw in sizes:
-        from ..engine import analyze
-
         a = analyze(net, profile, input_shape=(1, 16, hw, hw), mode="calibrated", execution="eager")
         kernels = int(a.layers["kernels"].sum())
         roof = float(a.layers["roofline_s"].sum())
