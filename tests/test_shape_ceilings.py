@@ -225,3 +225,27 @@ def test_validate_warns_on_another_thread_count_and_restores_it():
     assert torch.get_num_threads() == before
     a = roofline.analyze("mnv3-s", prof)
     assert "measured with 3 CPU threads" in a.assumptions()
+
+
+@pytest.mark.parametrize("threads", [2, 1])
+def test_committed_cpu_reports_reproduce_from_their_profile(threads):
+    """Regression snapshot: reports/validation-cpu (benchmarks/cpu_validate.sh; re-render with `roofline
+    validate --from-report DIR --hw DIR/profile-run1.yaml`) follows from its profile with today's engine,
+    and its measured side meets issue 16's bars against it."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from roofline.stats import spearman
+
+    root = Path(__file__).resolve().parent.parent / "reports" / "validation-cpu" / f"threads-{threads}"
+    profile = load_hardware(root / "profile-run1.yaml")
+    assert profile.machine["threads_used"] == threads and profile.ceilings[0].shape
+    m = pd.read_csv(root / "models.csv")
+    assert len(m) == 12
+    for r in m[~m["model"].str.contains(":")].itertuples():  # the zoo models (the others need timm)
+        a = roofline.analyze(r.model, profile, mode="calibrated", execution="eager")
+        assert a.total_latency_s * 1e3 == pytest.approx(r.predicted_ms, rel=1e-9)
+    err = m["predicted_ms"] / m["measured_ms"] - 1
+    assert np.median(np.abs(err)) <= 0.15 and np.abs(err).max() <= 0.35
+    assert spearman(m["predicted_ms"], m["measured_ms"]) >= 0.9
