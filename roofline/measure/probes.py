@@ -31,8 +31,6 @@ from torch import Tensor, nn
 
 MEMORY_CLASSES = ("bn", "activation", "gelu", "silu", "hswish", "add", "pool", "maxpool", "mean", "norm",
                   "softmax")
-COMPUTE_CLASSES = ("conv2d", "conv1x1", "grouped", "dwconv2d", "dwconv_mult", "fc", "fc_conv", "matmul",
-                   "attention")
 
 
 @dataclass(frozen=True)
