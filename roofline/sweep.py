@@ -223,7 +223,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     if peak is not None:
         peak = checks.number(peak, "peak", *checks.MAC_RATE, unit="MAC/s")
     latency = LatencyModel(execution)
-    roof_mode = hw_name = efficiency = band = own_rp = None
+    roof_mode = hw_name = efficiency = reduction_half = band = own_rp = None
     if hw is None and mode != "auto":
         raise InvalidInputError(f"mode={checks.show(mode)} reads a hardware profile: give hw=, or leave mode "
                                 f"at 'auto'")
@@ -233,6 +233,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
                                     "(--calibrated) do not apply; use --fitted or --spec")
         roof = profile.roof(dtype, mode, batch=checks.integer(batch, "batch", 1, checks.MAX_BATCH))
         dtype, roof_mode, hw_name, efficiency = roof.dtype, roof.mode, profile.name, roof.efficiency
+        reduction_half = roof.reduction_half
         bw = bw if bw is not None else roof.mem_bw_bytes_per_s
         if peak is None and vary == "bandwidth":
             peak = roof.peak_macs_per_s
@@ -250,7 +251,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         table = m if isinstance(m, LayerTable) else trace(m, fuse=conv.fused, resolution=resolution,
                                                            width=width, batch=batch)
         layers = layer_bytes(table, conv, dtype)
-        macs, byts = effective_costs(layers, *costs_of(layers), efficiency)
+        macs, byts = effective_costs(layers, *costs_of(layers), efficiency, reduction_half)
         fixed = 0.0 if latency.is_eq1 else float(
             kernel_overheads(layers, latency.per_kernel, execution).sum()) + latency.inference_s(layers)
         eq1, mem_lat, n_mem = (np.empty(len(rp)), np.empty(len(rp)), np.empty(len(rp), dtype=np.int64))

@@ -7,8 +7,8 @@ software stack reaches the same fractions of its spec:
 
 - the fitted peak and bandwidth become the new spec numbers times the ratios
   fitted / spec of ``like`` (its attained share of the spec sheet);
-- the per-op-class efficiency factors and the per-kernel and per-inference costs
-  are copied;
+- the per-op-class efficiency factors, the reduction half-length and the
+  per-kernel and per-inference costs are copied;
 - the validation block says ``transferred``, names ``like``, and its band is
   ``like``'s with its width (in log) doubled about its centre: a transfer is a
   guess that no measurement of the new device has checked.
@@ -53,7 +53,8 @@ def derive(name: str, like: str | HardwareProfile, peak: dict[str, float], bandw
            f"and its fitted bandwidth {bw_share:.3g} x its spec sheet; the same shares of this device's spec "
            f"numbers, with its efficiency factors and overheads (not its family multipliers)")
     others = {d: peak[d] * peak_share / new_bw for d in peak if d != dt}
-    fitted = Fitted(dt, peak[dt] * peak_share / new_bw, new_bw, how, "low", dict(f.efficiency), others)
+    fitted = Fitted(dt, peak[dt] * peak_share / new_bw, new_bw, how, "low", dict(f.efficiency), others,
+                    reduction_half=f.reduction_half)
     v = base.validation
     # family multipliers are the source device's runtime, not this device's: none carry over, so the
     # band starts from the source's band without them (its new-family band) where it has one

@@ -71,6 +71,10 @@ def test_every_readme_shell_command_runs(cli, tmp_path, monkeypatch):
 
     def run(cmd: str) -> None:
         code, out, err = cli(*shlex.split(cmd)[1:])
+        if code == 2 and cmd.startswith("roofline profile") and "too loaded to measure" in err:
+            # the documented refusal on a loaded machine (the suite's own load can cause it): the command
+            # ran as designed; the profile later commands read is written as a user would force it
+            code, out, err = cli(*shlex.split(cmd)[1:], "--allow-noisy")
         assert code == 0, f"{cmd}\n{err[-2000:]}"
         assert "Traceback" not in err, cmd
         ran.append(cmd)

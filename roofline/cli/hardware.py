@@ -59,6 +59,9 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
                      f"[{f.confidence}] source: {f.source}")
         for dt_, rp_ in f.other_dtypes.items():
             lines.append(f"  fitted ({dt_}): ridge point {rp_:.4g} MAC/B at the same bandwidth")
+        if f.reduction_half:
+            lines.append(f"  reduction half-length: {f.reduction_half:.3g} MACs per output element (a compute "
+                         f"layer runs at 1 / (1 + this / its MACs per output) of its class's rate)")
         if f.efficiency:
             from ..engine.efficiency import describe as describe_efficiency
 
@@ -70,7 +73,7 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
     for dt in p.dtypes:
         r = p.roof(dt)
         lines.append(f"  roofline used by default for {dt}: {r.mode}, peak {units.count(r.peak_macs_per_s, 'MAC/s')}, "
-                     f"bandwidth {units.count(r.mem_bw_bytes_per_s, 'B/s')}, ridge point {r.ridge_point:.1f} MAC/B")
+                     f"bandwidth {units.count(r.mem_bw_bytes_per_s, 'B/s')}, ridge point {r.ridge_point:.4g} MAC/B")
     for c in p.ceilings:
         rates = [f"{op} {units.count(v, 'MAC/s')}" for op, v in c.macs_per_s.items()]
         rates += [f"{op} {units.count(v, 'B/s')}" for op, v in c.bytes_per_s.items()]

@@ -47,7 +47,8 @@ def fit(
     source: Annotated[str, typer.Option(help="Where names without a prefix come from: zoo, timm or "
                                         "torchvision (timm's benchmark tables name timm models bare).")] = "zoo",
     terms: Annotated[Optional[str], typer.Option("--terms", help="Force the fitted terms (comma-separated: "
-                                                 "kernel, inference, dwconv, grouped, matmul, attention, norm, "
+                                                 "kernel, inference, reduction, dwconv, grouped, matmul, "
+                                                 "attention, norm, "
                                                  "activation, elementwise, movement, family; 'none' for Eq. 1 "
                                                  "alone); "
                                                  "default: chosen by cross-validated error.")] = None,
@@ -120,6 +121,9 @@ def fit(
         print(f"  per kernel: {units.seconds(p.per_kernel_s)}")
     if "inference" in p.terms:
         print(f"  per inference: {units.seconds(p.per_inference_s)}")
+    if "reduction" in p.terms:
+        print(f"  reduction half-length: {p.reduction_half:.3g} MACs per output element (a compute layer runs at "
+              f"1 / (1 + this / its MACs per output) of its class's rate)")
     for c, v in p.efficiency.items():
         print(f"  {CLASS_TEXT[c]}: {v:.3g} x its roofline (efficiency, 1 = dense conv's)")
     for fam, g in p.family.items():

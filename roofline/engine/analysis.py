@@ -55,8 +55,9 @@ class Analysis:
 
     @property
     def roofline_label(self) -> str:
-        """``Eq. 1``, or ``roofline x class factors`` where the fitted roofline scales op classes."""
-        return "roofline x class factors" if self.roof.efficiency else "Eq. 1"
+        """``Eq. 1``, or ``roofline x class factors`` where the fitted roofline scales op classes (or
+        layer rates by their reduction length)."""
+        return "roofline x class factors" if self.roof.efficiency or self.roof.reduction_half else "Eq. 1"
 
     def breakdown(self) -> str:
         """``Eq. 1 2.54 ms + overheads 1.24 ms``, and the family multiplier where one applies: how the
@@ -111,6 +112,9 @@ class Analysis:
             lines.insert(1, "family multiplier: none (" + (
                 "Eq. 1 alone, without the fit's whole-model terms)" if self.latency.is_eq1 else
                 f"the fit measured {fams}, not this model's family)"))
+        if r.mode == "fitted" and r.reduction_half:
+            lines.insert(1, f"short reductions: a compute layer runs at its class's rate / (1 + "
+                            f"{r.reduction_half:.3g} / MACs per output element) (fitted reduction half-length)")
         if r.efficiency:
             from .efficiency import describe as describe_efficiency
 

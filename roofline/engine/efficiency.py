@@ -78,8 +78,14 @@ def layer_classes(layers: pd.DataFrame) -> np.ndarray:
 
 
 def effective_costs(layers: pd.DataFrame, macs: np.ndarray, bytes_: np.ndarray,
-                    efficiency: Mapping[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
-    """MACs and bytes divided by each layer's class factor (its roofline time divided by it)."""
+                    efficiency: Mapping[str, float] | None, reduction_half: float | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """MACs and bytes divided by each layer's class factor (its roofline time divided by it), the MACs
+    of a fit with a reduction half-length ``h`` also times ``1 + h / (MACs per output element)``."""
+    if reduction_half:
+        from .shape import layer_shapes
+
+        macs = macs * (1.0 + reduction_half / layer_shapes(layers)[1])
     if not efficiency:
         return macs, bytes_
     f = factors(layers, efficiency)

@@ -182,8 +182,13 @@ def layer_peaks(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
     """Peak MAC/s per layer: the roof's peak (times the layer's op-class factor where the fitted
     roofline has them; see roofline.engine.efficiency), or in calibrated mode its op class's ceiling,
     lowered for small layers where the profile has shape terms (roofline.engine.shape)."""
-    if roof.efficiency:
-        return roof.peak_macs_per_s * factors(layers, roof.efficiency)
+    if roof.mode == "fitted" and (roof.efficiency or roof.reduction_half):
+        peaks = roof.peak_macs_per_s * factors(layers, roof.efficiency)
+        if roof.reduction_half:
+            from .shape import layer_shapes
+
+            peaks = peaks / (1.0 + roof.reduction_half / layer_shapes(layers)[1])
+        return peaks
     if not roof.ceilings:
         return roof.peak_macs_per_s
     kernels, groups, _ = _columns(layers)

@@ -30,6 +30,8 @@ ceiling for large layers. The memory roof still applies on top:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
@@ -38,6 +40,7 @@ from ..hardware import ShapeTerms
 __all__ = ["ShapeTerms", "elements", "layer_shapes"]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a table of 1,443 models repeats a few thousand shapes
 def elements(shape: str) -> float:
     """Elements of a ``1x197x192``-style shape string (1 for an empty one)."""
     n = 1.0
@@ -53,7 +56,7 @@ def layer_shapes(layers: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if "out_elems" in layers:
         out = layers["out_elems"].to_numpy(dtype=np.float64)
     else:
-        out = np.array([elements(s) for s in layers["out_shape"]], dtype=np.float64)
+        out = np.array([elements(str(s)) for s in layers["out_shape"]], dtype=np.float64)
     macs = layers["macs"].to_numpy(dtype=np.float64)
     params = (layers["params"].to_numpy(dtype=np.float64) if "params" in layers else np.zeros(len(layers)))
     with np.errstate(divide="ignore", invalid="ignore"):

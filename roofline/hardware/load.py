@@ -16,7 +16,7 @@ from ..checks import number
 from ..errors import ProfileError, UnknownHardwareError, closest
 from .model import (BYTES_PER_ELEMENT, CEILING_KEYS, CONFIDENCE, Ceilings, EFFICIENCY_RANGE, EXECUTIONS, FIGURE_KEYS,
                     FITTED_KEYS, Figure, Fitted, HardwareProfile, KINDS, KernelCost, MAX_PER_BYTE_S,
-                    MAX_PER_INFERENCE_S, MAX_PER_KERNEL_S, MAX_RIDGE_POINT, MIN_RIDGE_POINT, OVERHEAD_KEYS, Overhead,
+                    MAX_PER_INFERENCE_S, MAX_PER_KERNEL_S, MAX_REDUCTION_HALF, MAX_RIDGE_POINT, MIN_RIDGE_POINT, OVERHEAD_KEYS, Overhead,
                     REQUIRED, STATUSES, ShapeTerms, TOP_KEYS, VALIDATION_KEYS, Validation, _NUMBER, _PLAUSIBLE_MAX,
                     _PLAUSIBLE_MIN, _UNITS)
 
@@ -217,7 +217,8 @@ def _parse(data: Any, where: str) -> HardwareProfile:
                         _choice(f.get("convention", ""), where, "fitted.convention", ("", "default", "mnv4-paper",
                                                                                       "unfused")),
                         _choice(f.get("execution", ""), where, "fitted.execution", ("",) + EXECUTIONS),
-                        _family(f.get("family"), where))
+                        _family(f.get("family"), where),
+                        _reduction_half(f.get("reduction_half"), where))
     if fitted is not None:
         fbw = fitted.mem_bw_bytes_per_s or bw.value
         for dt_, rp_ in [(fitted.dtype, fitted.ridge_point_macs_per_byte), *fitted.other_dtypes.items()]:
@@ -289,6 +290,16 @@ def _efficiency(raw: Any, where: str) -> dict[str, float]:
     from ..engine.efficiency import EFFICIENCY_CLASSES
 
     return _factors(raw, where, "efficiency", "an op class to a factor", EFFICIENCY_CLASSES)
+
+
+def _reduction_half(raw: Any, where: str) -> float | None:
+    if raw is None:
+        return None
+    v = _number(raw, where, "fitted.reduction_half")
+    if v > MAX_REDUCTION_HALF:
+        raise ProfileError(f"{where}: fitted.reduction_half = {v:g} MACs per output element is above "
+                           f"{MAX_REDUCTION_HALF:g}, the fit's own bound")
+    return v
 
 
 def _family(raw: Any, where: str) -> dict[str, float]:

@@ -24,7 +24,7 @@ CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source", "shape", "parall
 REQUIRED = ("name", "kind", "default_dtype", "mem_bw_bytes_per_s")
 FIGURE_KEYS = {"value", "source", "confidence"}
 FITTED_KEYS = {"dtype", "ridge_point_macs_per_byte", "mem_bw_bytes_per_s", "source", "confidence", "efficiency",
-               "other_dtypes", "convention", "execution", "family"}
+               "other_dtypes", "convention", "execution", "family", "reduction_half"}
 VALIDATION_KEYS = {"status", "data", "rows", "models", "folds", "method", "terms", "insample_median_error",
                    "heldout_median_error", "heldout_worst_error", "heldout_spearman", "macs_spearman",
                    "macs_heldout_median_error", "ratio_p10", "ratio_p90", "new_family_ratio_p10",
@@ -33,6 +33,7 @@ STATUSES = ("fitted", "measured", "transferred")
 MAX_RIDGE_POINT = 1e6  # MACs per byte: far above any accelerator (the paper sweeps to 500)
 MIN_RIDGE_POINT = 1e-3
 EFFICIENCY_RANGE = (1e-4, 1e2)  # a class factor outside this is a fit gone wrong, not hardware
+MAX_REDUCTION_HALF = 1e5  # MACs per output element: the fit's own bound (roofline.measure.terms)
 # Below these a number is almost surely in the wrong unit (TOPS, GB/s, MB) rather than per second;
 # above these, in the wrong unit the other way (bits, ops per ns) or a typo in the exponent.
 _PLAUSIBLE_MIN = {"peak_macs_per_s": 1e6, "mem_bw_bytes_per_s": 1e6, "on_chip_bytes": 1024}
@@ -74,6 +75,9 @@ class Fitted:
     # model family -> latency multiplier (roofline.measure.terms: what the device does to a whole
     # architecture beyond its layers); a model of a family not listed gets none
     family: dict[str, float] = field(default_factory=dict)
+    # MACs per output element at which a compute layer runs at half its class's rate
+    # (roofline.measure.terms: short inner loops); None: no such term
+    reduction_half: float | None = None
 
     def family_factor(self, model: str) -> tuple[str, float] | None:
         """The family of ``model`` and its fitted multiplier, where the fit has one."""
@@ -198,6 +202,7 @@ class Roof:
     ceiling_shape: dict[str, ShapeTerms] | None = None  # calibrated: how compute ceilings fall for small layers
     ceiling_parallel: dict[str, tuple[float, float]] | None = None  # calibrated: parallel kernels' extra cost
     efficiency: dict[str, float] | None = None  # fitted: per-op-class factors (roofline.engine.efficiency)
+    reduction_half: float | None = None  # fitted: compute layers run at 1 / (1 + this / MACs per output)
 
     @property
     def ridge_point(self) -> float:
@@ -287,7 +292,8 @@ class HardwareProfile:
             raise ProfileError(f"profile {self.name} has no fitted roofline for {dtype} ({have})")
         if fit is not None and mode in ("auto", "fitted"):
             bw = fit.mem_bw_bytes_per_s or self.mem_bw_bytes_per_s.value
-            return Roof(fit.ridge_point(dtype) * bw, bw, dtype, "fitted", efficiency=dict(fit.efficiency) or None)
+            return Roof(fit.ridge_point(dtype) * bw, bw, dtype, "fitted", efficiency=dict(fit.efficiency) or None,
+                        reduction_half=fit.reduction_half)
         if dtype not in self.peak_macs_per_s:
             have = ", ".join(self.peak_macs_per_s) or "none"
             raise ProfileError(f"profile {self.name} has no peak for dtype {dtype} (it has: {have})")

@@ -34,6 +34,8 @@ def profile_to_yaml(p: HardwareProfile) -> str:
             doc["fitted"]["mem_bw_bytes_per_s"] = float(f.mem_bw_bytes_per_s)
         if f.other_dtypes:
             doc["fitted"]["other_dtypes"] = {k: float(v) for k, v in f.other_dtypes.items()}
+        if f.reduction_half:
+            doc["fitted"]["reduction_half"] = float(f.reduction_half)
         if f.efficiency:
             doc["fitted"]["efficiency"] = {k: float(v) for k, v in f.efficiency.items()}
         if f.convention:

@@ -6,7 +6,9 @@
   models.
 - The term set is the one with the lowest held-out error among a ladder of
   nested candidates (Eq. 1 roofline -> + overheads -> + compute classes ->
-  + memory classes); a simpler set wins ties.
+  + memory classes, each with and without family multipliers), and a forward
+  step from the ladder's best set (the reduction half-length added to it, and
+  to it without its class factors); a simpler set wins ties.
 - The 80 % band of a prediction is [p x q_lo, p x q_hi], q_lo and q_hi the
   split-conformal quantiles of held-out measured / predicted: with n held-out
   ratios, the floor(0.1 (n + 1))-th and ceil(0.9 (n + 1))-th smallest (the extremes
@@ -25,7 +27,7 @@ import pandas as pd
 from ..engine.efficiency import COMPUTE_CLASSES, MEMORY_CLASSES
 from ..errors import RooflineError
 from ..stats import spearman
-from .terms import OVERHEAD_TERMS, TERMS, Design, Params, fit_params, predict
+from .terms import OVERHEAD_TERMS, SHAPE_TERMS, TERMS, Design, Params, fit_params, predict
 
 LOO_BELOW = 20  # models: fewer than this are cross-validated leave-one-model-out
 
@@ -62,18 +64,20 @@ def conformal_band(ratios: np.ndarray, coverage: float = 0.8) -> tuple[float, fl
 
 
 def supported(n_models: int, terms: Sequence[str], n_dtypes: int = 1) -> bool:
-    """Unshrunk parameters (peaks, bandwidth, overheads) need two more training models than their count."""
-    unshrunk = n_dtypes + 1 + sum(t in OVERHEAD_TERMS for t in terms)
+    """Unshrunk parameters (peaks, bandwidth, overheads, the reduction half-length) need two more
+    training models than their count."""
+    unshrunk = n_dtypes + 1 + sum(t in OVERHEAD_TERMS or t in SHAPE_TERMS for t in terms)
     return n_models >= unshrunk + 2
 
 
 def candidates(d: Design) -> list[tuple[str, ...]]:
-    """The nested term sets tried, simplest first, that the data supports."""
+    """The nested term sets tried, simplest first, that the data supports (the reduction half-length
+    is tried after them: :func:`with_shape`)."""
     n_models = len(set(d.groups.tolist()))
     present = d.present_terms()
     ladder = [()]
     for over in (("kernel", "inference"), ("kernel",), ("inference",)):
-        if supported(n_models - max(1, n_models // 4), over, len(d.dtypes)):
+        if supported(_train_models(n_models), over, len(d.dtypes)):
             ladder.append(over)
             break
     base = ladder[-1]
@@ -87,6 +91,27 @@ def candidates(d: Design) -> list[tuple[str, ...]]:
     if fams and len(set(d.family.tolist())) >= 2:  # a family effect beside others, not the overall scale
         ladder += [t + ("family",) for t in ladder]
     return ladder
+
+
+def _train_models(n_models: int) -> int:
+    """Models in the smallest training part of a 4-fold (or leave-one-out) split."""
+    return n_models - max(1, n_models // 4)
+
+
+def with_shape(d: Design, best: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """The forward step tried after the ladder: the reduction half-length added to the ladder's best
+    set, and to that set without its class factors (a layer's reduction length and its op class
+    explain much the same layers: a depthwise conv has 9 MACs per output), where the training folds
+    can carry one more unshrunk parameter. Trying it on every rung would double the fit's time."""
+    if any(t in best for t in SHAPE_TERMS):
+        return []
+    n_models = len(set(d.groups.tolist()))
+    out = []
+    for keep in (best, tuple(t for t in best if t in OVERHEAD_TERMS or t == "family")):
+        grown = tuple(x for x in TERMS if x in keep or x in SHAPE_TERMS)
+        if grown not in out and supported(_train_models(n_models), grown, len(d.dtypes)):
+            out.append(grown)
+    return out
 
 
 @dataclass(frozen=True)
@@ -112,7 +137,7 @@ def cross_validate(d: Design, terms: Sequence[str], folds: list[np.ndarray], lam
     for held in folds:
         train = np.setdiff1d(every, held)
         train_d = d.subset(train)
-        t = tuple(x for x in terms if x not in OVERHEAD_TERMS or supported(
+        t = tuple(x for x in terms if x not in OVERHEAD_TERMS + SHAPE_TERMS or supported(
             len(set(train_d.groups.tolist())), [x], len(d.dtypes)))
         p = fit_params(train_d, t, lam)
         held_d = d.subset(held)
@@ -159,7 +184,8 @@ def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = No
     tasks = [(conv, terms_i) for conv, d in designs.items()
              for terms_i in ([tuple(t for t in TERMS if t in terms)] if terms is not None else candidates(d))]
     rows, results = [], []
-    for conv, terms_i in tasks:  # one process: forked workers were slower (OpenBLAS already uses the cores)
+
+    def run(conv: str, terms_i: tuple[str, ...]) -> None:
         if progress:
             progress(f"{conv} {'+'.join(terms_i) or 'roofline'}".strip())
         d = designs[conv]
@@ -168,6 +194,15 @@ def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = No
         rows.append({"convention": conv, "terms": ", ".join(terms_i) or "(roofline only)",
                      "heldout_median_error": float(np.median(cv.errors(d.measured_s))),
                      "score": cv.score(d.measured_s)})
+
+    for conv, terms_i in tasks:  # one process: forked workers were slower (OpenBLAS already uses the cores)
+        run(conv, terms_i)
+    if terms is None:  # the forward step: each convention's best set with the reduction half-length
+        for conv in designs:
+            mine = [i for i, (c, _) in enumerate(results) if c == conv]
+            best_i = min(mine, key=lambda i: rows[i]["score"])
+            for grown in with_shape(designs[conv], results[best_i][1].terms):
+                run(conv, grown)
     table = pd.DataFrame(rows)
     low = min(r["score"] for r in rows)
     best = min(i for i, r in enumerate(rows) if r["score"] <= low + 1e-12)  # ties: the simpler, listed first

@@ -181,7 +181,8 @@ class TableFit:
                f"error {self.errors('heldout_s')['median']:.1%}")
         others = {dt: p.ridge_point(dt) for dt in p.peak_macs_per_s if dt != self.dtype}
         fitted = Fitted(self.dtype, p.ridge_point(self.dtype), bw, how, "measured", dict(p.efficiency), others,
-                        self.convention, self.execution, dict(p.family))
+                        self.convention, self.execution, dict(p.family),
+                        p.reduction_half if "reduction" in p.terms else None)
         over = Overhead(
             {self.execution: KernelCost(p.per_kernel_s, f"fitted ({how})", "measured")}
             if "kernel" in p.terms else {},

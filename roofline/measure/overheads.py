@@ -252,8 +252,10 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
     # what each term must explain at each size alone (the other fixed), as a share of the measured time
     kernel_share = [(mi - ri * (1 + slow) - si) / mi for mi, ri, si in zip(m, r, rest)]
     slow_share = [(mi - si - ki * per_kernel - ri) / mi for mi, ri, ki, si in zip(m, r, k, rest)]
-    return (Measurement(per_kernel, _share_spread(kernel_share), "s", f"{what}: the per-kernel term", len(sizes)),
-            Measurement(slow, _share_spread(slow_share), "x", f"{what}: the slowdown", len(sizes)))
+    basis = f"one least-squares fit over {len(sizes)} network sizes, each timed as the median of its trials"
+    return (Measurement(per_kernel, _share_spread(kernel_share), "s", f"{what}: the per-kernel term", len(sizes),
+                        basis),
+            Measurement(slow, _share_spread(slow_share), "x", f"{what}: the slowdown", len(sizes), basis))
 
 
 def _share_spread(shares: list[float]) -> float:

@@ -2,7 +2,7 @@
 
 For measurement row r (a model at one resolution, batch and dtype) with layers j::
 
-    T_r = sum_j max(macs_j / P_d, bytes_j / B) / f_c(j) + k * K_r + o
+    T_r = sum_j max(macs_j / P_d * (1 + h / R_j), bytes_j / B) / f_c(j) + k * K_r + o
 
 - ``P_d``: the peak MAC/s of the row's dtype; ``B``: the bandwidth (B/s). Their
   ratio is the ridge point of Eq. 1.
@@ -12,6 +12,13 @@ For measurement row r (a model at one resolution, batch and dtype) with layers j
   (normalisation, activation, elementwise, data movement). Factors are shrunk
   toward 1 by a penalty ``lam * (log f)^2``, so a small table keeps the plain
   roofline unless its data insist.
+- ``h``: with the ``reduction`` term, the reduction length (MACs per output
+  element: ``C_in / groups x k x k`` for a conv, ``in_features`` for a linear
+  layer) at which a compute layer runs at half its class's rate. A layer with
+  a short inner loop (a 1x1 conv over 16 channels, a depthwise 3x3 conv: 9)
+  fills a SIMD unit or systolic array poorly and pays its fixed cost per output
+  element over few MACs; measured profiles model the same axis
+  (:mod:`roofline.engine.shape`). Unshrunk; without the term ``h = 0``.
 - ``k``: seconds per kernel (``K_r`` kernels in the row), ``o``: seconds per
   inference (per call).
 - with the ``family`` term, ``T_r`` is multiplied by ``g_F``, the effect of the
@@ -44,15 +51,20 @@ from ..conventions import Convention
 from ..engine.efficiency import EFFICIENCY_CLASSES, MEMORY_CLASSES, layer_classes
 from ..engine.latency import kernel_counts
 from ..engine.roofline import layer_bytes
+from ..engine.shape import layer_shapes
 from ..errors import RooflineError
 from ..trace import LayerTable
 
 OVERHEAD_TERMS = ("kernel", "inference")
-TERMS = OVERHEAD_TERMS + EFFICIENCY_CLASSES + ("family",)
+SHAPE_TERMS = ("reduction",)  # unshrunk, like the overheads
+TERMS = OVERHEAD_TERMS + SHAPE_TERMS + EFFICIENCY_CLASSES + ("family",)
 _K_SCALE, _O_SCALE = 1e-6, 1e-3  # the log parameters of k and o are in µs and ms
 _LOG_BOUNDS = (-25.0, 12.0)
+REDUCTION_HALF_RANGE = (1e-2, 1e5)  # MACs per output element; 0.01 slows no layer by over 1 %
+REDUCTION_HALF_START = 16.0
 PILOT_LAMBDA = 1e-3    # the weak shrinkage of the pilot fit that measures the residual variance
 PRIOR_LOG_SD = 1.5     # prior spread of log class factors: 95 % within 0.05x-20x of dense conv
+LM_XTOL = 1e-7  # the smallest step in a log parameter that counts as progress (1e-5 %)
 HUBER_DELTA = 0.15  # log error beyond which a row counts linearly, not squared (robust to a few outliers)
 FACTOR_RANGE = (1e-2, 1e2)  # a class attains at least 1 % of the roofline: below, the fit extrapolates, not hardware
 FAMILY_MIN_MODELS = 2  # a family effect needs this many models of the family measured
@@ -83,15 +95,31 @@ class Design:
     groups: np.ndarray      # per row: the model (a cross-validation group)
     macs_total: np.ndarray  # per row
     family: np.ndarray | None = None  # per row: the model's family (None: family_of(groups))
+    reduction: np.ndarray | None = None  # per entry: MACs per output element (None: all 1)
 
     def __post_init__(self) -> None:
         if self.family is None:
             object.__setattr__(self, "family", np.array([family_of(str(g)) for g in self.groups], dtype=object))
+        if self.reduction is None:
+            object.__setattr__(self, "reduction", np.ones(len(self.macs)))
 
     @functools.cached_property
     def entry_dtype(self) -> np.ndarray:
         """Per layer entry: its row's dtype index."""
         return self.row_dtype[self.row]
+
+    @functools.cached_property
+    def weighted_macs(self) -> np.ndarray:
+        """Per layer entry: the MACs of all the identical layers it stands for (0 for memory-only ones)."""
+        return np.where(self.memory, 0.0, self.weight * self.macs)
+
+    @functools.cached_property
+    def weighted_bytes(self) -> np.ndarray:
+        return self.weight * self.bytes_
+
+    @functools.cached_property
+    def inverse_reduction(self) -> np.ndarray:
+        return 1.0 / self.reduction
 
     @functools.cached_property
     def cls_slot(self) -> np.ndarray:
@@ -115,7 +143,8 @@ class Design:
         keep = new[self.row] >= 0
         return Design(self.macs[keep], self.bytes_[keep], self.weight[keep], new[self.row[keep]], self.cls[keep],
                       self.memory[keep], self.row_dtype[rows], self.dtypes, self.kernels[rows],
-                      self.measured_s[rows], self.groups[rows], self.macs_total[rows], self.family[rows])
+                      self.measured_s[rows], self.groups[rows], self.macs_total[rows], self.family[rows],
+                      self.reduction[keep])
 
     def present_terms(self, share: float = 0.1, models: int = 2) -> tuple[str, ...]:
         """The class terms the data can inform: compute classes that carry at least ``share`` of the
@@ -157,9 +186,10 @@ def build_design(tables: Sequence[LayerTable], dtypes: Sequence[str], measured_s
         macs = layers["macs"].to_numpy(np.float64)
         byts = (layers["weight_bytes"] + layers["activation_bytes"]).to_numpy(np.float64)
         mem = layers["memory_only"].to_numpy(bool)
+        red = layer_shapes(layers)[1]
         # identical layers (a transformer's repeated blocks) become one entry with a weight, in the
         # order of their first appearance
-        key = np.stack([macs, byts, cls.astype(np.float64), mem.astype(np.float64)], axis=1)
+        key = np.stack([macs, byts, cls.astype(np.float64), mem.astype(np.float64), red], axis=1)
         if len(key):
             _, first, inverse, counts = np.unique(key, axis=0, return_index=True, return_inverse=True,
                                                   return_counts=True)
@@ -168,14 +198,14 @@ def build_design(tables: Sequence[LayerTable], dtypes: Sequence[str], measured_s
         else:
             counts = np.zeros(0)
         parts.append((key, counts, np.full(len(key), r, dtype=np.int64)))
-    keys = np.concatenate([k for k, _, _ in parts]) if parts else np.zeros((0, 4))
+    keys = np.concatenate([k for k, _, _ in parts]) if parts else np.zeros((0, 5))
     weights = np.concatenate([c for _, c, _ in parts]).astype(np.float64) if parts else np.zeros(0)
     rows = np.concatenate([r for _, _, r in parts]) if parts else np.zeros(0, dtype=np.int64)
     return Design(keys[:, 0].copy(), keys[:, 1].copy(), weights, rows,
                   keys[:, 2].astype(np.int64), keys[:, 3].astype(bool),
                   np.array([dtype_names.index(d) for d in dtypes], dtype=np.int64), dtype_names, kernels,
                   np.asarray(measured_s, dtype=np.float64), np.asarray(groups, dtype=object),
-                  np.array([float(t.macs) for t in tables]))
+                  np.array([float(t.macs) for t in tables]), reduction=keys[:, 4].copy())
 
 
 @dataclass(frozen=True)
@@ -189,6 +219,7 @@ class Params:
     efficiency: dict[str, float] = field(default_factory=dict)
     terms: tuple[str, ...] = ()
     family: dict[str, float] = field(default_factory=dict)  # multiplier per model family
+    reduction_half: float = 0.0  # MACs per output element at which a compute layer runs at half rate
 
     def ridge_point(self, dtype: str) -> float:
         return self.peak_macs_per_s[dtype] / self.mem_bw_bytes_per_s
@@ -209,6 +240,8 @@ class _Layout:
         i += "kernel" in terms
         self.i_inference = i if "inference" in terms else None
         i += "inference" in terms
+        self.i_reduction = i if "reduction" in terms else None
+        i += "reduction" in terms
         self.classes = [c for c in EFFICIENCY_CLASSES if c in terms]
         self.i_class = {c: i + j for j, c in enumerate(self.classes)}
         i += len(self.classes)
@@ -261,12 +294,16 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
     for c in lay.classes:
         fvals[EFFICIENCY_CLASSES.index(c)] = np.exp(x[lay.i_class[c]])
     factor = fvals[d.cls]
-    a = np.where(d.memory, 0.0, d.macs / peak)
-    b = d.bytes_ / bw
+    # MAC and memory time of each entry, times its weight (the comparison is the same per layer)
+    a = d.weighted_macs / peak
+    if lay.i_reduction is not None:
+        slow = np.exp(x[lay.i_reduction]) * d.inverse_reduction  # h / R_j: a short loop's share of MAC time
+        a = a * (1.0 + slow)
+    b = d.weighted_bytes / bw
     compute = a >= b
-    m = np.where(compute, a, b) / factor
+    wm = np.where(compute, a, b) / factor
     n = d.n_rows
-    total = np.bincount(d.row, d.weight * m, minlength=n)
+    total = np.bincount(d.row, wm, minlength=n)
     k = np.exp(x[lay.i_kernel]) * _K_SCALE if lay.i_kernel is not None else 0.0
     o = np.exp(x[lay.i_inference]) * _O_SCALE if lay.i_inference is not None else 0.0
     base = np.maximum(total + k * d.kernels + o, 1e-300)  # the roofline and overheads, before families
@@ -281,8 +318,8 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
     if not jac:
         return resid, None, base * g
     J = np.zeros((n + len(classes) + len(fams), lay.i_family))  # the dense columns; families: one-hot
-    wa = d.weight * np.where(compute, a, 0.0) / factor
-    wb = d.weight * np.where(compute, 0.0, b) / factor
+    wa = np.where(compute, wm, 0.0)
+    wb = np.where(compute, 0.0, wm)
     if lay.n_peak == 1:
         J[:n, 0] = -np.bincount(d.row, wa, minlength=n)
     else:
@@ -291,13 +328,15 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
     J[:n, lay.i_bw] = -np.bincount(d.row, wb, minlength=n)
     if lay.classes:  # every class's share of each row in one pass
         nc = len(EFFICIENCY_CLASSES) + 1
-        per = np.bincount(d.cls_slot * n + d.row, d.weight * m, minlength=nc * n).reshape(nc, n)
+        per = np.bincount(d.cls_slot * n + d.row, wm, minlength=nc * n).reshape(nc, n)
         for c in lay.classes:
             J[:n, lay.i_class[c]] = -per[EFFICIENCY_CLASSES.index(c)]
     if lay.i_kernel is not None:
         J[:n, lay.i_kernel] = k * d.kernels
     if lay.i_inference is not None:
         J[:n, lay.i_inference] = o
+    if lay.i_reduction is not None:
+        J[:n, lay.i_reduction] = np.bincount(d.row, wa * slow / (1.0 + slow), minlength=n)
     J[:n] /= base[:, None]  # d log(base * g) / d log(parameter) of the roofline part
     for j, c in enumerate(classes):
         J[n + j, c] = np.sqrt(lam)
@@ -329,18 +368,24 @@ def _huber(resid: np.ndarray, J: _Jacobian | None, n: int, delta: float
 
 def _levenberg_marquardt(fun, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, iters: int = 200
                          ) -> tuple[np.ndarray, float]:
+    """Minimise ``|r(x)|^2`` within [lo, hi]; ``fun(x)`` gives (r, J, predictions). A parameter held at
+    a bound that the gradient pushes against is left out of the step (an active set): clipping its
+    step instead costs a long run of tiny steps along the bound."""
     x = np.clip(x0, lo, hi)
     r, J, _ = fun(x)
     cost = float(r @ r)
     mu = 1e-3
     for _ in range(iters):
         g, H = J.normal(r)
+        free = ~(((x <= lo) & (g > 0)) | ((x >= hi) & (g < 0)))
+        g, H = g[free], H[np.ix_(free, free)]
         diag = np.diag(H).copy()
         improved = False
         while mu < 1e12:
             Hm = H.copy()
             Hm[np.diag_indices_from(Hm)] += mu * (diag + 1e-9)
-            step = np.linalg.solve(Hm, -g)
+            step = np.zeros_like(x)
+            step[free] = np.linalg.solve(Hm, -g)
             xn = np.clip(x + step, lo, hi)
             rn, Jn, _ = fun(xn)
             cn = float(rn @ rn)
@@ -351,7 +396,9 @@ def _levenberg_marquardt(fun, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, it
                 mu = max(mu * 0.3, 1e-9)
                 break
             mu *= 10
-        if not improved or gain <= 1e-12 * max(cost, 1e-12):
+        # converged: no better point, a negligible gain, or a step that moves no parameter by more
+        # than 1e-7 of itself (the parameters are logs): a long tail of such steps changes nothing
+        if not improved or gain <= 1e-12 * max(cost, 1e-12) or float(np.abs(step).max()) < LM_XTOL:
             break
     return x, cost
 
@@ -382,6 +429,8 @@ def _init(d: Design, terms: tuple[str, ...], lay: _Layout) -> list[np.ndarray]:
                                      / _K_SCALE)
         if lay.i_inference is not None:
             x[lay.i_inference] = np.log(max(share * float(np.min(d.measured_s)), 1e-12) / _O_SCALE)
+        if lay.i_reduction is not None:
+            x[lay.i_reduction] = np.log(REDUCTION_HALF_START)
         starts.append(x)
         if "kernel" not in terms and "inference" not in terms:
             break
@@ -421,6 +470,8 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
     for i in (lay.i_kernel, lay.i_inference):
         if i is not None:
             lo[i], hi[i] = _LOG_BOUNDS
+    if lay.i_reduction is not None:
+        lo[lay.i_reduction], hi[lay.i_reduction] = np.log(REDUCTION_HALF_RANGE[0]), np.log(REDUCTION_HALF_RANGE[1])
     for c in lay.classes:
         lo[lay.i_class[c]], hi[lay.i_class[c]] = np.log(FACTOR_RANGE[0]), np.log(FACTOR_RANGE[1])
     lo[lay.i_family:], hi[lay.i_family:] = np.log(FACTOR_RANGE[0]), np.log(FACTOR_RANGE[1])
@@ -455,10 +506,11 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
         x = solve(0.0 if lam is None else lam, 0.0, starts)  # without class factors there is nothing to shrink
     k = float(np.exp(x[lay.i_kernel]) * _K_SCALE) if lay.i_kernel is not None else 0.0
     o = float(np.exp(x[lay.i_inference]) * _O_SCALE) if lay.i_inference is not None else 0.0
+    h = float(np.exp(x[lay.i_reduction])) if lay.i_reduction is not None else 0.0
     return Params({dt: float(np.exp(x[i])) for i, dt in enumerate(d.dtypes)}, float(np.exp(x[lay.i_bw])),
                   k if k > 1e-15 else 0.0, o if o > 1e-12 else 0.0,
                   {c: float(np.exp(x[lay.i_class[c]])) for c in lay.classes}, terms,
-                  {f: float(np.exp(x[lay.i_family + j])) for j, f in enumerate(lay.families)})
+                  {f: float(np.exp(x[lay.i_family + j])) for j, f in enumerate(lay.families)}, h)
 
 
 def predict(d: Design, p: Params) -> np.ndarray:
@@ -474,6 +526,8 @@ def predict(d: Design, p: Params) -> np.ndarray:
         x[lay.i_kernel] = np.log(max(p.per_kernel_s, 1e-30) / _K_SCALE)
     if lay.i_inference is not None:
         x[lay.i_inference] = np.log(max(p.per_inference_s, 1e-30) / _O_SCALE)
+    if lay.i_reduction is not None:
+        x[lay.i_reduction] = np.log(max(p.reduction_half, 1e-30))
     for c in lay.classes:
         x[lay.i_class[c]] = np.log(p.efficiency[c])
     for j, f in enumerate(lay.families):

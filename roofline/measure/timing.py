@@ -27,13 +27,15 @@ class Measurement:
     unit: str
     what: str
     trials: int
+    basis: str = ""  # how ``value`` was made where it is not the median of ``trials`` repeated trials
 
     @property
     def noisy(self) -> bool:
         return self.spread > NOISY_SPREAD
 
     def describe(self) -> str:
-        return (f"{self.what}: median of {self.trials} trials, spread {self.spread:.1%}"
+        how = self.basis or f"median of {self.trials} trials"
+        return (f"{self.what}: {how}, spread {self.spread:.1%}"
                 + (" (noisy: the machine was loaded)" if self.noisy else ""))
 
 
