@@ -126,3 +126,18 @@ def test_selection_tries_the_reduction_term_on_the_ladders_best_set_and_keeps_it
                            terms=("kernel", "inference")), noise=0.02)
     _, p, _, _, table = select(clean)
     assert "reduction" not in p.terms or p.reduction_half < 0.5  # absent or negligible (under 6 % at 9 MACs)
+
+
+def test_hw_and_analyze_show_the_reduction_half_length(cli, tmp_path):
+    f = tmp_path / "red.yaml"
+    f.write_text(yaml.safe_dump(_profile(24.0)))
+    code, out, err = cli("hw", str(f))
+    assert code == 0, err
+    assert "reduction half-length: 24 MACs per output element" in " ".join(out.split())
+    code, out, err = cli("analyze", "mnv2", "--hw", str(f))
+    assert code == 0, err
+    assert "(1 + 24 / MACs per output element)" in " ".join(out.split())
+    f.write_text(yaml.safe_dump(_profile(-1)))
+    code, out, err = cli("analyze", "mnv2", "--hw", str(f))
+    assert code == 2 and "fitted.reduction_half must be a finite positive number" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
