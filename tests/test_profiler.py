@@ -210,3 +210,35 @@ def test_fixed_costs_are_a_low_quantile_of_block_medians():
     assert m.trials == 20 and "5 block medians" in m.what
     one_stray = [1.0] * 19 + [50.0]  # one preempted trial moves neither the value nor the spread
     assert fixed_cost(one_stray, "x").value == 1.0 and fixed_cost(one_stray, "x").spread == 0.0
+
+
+MODEL_FILE = """import torch.nn as nn
+
+
+def factory():
+    return nn.Sequential(nn.Conv2d(3, 16, 3, stride=2, padding=1, bias=False), nn.ReLU(),
+                         nn.Conv2d(16, 32, 1, bias=False), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(32, 10, bias=False))
+"""
+
+
+def test_validate_runs_a_model_file(tiny_profile, tmp_path, cli):
+    from roofline.measure.validate import load_validation
+
+    _, prof = tiny_profile
+    f = tmp_path / "net.py"
+    f.write_text(MODEL_FILE)
+    spec = f"{f}:factory"
+    v = validate([spec, "mnv3-s"], prof, runs=2, mode="calibrated")
+    assert list(v.models["model"]) == [spec, "mnv3-s"]
+    # at 224 px: 3x3 s2 conv 3->16 (112 x 112 x 16 outputs x 27 MACs), 1x1 conv 16->32 at 112 px, linear 32->10
+    assert int(v.models["macs"].iloc[0]) == 112 * 112 * 16 * 27 + 112 * 112 * 32 * 16 + 32 * 10
+    assert (v.models["measured_ms"] > 0).all()
+    assert v.analyses[spec].table.input_shape == (1, 3, 224, 224)
+    write_report(v, tmp_path / "val")
+    again = load_validation(tmp_path / "val", prof)  # re-predicted from the file, the same numbers
+    assert again.models.equals(v.models)
+    with pytest.raises(RooflineError, match="--width scales zoo models"):
+        validate([spec], prof, runs=1, width=0.5)
+    code, _, err = cli("validate", f"{tmp_path}/missing.py:factory", "--hw", "s23-cpu", "--runs", "1")
+    assert code == 2 and "model file" in err and "does not exist" in err and err.count("\n") == 1

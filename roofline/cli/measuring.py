@@ -285,7 +285,12 @@ def validate(
         path = write_report(v, output or from_report, runs_table)
         err.print(f"wrote {path}")
         return
-    names = expand_models(models or [], groups or [], families or [])
+    from ..trace.user_model import is_model_spec
+
+    specs = [m for m in models or [] if is_model_spec(m)]  # model files run as given, after the named ones
+    rest = [m for m in models or [] if not is_model_spec(m)]
+    names = (expand_models(rest, groups or [], families or []) if rest or groups or families or not specs
+             else []) + specs
     # the report folder is made before measuring: one that cannot be written fails at once
     with report_folder(output) if output is not None else contextlib.nullcontext() as folder:
         bar, advance = _progress(len(names), "running")

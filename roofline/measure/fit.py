@@ -212,16 +212,12 @@ def _trace_rows(rows: pd.DataFrame, fuse: bool, jobs: int, use_cache: bool, prog
                 ) -> list[LayerTable | str]:
     """The trace of every row (library and zoo names cached on disk; user files traced here)."""
     from ..trace.cache import TraceRequest, trace_many
-    from ..trace.user_model import load_factory
-    from ..zoo.libraries import is_library_name
-
-    def is_file(name: str) -> bool:
-        return not is_library_name(name) and ":" in name
+    from ..trace.user_model import is_model_spec, load_factory
 
     reqs = [TraceRequest(r.model, None if pd.isna(r.resolution) else int(r.resolution), int(r.batch),
                          None if r.width is None or pd.isna(r.width) else float(r.width), fuse)
             for r in rows.itertuples()]
-    named = [q for q in reqs if not is_file(q.model)]
+    named = [q for q in reqs if not is_model_spec(q.model)]
     done = dict(zip(named, trace_many(named, jobs, use_cache, progress)))
     out: list[LayerTable | str] = []
     for q in reqs:

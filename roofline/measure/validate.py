@@ -23,7 +23,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +37,14 @@ from ..errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, load_hardware
 from ..io import report_folder, write_atomic
 from ..stats import spearman
+from ..trace.user_model import check_spec, is_model_spec, load_factory
 from ..zoo import build_model, model_card
 from .machine import TORCH_DTYPES, check_device, torch_threads
 from .timing import NOISY_SPREAD, cuda_graph, spread
 
 EXECS = ("eager", "graph", "compile")
 PREDICT_WITH = {"eager": "eager", "graph": "graph", "compile": "fused"}
+USER_MODEL_RESOLUTION = 224  # a model file without --resolution runs on one 224-pixel RGB image
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,9 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
         raise RooflineError(f"--batch must be an integer from 1 to 4096, got {batch}")
     if not models:
         raise RooflineError("no models to validate")
+    for name in models:
+        if is_model_spec(name):
+            check_spec(name)
     if threads is not None:
         from .. import checks
 
@@ -330,11 +335,11 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
     for name in models:
         if progress:
             progress(name)
-        a = analyze(name, profile, dtype=roof.dtype, convention=convention, mode=mode, batch=batch,
-                    execution=predict, resolution=resolution, width=width)
+        a, module, res = _predict(name, profile, dtype=roof.dtype, convention=convention, mode=mode, batch=batch,
+                                  execution=predict, resolution=resolution, width=width)
+        model = (module if module is not None else build_model(name, width, device=device))
+        model = model.to(device=device, dtype=TORCH_DTYPES[run_dtype]).eval()
         analyses[a.model] = a
-        model = build_model(name, width, device=device).to(TORCH_DTYPES[run_dtype]).eval()
-        res = resolution or model_card(name, width).resolution
         x = torch.randn(batch, 3, res, res, device=device, dtype=TORCH_DTYPES[run_dtype])
         if channels_last:
             model = model.to(memory_format=torch.channels_last)
@@ -359,6 +364,24 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
                       pd.DataFrame(model_rows), layer_df, analyses, warnings, torch.get_num_threads())
 
 
+def _predict(name: str, profile: HardwareProfile, *, dtype: str, convention: str | None, mode: str, batch: int,
+             execution: str, resolution: int | None = None, width: float | None = None
+             ) -> tuple[Analysis, nn.Module | None, int]:
+    """The prediction of ``name`` (a zoo or library name, or a user's ``file.py:factory``: then also its
+    Module, built here with random weights, which time as trained ones do) and its input resolution."""
+    if not is_model_spec(name):
+        a = analyze(name, profile, dtype=dtype, convention=convention, mode=mode, batch=batch, execution=execution,
+                    resolution=resolution, width=width)
+        return a, None, resolution or model_card(name, width).resolution
+    if width is not None:
+        raise RooflineError(f"--width scales zoo models; {name} is a model file: build the width you want there")
+    module = load_factory(name)
+    res = resolution or USER_MODEL_RESOLUTION
+    a = analyze(module, profile, dtype=dtype, convention=convention, mode=mode, execution=execution,
+                input_shape=(batch, 3, res, res))
+    return replace(a, model=name, table=replace(a.table, model=name)), module, res  # named as the user named it
+
+
 def load_validation(folder: str | Path, hw: Any) -> Validation:
     """A validation back from its report folder (``validation.json``, ``models.csv``, ``layers.csv``)
     and the profile it was predicted with: the measurements as they were, the predictions recomputed
@@ -376,8 +399,8 @@ def load_validation(folder: str | Path, hw: Any) -> Validation:
     pw = doc["predicted_with"]
     analyses = {}
     for name in models["model"]:
-        a = analyze(name, profile, dtype=pw.get("dtype", doc["dtype"]), convention=pw["convention"],
-                    mode=pw["roofline"], batch=int(doc["batch"]), execution=pw["execution"])
+        a = _predict(name, profile, dtype=pw.get("dtype", doc["dtype"]), convention=pw["convention"],
+                     mode=pw["roofline"], batch=int(doc["batch"]), execution=pw["execution"])[0]
         row = models[models["model"] == name].iloc[0]
         if not np.isclose(a.total_latency_s * 1e3, row["predicted_ms"], rtol=1e-6):
             raise RooflineError(f"{folder}: {name} was predicted at {row['predicted_ms']:.6g} ms, the profile "

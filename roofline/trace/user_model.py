@@ -26,21 +26,40 @@ def user_output():
     return contextlib.redirect_stdout(sys.stderr if sys.stderr is not None else None)
 
 
+def is_model_spec(name: str) -> bool:
+    """Whether ``name`` names a user's model (``file.py:factory``, ``package.module:factory``), not a zoo
+    or library model (``timm:resnet18``)."""
+    from ..zoo.libraries import is_library_name
+
+    return ":" in name and not is_library_name(name)
+
+
 def load_factory(spec: str) -> nn.Module:
     """Import ``spec``'s module, call its factory with no arguments, and return the Module."""
     with user_output():
         return _load_factory(spec)
 
 
-def _load_factory(spec: str) -> nn.Module:
+def check_spec(spec: str) -> tuple[str, str]:
+    """``spec``'s module (or file) and factory, checked without importing anything: a malformed spec or a
+    missing file fails before any work starts."""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
         raise TraceError(f"model spec {spec!r} must look like path/to/file.py:factory or package.module:factory")
+    if _is_path(target) and not Path(target).is_file():
+        raise TraceError(f"model file {target} does not exist")
+    return target, attr
+
+
+def _is_path(target: str) -> bool:
+    return target.endswith(".py") or "/" in target or "\\" in target
+
+
+def _load_factory(spec: str) -> nn.Module:
+    target, attr = check_spec(spec)
     try:
-        if target.endswith(".py") or "/" in target or "\\" in target:
+        if _is_path(target):
             path = Path(target)
-            if not path.is_file():
-                raise TraceError(f"model file {target} does not exist")
             mod_name = f"_roofline_user_{abs(hash(str(path.resolve())))}"
             loader_spec = importlib.util.spec_from_file_location(mod_name, path)
             if loader_spec is None or loader_spec.loader is None:
