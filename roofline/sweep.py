@@ -231,7 +231,8 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         if mode == "calibrated":
             raise InvalidInputError("a sweep varies the peak or the bandwidth: per-op-class ceilings "
                                     "(--calibrated) do not apply; use --fitted or --spec")
-        roof = profile.roof(dtype, mode, batch=checks.integer(batch, "batch", 1, checks.MAX_BATCH))
+        roof = profile.roof(dtype, "spec" if mode == "auto" and profile.reads_calibrated(dtype) else mode,
+                            batch=checks.integer(batch, "batch", 1, checks.MAX_BATCH))  # ceilings: not a sweep
         dtype, roof_mode, hw_name, efficiency = roof.dtype, roof.mode, profile.name, roof.efficiency
         reduction_half = roof.reduction_half
         bw = bw if bw is not None else roof.mem_bw_bytes_per_s

@@ -242,3 +242,31 @@ def test_validate_runs_a_model_file(tiny_profile, tmp_path, cli):
         validate([spec], prof, runs=1, width=0.5)
     code, _, err = cli("validate", f"{tmp_path}/missing.py:factory", "--hw", "s23-cpu", "--runs", "1")
     assert code == 2 and "model file" in err and "does not exist" in err and err.count("\n") == 1
+
+
+def test_a_measured_profile_is_read_through_its_ceilings_by_default(tiny_profile, tmp_path, cli):
+    from dataclasses import replace as dc_replace
+
+    from roofline.hardware import Validation as ProfileValidation
+    from roofline.sweep import sweep
+
+    _, prof = tiny_profile
+    assert prof.ceilings and prof.fitted is None and prof.reads_calibrated()
+    a = roofline.analyze("mnv3-s", prof)
+    explicit = roofline.analyze("mnv3-s", prof, mode="calibrated", execution="eager")
+    assert a.roof.mode == "calibrated" and a.latency.execution == "eager"
+    assert a.total_latency_s == explicit.total_latency_s
+    assert roofline.analyze("mnv3-s", prof, mode="spec").roof.mode == "spec"
+    assert not prof.reads_calibrated("fp16")  # ceilings were measured at fp32 only
+    df = sweep(["mnv3-s"], [1.0, 10.0], hw=prof)  # a sweep varies the roofline: the spec reading
+    assert df["latency_s"].notna().all()
+    # a band from validate's runs describes the reading they used (the default): not --spec
+    block = ProfileValidation("measured", "runs", 3, 3, 3, "real runs", 0.1, 0.8, 1.3)
+    banded = dc_replace(prof, validation=block)
+    assert roofline.analyze("mnv3-s", banded).band.validated
+    assert not roofline.analyze("mnv3-s", banded, mode="spec").band.validated
+    f = tmp_path / "p.yaml"
+    f.write_text(roofline.hardware.profile_to_yaml(prof))
+    code, _, err = cli("validate", "mnv3-s", "--hw", str(f), "--runs", "1", "--spec", "--save-band",
+                       str(tmp_path / "b.yaml"))
+    assert code == 2 and "--save-band records the band of the profile's default reading (calibrated)" in err

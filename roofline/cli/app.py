@@ -160,7 +160,8 @@ FittedOpt = Annotated[Optional[bool], typer.Option("--fitted/--spec", help="The 
 
 
 CalibratedOpt = Annotated[bool, typer.Option("--calibrated", help="The profile's measured per-op-class "
-                                             "ceilings (at the batch nearest --batch).", metavar="")]
+                                             "ceilings (at the batch nearest --batch; the default for a "
+                                             "measured profile without a fit).", metavar="")]
 
 
 DtypeOpt = Annotated[Optional[str], typer.Option(help="int8, fp16, bf16 or fp32 (default: the profile's; "

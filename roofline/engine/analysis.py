@@ -224,10 +224,15 @@ def resolve_execution(convention: str | Convention | None, execution: str | None
 def profile_reading(profile: HardwareProfile, convention: str | Convention | None, execution: str | None,
                     mode: str = "auto") -> tuple[str | Convention | None, str | None]:
     """Convention and execution, where neither is given: the ones the profile's fit counted with (its
-    validation holds for them), else None (the defaults)."""
+    validation holds for them); for a measured profile read through its ceilings, eager execution (as
+    ``roofline profile`` measured its per-kernel cost and ``validate`` runs models); else None (the
+    defaults)."""
     f = profile.fitted
     if convention is None and execution is None and f is not None and mode in ("auto", "fitted"):
         return (f.convention or None), (f.execution or None)
+    if (execution is None and "eager" in profile.overhead.per_kernel_s
+            and (mode == "calibrated" or (mode == "auto" and profile.reads_calibrated()))):
+        return convention, "eager"
     return convention, execution
 
 
@@ -237,7 +242,8 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
             execution: str | None = None, overhead: bool | None = None) -> Analysis:
     """Predict ``model``'s latency on ``hw`` (a profile name, YAML path, dict or HardwareProfile).
 
-    ``mode``: ``auto`` (fitted roofline where the profile has one, else spec),
+    ``mode``: ``auto`` (fitted roofline where the profile has one, else its measured ceilings where it
+    has them, with eager execution, else spec),
     ``spec``, ``fitted`` or ``calibrated`` (measured per-op-class ceilings).
     ``on_chip``: keep weights that fit in the profile's on-chip memory resident
     (not re-read from DRAM), and activations on chip where the profile says the

@@ -66,8 +66,8 @@ def validated_reading(profile: HardwareProfile, roof: Roof, overhead: bool | Non
     v = profile.validation
     if v is None or overhead is False:
         return False
-    if v.status == "measured":  # validated by real runs: its band holds for the reading they used (method)
-        return True
+    if v.status == "measured":  # validated by real runs, which read the profile its default way
+        return roof.mode == profile.roof(roof.dtype).mode
     f = profile.fitted
     same = f is None or ((not f.convention or f.convention == convention) and
                          (not f.execution or f.execution == execution))

@@ -259,6 +259,13 @@ class HardwareProfile:
             return "fitted, in-sample only"
         return "spec-only, unvalidated"
 
+    def reads_calibrated(self, dtype: str | None = None) -> bool:
+        """Whether ``auto`` reads the profile through its measured ceilings: a measured profile (ceilings,
+        no fit for ``dtype``) at the dtype it measured them at."""
+        dtype = self.default_dtype if dtype is None else dtype
+        fitted = self.fitted is not None and self.fitted.ridge_point(dtype) is not None
+        return bool(self.ceilings) and not fitted and dtype == self.default_dtype
+
     def roof(self, dtype: str | None = None, mode: str = "auto", batch: int = 1) -> Roof:
         """The roofline for ``dtype`` (default: the profile's).
 
@@ -268,15 +275,18 @@ class HardwareProfile:
         per-op-class ceilings of ``roofline profile``, those measured at the batch
         size nearest ``batch``: each layer's MACs run at what its op class
         attains, not at the GEMM peak), or ``"auto"``: fitted
-        where a fit exists for that dtype, else spec. Fitted is the default
-        because it was fitted to measured latency; spec sheets overstate what
-        layers reach.
+        where a fit exists for that dtype, else calibrated where the profile
+        measured ceilings at that dtype, else spec. Fitted and calibrated are
+        the defaults because they were checked against measured latency; spec
+        sheets overstate what layers reach.
         """
         dtype = self.default_dtype if dtype is None else dtype
         if not isinstance(dtype, str) or dtype not in BYTES_PER_ELEMENT:
             raise InvalidInputError(f"unknown dtype {show(dtype)}; use one of {', '.join(BYTES_PER_ELEMENT)}")
         if not isinstance(mode, str) or mode not in ("auto", "spec", "fitted", "calibrated"):
             raise InvalidInputError(f"roofline mode must be auto, spec, fitted or calibrated, got {show(mode)}")
+        if mode == "auto" and self.reads_calibrated(dtype):
+            mode = "calibrated"
         if mode == "calibrated":
             c = self.ceilings_for(batch)
             if c is None:

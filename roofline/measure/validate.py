@@ -76,6 +76,10 @@ class Validation:
         ratios = (m["measured_ms"] / m["predicted_ms"]).to_numpy()
         lo, hi = conformal_band(ratios)
         a = next(iter(self.analyses.values()))
+        default = self.profile.roof(a.roof.dtype).mode
+        if a.roof.mode != default:  # analyze reads the profile its default way: the band must describe that
+            raise RooflineError(f"--save-band records the band of the profile's default reading ({default}); "
+                                f"these runs read it {a.roof.mode}: validate without --spec/--fitted/--calibrated")
         block = ProfileValidation(
             "measured", f"roofline validate on this machine: {', '.join(m['model'])} ({self.setup})", len(m), len(m),
             len(m), f"real runs of models the profile's microbenchmarks never ran, read {a.roof.mode} with "
