@@ -255,6 +255,7 @@ def test_a_measured_profile_is_read_through_its_ceilings_by_default(tiny_profile
     a = roofline.analyze("mnv3-s", prof)
     explicit = roofline.analyze("mnv3-s", prof, mode="calibrated", execution="eager")
     assert a.roof.mode == "calibrated" and a.latency.execution == "eager"
+    assert a.breakdown().startswith("roofline at measured ceilings ")  # not "Eq. 1"
     assert a.total_latency_s == explicit.total_latency_s
     assert roofline.analyze("mnv3-s", prof, mode="spec").roof.mode == "spec"
     assert not prof.reads_calibrated("fp16")  # ceilings were measured at fp32 only

@@ -55,8 +55,10 @@ class Analysis:
 
     @property
     def roofline_label(self) -> str:
-        """``Eq. 1``, or ``roofline x class factors`` where the fitted roofline scales op classes (or
-        layer rates by their reduction length)."""
+        """``Eq. 1``, ``roofline x class factors`` where the fitted roofline scales op classes (or
+        layer rates by their reduction length), or ``roofline at measured ceilings`` (calibrated)."""
+        if self.roof.mode == "calibrated":
+            return "roofline at measured ceilings"
         return "roofline x class factors" if self.roof.efficiency or self.roof.reduction_half else "Eq. 1"
 
     def breakdown(self) -> str:
