@@ -271,3 +271,18 @@ def test_a_measured_profile_is_read_through_its_ceilings_by_default(tiny_profile
     code, _, err = cli("validate", "mnv3-s", "--hw", str(f), "--runs", "1", "--spec", "--save-band",
                        str(tmp_path / "b.yaml"))
     assert code == 2 and "--save-band records the band of the profile's default reading (calibrated)" in err
+
+
+def test_a_saved_band_holds_for_the_reading_its_runs_used(tiny_profile):
+    from dataclasses import replace as dc_replace
+
+    from roofline.hardware import Validation as ProfileValidation
+
+    _, prof = tiny_profile
+    for read, holds, not_holds in (("calibrated", "calibrated", "spec"), ("spec", "spec", "calibrated")):
+        block = ProfileValidation("measured", "runs", 3, 3, 3,
+                                  f"real runs of models the profile's microbenchmarks never ran, read {read} with "
+                                  f"eager execution and convention default", 0.1, 0.8, 1.3)
+        banded = dc_replace(prof, validation=block)
+        assert roofline.analyze("mnv3-s", banded, mode=holds).band.validated, read
+        assert not roofline.analyze("mnv3-s", banded, mode=not_holds).band.validated, read

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -66,8 +67,9 @@ def validated_reading(profile: HardwareProfile, roof: Roof, overhead: bool | Non
     v = profile.validation
     if v is None or overhead is False:
         return False
-    if v.status == "measured":  # validated by real runs, which read the profile its default way
-        return roof.mode == profile.roof(roof.dtype).mode
+    if v.status == "measured":  # validated by real runs: the reading they used (validate writes it), else the default
+        said = re.search(r"\bread (spec|fitted|calibrated) with", v.method)
+        return roof.mode == (said.group(1) if said else profile.roof(roof.dtype).mode)
     f = profile.fitted
     same = f is None or ((not f.convention or f.convention == convention) and
                          (not f.execution or f.execution == execution))
