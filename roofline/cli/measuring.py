@@ -269,12 +269,9 @@ def validate(
         check_report_folder(output)
     if save_band is not None:
         check_writable(save_band)
-        prof = load_hardware(hw_name)
-        mode, default = _mode(fitted, calibrated), prof.roof(dtype).mode
-        if prof.roof(dtype, mode).mode != default:  # checked again where the band is made; here before any run
-            raise RooflineError(f"--save-band records the band of the profile's default reading ({default}); "
-                                f"this run would read it {prof.roof(dtype, mode).mode}: validate without "
-                                f"--spec/--fitted/--calibrated")
+        from ..measure.validate import check_band_reading
+
+        check_band_reading(load_hardware(hw_name), dtype, _mode(fitted, calibrated))  # before any run
     runs_table = []
     for f in profile_run or []:
         p = load_hardware(f)

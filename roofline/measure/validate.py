@@ -76,10 +76,7 @@ class Validation:
         ratios = (m["measured_ms"] / m["predicted_ms"]).to_numpy()
         lo, hi = conformal_band(ratios)
         a = next(iter(self.analyses.values()))
-        default = self.profile.roof(a.roof.dtype).mode
-        if a.roof.mode != default:  # analyze reads the profile its default way: the band must describe that
-            raise RooflineError(f"--save-band records the band of the profile's default reading ({default}); "
-                                f"these runs read it {a.roof.mode}: validate without --spec/--fitted/--calibrated")
+        check_band_reading(self.profile, a.roof.dtype, a.roof.mode)
         block = ProfileValidation(
             "measured", f"roofline validate on this machine: {', '.join(m['model'])} ({self.setup})", len(m), len(m),
             len(m), f"real runs of models the profile's microbenchmarks never ran, read {a.roof.mode} with "
@@ -366,6 +363,15 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
                 pd.DataFrame(columns=["model", "name", "op", "macs", "predicted_us", "measured_us"]))
     return Validation(profile, device, run_dtype, runs, execution, batch, channels_last,
                       pd.DataFrame(model_rows), layer_df, analyses, warnings, torch.get_num_threads())
+
+
+def check_band_reading(profile: HardwareProfile, dtype: str | None, mode: str) -> None:
+    """A saved band describes the profile's default reading (the one ``analyze`` uses): refuse runs that
+    read it another way (``mode``)."""
+    default, used = profile.roof(dtype).mode, profile.roof(dtype, mode).mode
+    if used != default:
+        raise RooflineError(f"--save-band records the band of the profile's default reading ({default}); these "
+                            f"runs read it {used}: validate without --spec/--fitted/--calibrated")
 
 
 def _predict(name: str, profile: HardwareProfile, *, dtype: str, convention: str | None, mode: str, batch: int,
