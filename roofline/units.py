@@ -45,6 +45,12 @@ def seconds_range(lo: float, hi: float) -> str:
     return f"{num(lo)}–{num(hi)} s"
 
 
+def ridge_point(rp: float) -> str:
+    """A ridge point in MAC/B: one decimal (``4.6``, ``500.0``), three significant digits below 0.1,
+    where one decimal would print a fitted ``0.0053`` as ``0.0``."""
+    return f"{rp:.1f}" if rp >= 0.1 or rp == 0 else plain(rp)
+
+
 def plain(x: float) -> str:
     """Three significant digits, never e-notation: ``0.0123``, ``4.5``, ``6,870``."""
     if x == 0 or x != x:

@@ -141,3 +141,12 @@ def test_hw_and_analyze_show_the_reduction_half_length(cli, tmp_path):
     code, out, err = cli("analyze", "mnv2", "--hw", str(f))
     assert code == 2 and "fitted.reduction_half must be a finite positive number" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_fitted_ridge_point_below_a_tenth_is_not_printed_as_zero():
+    from roofline import units
+
+    assert [units.ridge_point(x) for x in (0.0053224, 4.632, 500.0, 0.0)] == ["0.00532", "4.6", "500.0", "0.0"]
+    a = roofline.analyze("mnv2", "s23-cpu")  # fitted ridge point about 0.005 MAC/B: compute time only
+    assert f"ridge point {units.ridge_point(a.roof.ridge_point)} MAC/B" in a.assumptions()
+    assert "ridge point 0.0 MAC/B" not in a.assumptions()

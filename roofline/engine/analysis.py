@@ -95,7 +95,7 @@ class Analysis:
         lines = [
             f"hardware: {self.hardware.name} ({self.hardware.description}); {r.mode} roofline: "
             f"peak {units.count(r.peak_macs_per_s, 'MAC/s')}, bandwidth {units.count(r.mem_bw_bytes_per_s, 'B/s')}, "
-            f"ridge point {r.ridge_point:.1f} MAC/B, dtype {r.dtype}",
+            f"ridge point {units.ridge_point(r.ridge_point)} MAC/B, dtype {r.dtype}",
             f"convention: {self.convention.describe(BYTES_PER_ELEMENT[r.dtype])}",
             f"input: {'x'.join(map(str, self.table.input_shape))}; on-chip weight caching "
             f"{'on' if self.on_chip else 'off'}"
