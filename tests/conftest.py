@@ -1,9 +1,29 @@
+import numpy as np
 import pytest
 
+import roofline
 from roofline.cli import main
+from roofline.conventions import get_convention
+from roofline.measure.terms import Params, build_design, predict
 
 ZOO = ["mnv1", "mnv2", "mnv3-l", "mnv3-s", "mnv4-conv-s", "mnv4-conv-m", "mnv4-conv-l",
        "mnv4-hybrid-m", "mnv4-hybrid-l"]
+# the models of the fit tests (roofline fit on synthetic latencies)
+FIT_ZOO = ["mnv1", "mnv2", "mnv2-0.5x", "mnv2-1.5x", "mnv3-l", "mnv3-s", "mnv4-conv-s", "mnv4-conv-m",
+           "mnv4-hybrid-m", "mnv1-0.5x", "mnv3-l-0.5x", "mnv4-conv-l"]
+
+
+def zoo_design(rows: list[tuple[str, int]], true: Params, execution: str = "fused", noise: float = 0.0,
+               seed: int = 0):
+    """A fit design of zoo ``rows`` (model, resolution) whose latencies are ``true``'s predictions, times
+    lognormal noise of sd ``noise`` where given."""
+    tables = [roofline.trace(m, resolution=r) for m, r in rows]
+    conv = get_convention("default")
+    d = build_design(tables, ["int8"] * len(rows), np.ones(len(rows)), [m for m, _ in rows], conv, execution)
+    t = predict(d, true)
+    if noise:
+        t = t * np.exp(np.random.default_rng(seed).normal(0, noise, len(t)))
+    return build_design(tables, ["int8"] * len(rows), t, [m for m, _ in rows], conv, execution)
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ from roofline.measure.table import Columns, read_measurements
 from roofline.measure.terms import Params, build_design, fit_params, predict
 from roofline.trace.cache import TraceRequest, cache_key, trace_many, trace_request
 
-ZOO = ["mnv1", "mnv2", "mnv2-0.5x", "mnv2-1.5x", "mnv3-l", "mnv3-s", "mnv4-conv-s", "mnv4-conv-m",
-       "mnv4-hybrid-m", "mnv1-0.5x", "mnv3-l-0.5x", "mnv4-conv-l"]
+from conftest import FIT_ZOO as ZOO
+from conftest import zoo_design as _zoo_design
+
 
 
 def test_columns_throughput_resolution_batch_and_blank_cells(tmp_path):
@@ -68,17 +69,6 @@ def test_compressed_suffix_is_read_as_plain_text(tmp_path):
     f = tmp_path / "t.zip"  # pandas would guess a zip archive from the name
     f.write_text("model,ms\nmnv2,5\n")
     assert read_measurements(f)["model"].tolist() == ["mnv2"]
-
-
-def _zoo_design(rows: list[tuple[str, int]], true: Params, execution: str = "fused", noise: float = 0.0,
-                seed: int = 0):
-    tables = [roofline.trace(m, resolution=r) for m, r in rows]
-    conv = get_convention("default")
-    d = build_design(tables, ["int8"] * len(rows), np.ones(len(rows)), [m for m, _ in rows], conv, execution)
-    t = predict(d, true)
-    if noise:
-        t = t * np.exp(np.random.default_rng(seed).normal(0, noise, len(t)))
-    return build_design(tables, ["int8"] * len(rows), t, [m for m, _ in rows], conv, execution)
 
 
 TRUE = Params({"int8": 2e12}, 2e10, per_kernel_s=20e-6, per_inference_s=0.3e-3,

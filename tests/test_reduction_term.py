@@ -8,14 +8,13 @@ import torch.nn as nn
 import yaml
 
 import roofline
-from roofline.conventions import get_convention
 from roofline.errors import ProfileError
 from roofline.hardware import load_hardware, profile_to_yaml
 from roofline.measure.crossval import candidates, select, with_shape
-from roofline.measure.terms import Params, build_design, fit_params, predict
+from roofline.measure.terms import Params, fit_params, predict
 
-ZOO = ["mnv1", "mnv2", "mnv2-0.5x", "mnv2-1.5x", "mnv3-l", "mnv3-s", "mnv4-conv-s", "mnv4-conv-m",
-       "mnv4-hybrid-m", "mnv1-0.5x", "mnv3-l-0.5x", "mnv4-conv-l"]
+from conftest import FIT_ZOO, zoo_design
+
 
 
 def _profile(h: float | None) -> dict:
@@ -80,15 +79,7 @@ def test_derive_carries_the_reduction_half_length(tmp_path):
 
 
 def _design(true: Params, noise: float = 0.0):
-    rows = [(m, r) for m in ZOO for r in (160, 224)]
-    tables = [roofline.trace(m, resolution=r) for m, r in rows]
-    conv = get_convention("default")
-    groups = [m for m, _ in rows]
-    d = build_design(tables, ["int8"] * len(rows), np.ones(len(rows)), groups, conv, "fused")
-    t = predict(d, true)
-    if noise:
-        t = t * np.exp(np.random.default_rng(0).normal(0, noise, len(t)))
-    return build_design(tables, ["int8"] * len(rows), t, groups, conv, "fused")
+    return zoo_design([(m, r) for m in FIT_ZOO for r in (160, 224)], true, noise=noise)
 
 
 def test_a_known_reduction_half_length_is_recovered():

@@ -55,11 +55,11 @@ def models(
 def _load_model(model: Optional[str], user_model: Optional[str], input_shape,
                 resolution: Optional[int]):
     """The zoo name or user Module to trace, its input shape, and its resolution (224 for user models)."""
+    from ..trace.user_model import USER_MODEL_RESOLUTION, load_factory
+
     if user_model:
         if model:
             raise RooflineError("give a zoo MODEL or --model FILE:FACTORY, not both")
-        from ..trace.user_model import load_factory
-
         target = load_factory(user_model)
     elif not model:
         raise RooflineError("missing MODEL (a zoo name; 'roofline models' lists them) or --model FILE:FACTORY")
@@ -67,9 +67,10 @@ def _load_model(model: Optional[str], user_model: Optional[str], input_shape,
         target = model
     shape = _parse_shape(input_shape)
     if not isinstance(target, str) and resolution is None and shape is None:
-        resolution = 224
-        err.print("note: no --input-shape or --resolution for the model file: traced at 1x3x224x224 (one "
-                  "224-pixel RGB image); give --input-shape for another input")
+        resolution = USER_MODEL_RESOLUTION
+        r = USER_MODEL_RESOLUTION
+        err.print(f"note: no --input-shape or --resolution for the model file: traced at 1x3x{r}x{r} (one "
+                  f"{r}-pixel RGB image); give --input-shape for another input")
     return target, shape, resolution
 
 

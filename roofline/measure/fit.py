@@ -212,7 +212,7 @@ def _trace_rows(rows: pd.DataFrame, fuse: bool, jobs: int, use_cache: bool, prog
                 ) -> list[LayerTable | str]:
     """The trace of every row (library and zoo names cached on disk; user files traced here)."""
     from ..trace.cache import TraceRequest, trace_many
-    from ..trace.user_model import is_model_spec, load_factory
+    from ..trace.user_model import USER_MODEL_RESOLUTION, is_model_spec, load_factory
 
     reqs = [TraceRequest(r.model, None if pd.isna(r.resolution) else int(r.resolution), int(r.batch),
                          None if r.width is None or pd.isna(r.width) else float(r.width), fuse)
@@ -226,7 +226,7 @@ def _trace_rows(rows: pd.DataFrame, fuse: bool, jobs: int, use_cache: bool, prog
             continue
         try:
             module = load_factory(q.model)
-            out.append(trace(module, resolution=q.resolution or 224, batch=q.batch, fuse=fuse))
+            out.append(trace(module, resolution=q.resolution or USER_MODEL_RESOLUTION, batch=q.batch, fuse=fuse))
         except RooflineError as e:
             out.append(str(e))
         if progress:

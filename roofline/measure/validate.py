@@ -37,14 +37,13 @@ from ..errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, load_hardware
 from ..io import report_folder, write_atomic
 from ..stats import spearman
-from ..trace.user_model import check_spec, is_model_spec, load_factory
+from ..trace.user_model import USER_MODEL_RESOLUTION, check_spec, is_model_spec, load_factory
 from ..zoo import build_model, model_card
 from .machine import TORCH_DTYPES, check_device, torch_threads
 from .timing import NOISY_SPREAD, cuda_graph, spread
 
 EXECS = ("eager", "graph", "compile")
 PREDICT_WITH = {"eager": "eager", "graph": "graph", "compile": "fused"}
-USER_MODEL_RESOLUTION = 224  # a model file without --resolution runs on one 224-pixel RGB image
 
 
 @dataclass(frozen=True)

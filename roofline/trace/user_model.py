@@ -26,6 +26,9 @@ def user_output():
     return contextlib.redirect_stdout(sys.stderr if sys.stderr is not None else None)
 
 
+USER_MODEL_RESOLUTION = 224  # a model file given no shape or resolution runs on one 224-pixel RGB image
+
+
 def is_model_spec(name: str) -> bool:
     """Whether ``name`` names a user's model (``file.py:factory``, ``package.module:factory``), not a zoo
     or library model (``timm:resnet18``)."""
