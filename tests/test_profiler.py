@@ -56,12 +56,69 @@ def test_profile_round_trips_and_drives_analyze(tiny_profile, tmp_path):
     # every aten op row pays its class's measured fixed cost
     dw = c.layers[c.layers["op"] == "dwconv2d"]
     assert (dw["overhead_s"] == eager.by_op["dwconv2d"]).all() and (dw["kernels"] == 1).all()
-    # per inference: the empty-call cost plus fresh memory for the largest layer's activations (eager)
-    fresh = p.overhead.fresh_memory_s_per_byte.value
+    # per inference: the empty-call cost plus fresh memory: the measured share of all the layers'
+    # activation bytes (eager)
+    fresh, share = p.overhead.fresh_memory_s_per_byte.value, p.overhead.fresh_memory_share.value
     assert 1e-12 < fresh < 1e-8 and c.latency.fresh_memory_s_per_byte == fresh
-    largest = c.layers["activation_bytes"].max()
-    assert c.total_latency_s == pytest.approx(c.layers["latency_s"].sum() + p.overhead.inference_s + largest * fresh)
+    assert share == 0.085 and p.overhead.fresh_memory_share.confidence == "medium"
+    assert "page faults per inference" in p.overhead.fresh_memory_share.source
+    total = c.layers["activation_bytes"].sum()
+    assert c.total_latency_s == pytest.approx(c.layers["latency_s"].sum() + p.overhead.inference_s
+                                              + share * total * fresh)
+    assert f"{share:.1%} of all the layers' activation bytes" in c.assumptions()
     assert roofline.analyze("mnv4-conv-s", f, execution="graph").latency.fresh_memory_s_per_byte == 0
+
+
+def test_a_process_fault_state_does_not_leak_into_the_in_context_terms():
+    """The ladder's processes fault 2-19 % of their activation bytes, from process to process: the
+    in-context fit charges the faults they counted, so a process in a high state leaves the slowdown
+    and per-kernel terms at 0, where charging the profile's average share would push its extra time
+    into them (and onto every layer of every model)."""
+    import mmap
+
+    from roofline.measure.overheads import in_context, ladder_network
+
+    hw = {"name": "s", "kind": "cpu", "default_dtype": "fp32", "peak_macs_per_s": {"fp32": 1e11},
+          "mem_bw_bytes_per_s": 2e10, "ceilings_macs_per_s": {"conv2d": 1e11},
+          "overhead": {"per_inference_s": 1e-6, "fresh_memory_s_per_byte": 4e-10, "fresh_memory_share": 0.085}}
+    p = load_hardware(hw)
+    times, faults = {}, {}
+    for size in (56, 112):
+        a = roofline.analyze(ladder_network().eval(), p, input_shape=(1, 16, size, size), mode="calibrated",
+                             execution="eager")
+        act = a.layers["activation_bytes"].sum()
+        high = 0.18 * act / mmap.PAGESIZE  # faults per inference in the high state
+        faults[f"ladder{size}"] = [high, high]
+        # the network took exactly its ops, fixed costs and the faults it counted
+        times[f"ladder{size}"] = [a.total_latency_s - a.latency.fresh_s(a.layers) + 0.18 * act * 4e-10] * 5
+    per_kernel, slow = in_context(p, times, (56, 112), "fp32", faults)
+    assert per_kernel.value == pytest.approx(0.0, abs=1e-12) and slow.value == pytest.approx(0.0, abs=1e-9)
+    per_kernel, slow = in_context(p, times, (56, 112), "fp32")  # charged the 8.5 % share instead
+    assert slow.value > 0.01 or per_kernel.value > 1e-7
+
+
+def test_fresh_memory_is_a_share_of_the_activation_bytes_or_the_largest_layer():
+    import pandas as pd
+
+    from roofline.engine.latency import LatencyModel
+
+    layers = pd.DataFrame({"activation_bytes": [100.0, 300.0]})
+    # a share: 0.5 x (100 + 300) B x 1 ns/B, plus the fixed 2 µs
+    assert LatencyModel("eager", per_inference_s=2e-6, fresh_memory_s_per_byte=1e-9,
+                        fresh_memory_share=0.5).inference_s(layers) == pytest.approx(2e-6 + 200e-9)
+    # a profile made before the share was measured: the largest layer's 300 B
+    assert LatencyModel("eager", per_inference_s=2e-6, fresh_memory_s_per_byte=1e-9).inference_s(layers) == \
+        pytest.approx(2e-6 + 300e-9)
+    base = {"name": "f", "kind": "cpu", "default_dtype": "fp32", "peak_macs_per_s": {"fp32": 1e11},
+            "mem_bw_bytes_per_s": 2e10}
+    with pytest.raises(RooflineError, match="fresh_memory_share = 1.5 is a share of the activation bytes: 0 to 1"):
+        load_hardware(base | {"overhead": {"fresh_memory_s_per_byte": 4e-10, "fresh_memory_share": 1.5}})
+    p = load_hardware(base | {"overhead": {"fresh_memory_s_per_byte": 4e-10, "fresh_memory_share": 0.1}})
+    a = roofline.analyze("mnv3-s", p, execution="eager")
+    assert a.latency.fresh_memory_share == 0.1
+    import yaml
+
+    assert load_hardware(yaml.safe_load(profile_to_yaml(p))).overhead == p.overhead  # written and read back
 
 
 def test_calibrated_mode_uses_op_ceilings():
@@ -92,7 +149,8 @@ def test_cli_profile_bad_input(cli, tmp_path):
     cases = [(("profile", "--dtype", "int4"), "unknown dtype 'int4'"),
              (("profile", "--device", "tpu"), "device must be cpu or cuda"),
              (("profile", "-o", str(tmp_path / "missing" / "p.yaml")), "does not exist"),
-             (("profile", "--threads", "0", "--quick"), "--threads must be a positive integer")]
+             (("profile", "--threads", "0", "--quick"), "--threads must be a positive integer"),
+             (("validate", "mnv2", "--hw", "pixel6-cpu", "--processes", "-1"), "--processes must be an integer")]
     if not torch.cuda.is_available():
         cases.append((("profile", "--device", "cuda"), "no CUDA GPU is available"))
         cases.append((("validate", "mnv2", "--hw", "pixel6-cpu", "--device", "cuda"), "no CUDA GPU"))
@@ -103,9 +161,11 @@ def test_cli_profile_bad_input(cli, tmp_path):
 
 def test_validate_small(tiny_profile, tmp_path):
     _, prof = tiny_profile
-    v = validate(["mnv3-s", "mnv4-conv-s"], prof, runs=2, mode="calibrated")
+    v = validate(["mnv3-s", "mnv4-conv-s"], prof, runs=2, mode="calibrated", processes=1)
     assert list(v.models["model"]) == ["mnv3-s", "mnv4-conv-s"]
     assert (v.models["measured_ms"] > 0).all() and (v.models["predicted_ms"] > 0).all()
+    # timed in a fresh process each: one process, so no spread between processes; faults counted
+    assert v.processes == 1 and (v.models["process_spread"] == 0).all() and (v.models["page_faults"] >= 0).all()
     assert list(v.models["kernels"]) == [155, 134]  # eager: one kernel per aten op of the unfused trace
     # per-layer times from torch.profiler, matched to the trace rows by module and op: every one of
     # mnv3-s's 155 aten ops (11 depthwise convs, 34 batch norms, ...) is found
@@ -116,6 +176,9 @@ def test_validate_small(tiny_profile, tmp_path):
     path = write_report(v, tmp_path / "val", [{"profile": "a", "peak_macs_per_s": 1e10}])
     text = path.read_text()
     assert "Spearman" in text and "## The machine" in text and "threads_used" in text
+    assert "each model in 1 fresh Python process of its own" in text and "process_spread" in text
+    share = prof.overhead.fresh_memory_share.value
+    assert "- Fresh memory: page faults per inference x " in text and f"charges {share:.1%} for every model" in text
     assert f"**{v.median_abs_error:.0%}**" in text or f"**{v.median_abs_error:.1%}**" in text
     assert "meets" not in text and "target" not in text
     doc = json.loads((tmp_path / "val" / "validation.json").read_text())
@@ -229,7 +292,7 @@ def test_validate_runs_a_model_file(tiny_profile, tmp_path, cli):
     f = tmp_path / "net.py"
     f.write_text(MODEL_FILE)
     spec = f"{f}:factory"
-    v = validate([spec, "mnv3-s"], prof, runs=2, mode="calibrated")
+    v = validate([spec, "mnv3-s"], prof, runs=2, mode="calibrated", processes=1)  # the file loads there too
     assert list(v.models["model"]) == [spec, "mnv3-s"]
     # at 224 px: 3x3 s2 conv 3->16 (112 x 112 x 16 outputs x 27 MACs), 1x1 conv 16->32 at 112 px, linear 32->10
     assert int(v.models["macs"].iloc[0]) == 112 * 112 * 16 * 27 + 112 * 112 * 32 * 16 + 32 * 10
@@ -242,6 +305,31 @@ def test_validate_runs_a_model_file(tiny_profile, tmp_path, cli):
         validate([spec], prof, runs=1, width=0.5)
     code, _, err = cli("validate", f"{tmp_path}/missing.py:factory", "--hw", "s23-cpu", "--runs", "1")
     assert code == 2 and "model file" in err and "does not exist" in err and err.count("\n") == 1
+
+
+def test_validate_takes_the_median_of_fresh_process_medians(monkeypatch):
+    """Each model timed in fresh processes: its latency is the median of the processes' medians, so one
+    process whose allocator faulted more does not move it; the spread between processes is reported."""
+    from roofline.measure import validate as val
+
+    jobs, answers = [], iter([{"times": [0.001, 0.001, 0.004], "faults": 0.0},
+                              {"times": [0.002, 0.002, 0.002], "faults": 10.0},
+                              {"times": [0.010, 0.010, 0.010], "faults": 2900.0}])
+
+    def fake(entry, job, what):
+        jobs.append((entry, job))
+        return next(answers)
+
+    monkeypatch.setattr(val, "run_fresh", fake)
+    v = val.validate(["mnv3-s"], "pixel6-cpu", runs=3, layers=False, processes=3, threads=1)
+    row = v.models.iloc[0]
+    assert row["measured_ms"] == pytest.approx(2.0)  # medians 1, 2 and 10 ms
+    assert row["process_spread"] == pytest.approx((10 - 1) / 2) and row["page_faults"] == 10.0
+    assert len(jobs) == 3 and jobs[0][0] == "roofline.measure.validate:_time_model_child"
+    assert jobs[0][1] == {"name": "mnv3-s", "width": None, "resolution": 224, "batch": 1, "device": "cpu",
+                          "dtype": "fp32", "channels_last": False, "execution": "eager", "runs": 3, "threads": 1}
+    with pytest.raises(RooflineError, match="--processes must be an integer from 0 to 20, got 21"):
+        val.validate(["mnv3-s"], "pixel6-cpu", processes=21)
 
 
 def test_a_measured_profile_is_read_through_its_ceilings_by_default(tiny_profile, tmp_path, cli):

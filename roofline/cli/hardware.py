@@ -100,6 +100,10 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
         f = o.fresh_memory_s_per_byte
         lines.append(f"  fresh memory (eager): {seconds_text(f.value * 1e6)} per MB [{f.confidence}] "
                      f"source: {f.source}")
+    if o.fresh_memory_share is not None:
+        f = o.fresh_memory_share
+        lines.append(f"  fresh share of the activation bytes (eager): {f.value:.1%} [{f.confidence}] "
+                     f"source: {f.source}")
     if p.machine:
         lines.append("  machine: " + ", ".join(f"{k}={v}" for k, v in p.machine.items()))
     v = p.validation

@@ -236,6 +236,9 @@ def validate(
                                                 "format.", metavar="")] = False,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's); match the "
                                                    "profile's.")] = None,
+    processes: Annotated[Optional[int], typer.Option(help="Fresh Python processes each model is timed in "
+                                                     "(median of their medians; default 3 on cpu, 1 on "
+                                                     "cuda); 0 times all in this process.")] = None,
     execution: Annotated[Exec, typer.Option("--exec", help="eager (PyTorch eager), graph (CUDA-graph "
                                             "replay, cuda only) or compile (torch.compile); predicted with "
                                             "the matching execution mode.")] = Exec.eager,
@@ -302,7 +305,7 @@ def validate(
                              mode=_mode(fitted, calibrated), dtype=dtype, batch=batch, resolution=resolution,
                              width=width,
                              channels_last=channels_last, execution=execution.value, threads=threads,
-                             progress=advance)
+                             processes=processes, progress=advance)
         for w in v.warnings:
             err.print(f"warning: {w}", style="yellow")
         if fmt is ValidateFmt.json:
@@ -317,10 +320,13 @@ def validate(
             view = v.models.copy()
             if "macs" in view:
                 view["macs"] = [units.count(float(x)) for x in view["macs"]]
-            for c in ("spread", "error"):
+            for c in ("spread", "process_spread", "error"):
                 if c in view:
                     view[c] = (view[c] * 100).round(1)
-            view = view.rename(columns={"macs": "MACs", "spread": "spread (%)", "error": "error (%)"})
+            if "page_faults" in view:
+                view["page_faults"] = view["page_faults"].round(0).astype(int)
+            view = view.rename(columns={"macs": "MACs", "spread": "spread (%)", "process_spread": "process_spread (%)",
+                                        "error": "error (%)"})
             print(view.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
             print(f"median |predicted/measured - 1|: {v.median_abs_error:.1%} (models), "
                   f"{num(v.median_abs_error_layers, '.1%')} (layers); Spearman predicted vs measured: "

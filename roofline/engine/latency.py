@@ -6,9 +6,10 @@ Per layer::
     overhead_s = sum over the layer's kernels of the per-kernel cost of its op class
 
 and per model ``total = sum(latency_s) + per-inference cost``, where eager execution
-on a profile that measured it adds the cost of page-faulting fresh memory for the
-largest layer's activations (eager PyTorch on CPU hands them back to the OS
-after each inference). How many kernels a layer is depends on how the model
+on a profile that measured it adds the cost of page-faulting fresh memory: eager
+PyTorch on CPU hands activations back to the OS during each inference, and the
+profile measures what share of a network's activation bytes that is (older profiles:
+the largest layer's activations). How many kernels a layer is depends on how the model
 executes:
 
 - ``fused``: a deployed engine or compiled graph: one kernel per fused layer
@@ -85,6 +86,7 @@ class LatencyModel:
     per_inference_s: float = 0.0
     source: str = ""
     fresh_memory_s_per_byte: float = 0.0
+    fresh_memory_share: float | None = None  # of all layers' activation bytes; None: the largest layer's
 
     @property
     def is_eq1(self) -> bool:
@@ -94,11 +96,18 @@ class LatencyModel:
                 and self.fresh_memory_s_per_byte == 0)
 
     def inference_s(self, layers: pd.DataFrame) -> float:
-        """The per-inference cost: fixed, plus fresh memory for the largest layer's activations."""
-        fresh = 0.0
-        if self.fresh_memory_s_per_byte and len(layers):
-            fresh = float(layers["activation_bytes"].max()) * self.fresh_memory_s_per_byte
-        return self.per_inference_s + fresh
+        """The per-inference cost: fixed, plus page-faulting fresh memory (a share of all the layers'
+        activation bytes, or the largest layer's)."""
+        return self.per_inference_s + self.fresh_s(layers)
+
+    def fresh_s(self, layers: pd.DataFrame) -> float:
+        """Seconds of page-faulting fresh memory per inference."""
+        if not self.fresh_memory_s_per_byte or not len(layers):
+            return 0.0
+        act = layers["activation_bytes"]
+        fresh_bytes = (float(act.max()) if self.fresh_memory_share is None
+                       else self.fresh_memory_share * float(act.sum()))
+        return fresh_bytes * self.fresh_memory_s_per_byte
 
     def describe(self, sources: bool = True) -> str:
         """The terms in words; ``sources`` appends where each figure came from."""
@@ -109,8 +118,10 @@ class LatencyModel:
         return (f"execution {self.execution}; overhead terms: {seconds_text(self.per_kernel.value)} per kernel"
                 f"{f' ({by_op})' if by_op else ''}"
                 + f", {seconds_text(self.per_inference_s)} per inference"
-                + (f" plus {seconds_text(self.fresh_memory_s_per_byte * 1e6)} per MB of the largest layer's "
-                   f"activations (fresh memory)" if self.fresh_memory_s_per_byte else "")
+                + (f" plus {seconds_text(self.fresh_memory_s_per_byte * 1e6)} per MB of fresh memory: "
+                   + (f"{self.fresh_memory_share:.1%} of all the layers' activation bytes" if
+                      self.fresh_memory_share is not None else "the largest layer's activations")
+                   if self.fresh_memory_s_per_byte else "")
                 + (f" [{self.source}]" if self.source and sources else ""))
 
 
@@ -126,9 +137,12 @@ def latency_model(profile: HardwareProfile, execution: str = "fused", overhead: 
         raise RooflineError(f"profile {profile.name} has no overhead block; 'roofline profile' measures one "
                             f"and 'roofline fit' fits one")
     fresh = o.fresh_memory_s_per_byte if execution == "eager" else None
+    share = o.fresh_memory_share if fresh else None
     src = "; ".join(dict.fromkeys(s for s in (cost.source, o.per_inference_s.source if o.per_inference_s else "",
-                                fresh.source if fresh else "") if s))  # a shared source, once
-    return LatencyModel(execution, cost, o.inference_s, src, fresh.value if fresh else 0.0)
+                                fresh.source if fresh else "", share.source if share else "")
+                                  if s))  # a shared source, once
+    return LatencyModel(execution, cost, o.inference_s, src, fresh.value if fresh else 0.0,
+                        share.value if share else None)
 
 
 def parallel_overheads(layers: pd.DataFrame, roof: Roof) -> np.ndarray:

@@ -456,7 +456,17 @@ def _overhead(raw: Any, where: str) -> Overhead:
                                  {str(k): _seconds(x, where, f"{at}.by_op.{k}", MAX_PER_KERNEL_S)
                                   for k, x in by_op.items()})
     fresh = _seconds_figure(raw, "fresh_memory_s_per_byte", where, MAX_PER_BYTE_S)
-    return Overhead(kernels, per_inf, fresh)
+    share = raw.get("fresh_memory_share")
+    if share is not None:
+        d = share if isinstance(share, dict) else {"value": share}
+        _check_keys(d, FIGURE_KEYS, where, "overhead.fresh_memory_share.")
+        v = _number(d.get("value"), where, "overhead.fresh_memory_share.value") if d.get("value") != 0 else 0.0
+        if v > 1:
+            raise ProfileError(f"{where}: overhead.fresh_memory_share = {v:g} is a share of the activation bytes: "
+                               f"0 to 1")
+        share = Figure(v, _text(d.get("source"), where, "overhead.fresh_memory_share.source"),
+                       _confidence(d, where, "overhead.fresh_memory_share"))
+    return Overhead(kernels, per_inf, fresh, share)
 
 
 def _seconds_figure(raw: dict, key: str, where: str, upper: float) -> Figure | None:

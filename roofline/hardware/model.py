@@ -19,7 +19,7 @@ TOP_KEYS = {"name", "kind", "description", "default_dtype", "peak_macs_per_s", "
             "on_chip_bytes", "fitted", "machine", "ceilings_macs_per_s", "ceilings", "overhead",
             "activations_on_chip", "validation"}
 EXECUTIONS = ("fused", "eager", "graph")
-OVERHEAD_KEYS = {"per_inference_s", "per_kernel_s", "fresh_memory_s_per_byte"}
+OVERHEAD_KEYS = {"per_inference_s", "per_kernel_s", "fresh_memory_s_per_byte", "fresh_memory_share"}
 CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source", "shape", "parallel"}
 REQUIRED = ("name", "kind", "default_dtype", "mem_bw_bytes_per_s")
 FIGURE_KEYS = {"value", "source", "confidence"}
@@ -176,9 +176,12 @@ class Overhead:
 
     per_kernel_s: dict[str, KernelCost] = field(default_factory=dict)
     per_inference_s: Figure | None = None
-    # eager PyTorch on CPU: the allocator hands the largest activations back to the OS after each
-    # inference, and page-faults them in again (zeroed) in the next one
+    # eager PyTorch on CPU: the allocator hands activations back to the OS during each inference and
+    # page-faults them in again (zeroed): per byte, and which bytes. With a share, that share of all the
+    # layers' activation bytes (measured on the profiler's synthetic networks); without one (profiles
+    # made before the share was measured), the largest layer's activations
     fresh_memory_s_per_byte: Figure | None = None
+    fresh_memory_share: Figure | None = None
 
     def kernel_cost(self, execution: str) -> KernelCost:
         return self.per_kernel_s.get(execution, KernelCost(0.0))

@@ -51,6 +51,8 @@ def profile_to_yaml(p: HardwareProfile) -> str:
             o["per_inference_s"] = fig(p.overhead.per_inference_s)
         if p.overhead.fresh_memory_s_per_byte:
             o["fresh_memory_s_per_byte"] = fig(p.overhead.fresh_memory_s_per_byte)
+        if p.overhead.fresh_memory_share is not None:
+            o["fresh_memory_share"] = fig(p.overhead.fresh_memory_share)
         if p.overhead.per_kernel_s:
             o["per_kernel_s"] = {}
             for ex, k in p.overhead.per_kernel_s.items():

@@ -9,10 +9,7 @@ measure exactly what the profile's terms leave out.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ProfileError
+from .fresh import minor_faults, run_fresh
 from .machine import TORCH_DTYPES
 from .timing import Measurement, cuda_graph, fixed_cost, seconds, steady_times
 
@@ -161,35 +159,45 @@ def ladder_sizes(quick: bool) -> tuple[int, ...]:
     return (56, 112) if quick else (56, 80, 112, 128)
 
 
-def time_networks(device: str, dtype: str, trials: int, sizes: tuple[int, ...]) -> dict[str, list[float]]:
-    """Seconds per inference of the ladder network at ``sizes`` (keys ``ladder56``, ...) and of the
-    check network (``check``), each timed in a Python process of its own at this process's thread
-    count, as a user's model runs.
+LADDER_PROCESSES = 2  # fresh processes per ladder size: page faults differ from process to process
+
+# The share of a network's activation bytes (all layers', as the engine counts them) that eager
+# PyTorch page-faults in afresh each inference. Faults come in whole trim cycles of the allocator,
+# and a process settles in one of a few states: the ladder network at 112 px faulted 9.3 % or 18.5 %
+# of its activation bytes from process to process, and 1.8-18.7 % over 48 processes (sizes 56-128
+# px, 1 and 2 threads) on one VM, so no synthetic network measures a machine's share. This is the
+# median over ten models outside the validation set, each timed in fresh processes at 1 and 2
+# threads (20 runs: 0-14 %).
+FRESH_SHARE = 0.085
+FRESH_SHARE_SOURCE = ("minor page faults per inference x 4096 B over the activation bytes, median over 20 runs "
+                      "(mnv2, mnv3-l, mnv4-conv-s, mnv4-hybrid-m, timm resnet18, efficientnet_b0, ghostnet_100, "
+                      "efficientformer_l1, torchvision shufflenet_v2_x1_0, squeezenet1_1; 1 and 2 threads; each "
+                      "in a fresh process) on a 2-core Xeon VM, Linux glibc, torch 2.14.1, 2026-11-29: 0-14 %; "
+                      "a property of the allocator and the models' tensor sizes, not measured per machine")
+
+
+def time_networks(device: str, dtype: str, trials: int, sizes: tuple[int, ...]
+                  ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Seconds per inference of the ladder network at ``sizes`` (keys ``ladder56``, ...; the runs of
+    :data:`LADDER_PROCESSES` processes) and of the check network (``check``), each timed in Python
+    processes of its own at this process's thread count, as a user's model runs; and the minor page
+    faults per inference of each process.
 
     Fresh processes, because a network's cost depends on the allocator's state: after the probes,
     this process's allocator keeps freed memory that a fresh process returns to the OS and
     page-faults in again each inference (on a 2-core Xeon VM the check network took 3.96 ms after
     the probes, 7.24 ms in a fresh process); and in one process shared by the networks, the smaller
     ones did not page-fault after the larger."""
-    env = dict(os.environ)
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    code = "from roofline.measure.overheads import _time_network_child; _time_network_child()"
-    out = {}
-    for key in ["check", *(f"ladder{hw}" for hw in sizes)]:
+    times: dict[str, list[float]] = {}
+    faults: dict[str, list[float]] = {}
+    for key in ["check", *(f"ladder{hw}" for hw in sizes for _ in range(LADDER_PROCESSES))]:
         job = {"device": device, "dtype": dtype, "trials": max(5, trials), "network": key,
                "threads": torch.get_num_threads()}
-        try:
-            r = subprocess.run([sys.executable, "-c", code, json.dumps(job)], capture_output=True, text=True,
-                               timeout=600, env=env)
-        except subprocess.TimeoutExpired:
-            raise ProfileError(f"timing the synthetic network {key} in a fresh process took over 10 minutes"
-                               ) from None
-        if r.returncode != 0:
-            last = (r.stderr.strip().splitlines() or ["no message"])[-1]
-            raise ProfileError(f"timing the synthetic network {key} in a fresh process failed: {last}")
-        out[key] = json.loads(r.stdout.strip().splitlines()[-1])
-    return out
+        r = run_fresh("roofline.measure.overheads:_time_network_child", job, f"timing the synthetic network {key}",
+                      ProfileError)
+        times.setdefault(key, []).extend(r["times"])
+        faults.setdefault(key, []).append(r["faults"])
+    return times, faults
 
 
 def _time_network_child() -> None:
@@ -203,12 +211,24 @@ def _time_network_child() -> None:
     else:
         hw = int(key.removeprefix("ladder"))
         net, x = ladder_network().to(dev, dt).eval(), torch.randn(1, 16, hw, hw, device=dev, dtype=dt)
+    calls = [0]
+
+    def run() -> None:
+        calls[0] += 1
+        net(x)
+        sync()
+
     with torch.inference_mode():
-        print(json.dumps(steady_times(lambda: (net(x), sync()), job["trials"], 3, "cpu")))
+        for _ in range(3):  # warm-up, not counted: the first calls allocate what stays allocated
+            net(x)
+        sync()
+        before = minor_faults()
+        times = steady_times(run, job["trials"], 0, "cpu")
+        print(json.dumps({"times": times, "faults": (minor_faults() - before) / calls[0]}))
 
 
-def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: tuple[int, ...], dtype: str
-               ) -> tuple[Measurement, Measurement]:
+def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: tuple[int, ...], dtype: str,
+               faults: dict[str, list[float]] | None = None) -> tuple[Measurement, Measurement]:
     """What layers cost in a network beyond their cost alone, from the ladder network's measured
     ``times`` at ``sizes`` against what ``profile`` (without these terms) predicts:
 
@@ -220,7 +240,13 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
     sizes. Returns (per_kernel, slowdown). Each one's spread is that of what it explains at each size,
     as a share of the network's measured time (its value implied by that size alone, the other term
     fixed): a term near 0 has no meaningful spread relative to itself, but a loaded machine still
-    shows as sizes that disagree."""
+    shows as sizes that disagree.
+
+    The fixed costs charge the page faults ``faults`` counted in the network's processes (their
+    mean, at the profile's cost per fresh byte), not the profile's average share: which trim state a
+    process settles in is not what these terms measure."""
+    import mmap
+
     from ..engine import analyze
 
     net = ladder_network().eval()
@@ -229,7 +255,11 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
         a = analyze(net, profile, input_shape=(1, 16, hw, hw), mode="calibrated", execution="eager")
         kernels = int(a.layers["kernels"].sum())
         roof = float(a.layers["roofline_s"].sum())
-        rows.append((roof, float(kernels), a.total_latency_s - roof))
+        rest = a.total_latency_s - roof
+        if faults is not None:
+            rest += (float(np.mean(faults[f"ladder{hw}"])) * mmap.PAGESIZE * a.latency.fresh_memory_s_per_byte
+                     - a.latency.fresh_s(a.layers))
+        rows.append((roof, float(kernels), rest))
         meds.append(float(np.median(times[f"ladder{hw}"])))
     r, k, rest = (np.array(x) for x in zip(*rows))
     m = np.array(meds)
@@ -266,7 +296,8 @@ def _share_spread(shares: list[float]) -> float:
     return float(q[1] - q[0])
 
 
-def self_check(profile: HardwareProfile, times: list[float], dtype: str) -> dict[str, object]:
+def self_check(profile: HardwareProfile, times: list[float], dtype: str, faults: float | None = None
+               ) -> dict[str, object]:
     """The finished profile's prediction for the check network (``CheckNetwork``, never measured whole
     while profiling) against its measured ``times``: the profile's error on a network it has not seen."""
     predicted, kernels = _predicted(CheckNetwork().eval(), CHECK_INPUT, profile)
@@ -274,4 +305,5 @@ def self_check(profile: HardwareProfile, times: list[float], dtype: str) -> dict
     return {"network": f"synthetic hybrid (convs with hard-swish, 2 transformer blocks; {kernels} kernels), "
                        f"input {'x'.join(map(str, CHECK_INPUT))} {dtype}, eager, timed in a fresh process",
             "predicted_s": float(f"{predicted:.4g}"), "measured_s": float(f"{m.value:.4g}"),
-            "error": round(predicted / m.value - 1.0, 4), "spread": round(m.spread, 4)}
+            "error": round(predicted / m.value - 1.0, 4), "spread": round(m.spread, 4),
+            **({"page_faults": round(faults)} if faults is not None and profile.kind == "cpu" else {})}

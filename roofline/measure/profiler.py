@@ -31,7 +31,8 @@ from ..errors import ProfileError, RooflineError
 from ..hardware import BYTES_PER_ELEMENT, Ceilings, Figure, HardwareProfile, KernelCost, Overhead
 from .ceilings import ClassFit, measure_class_fits
 from .machine import check_device, llc_bytes, machine_facts, torch_threads
-from .overheads import in_context, ladder_sizes, measure_overheads, self_check, time_networks
+from .overheads import (FRESH_SHARE, FRESH_SHARE_SOURCE, in_context, ladder_sizes, measure_overheads, self_check,
+                        time_networks)
 from .peaks import measure_bandwidth, measure_conv, measure_matmul
 from .timing import NOISY_SPREAD, Measurement
 
@@ -156,12 +157,12 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
     if fits:
         step("self-check")
         sizes = ladder_sizes(quick)
-        times = time_networks(device, cdt, b.trials, sizes if device == "cpu" else ())
+        times, faults = time_networks(device, cdt, b.trials, sizes if device == "cpu" else ())
         if device == "cpu":
             # what a network costs beyond its ops alone, against the profile without that term
             run.overhead["in_context"], run.overhead["in_network"] = in_context(_profile(run, "provisional"),
-                                                                                times, sizes, cdt)
-        run.check = self_check(_profile(run, "check"), times["check"], cdt)
+                                                                                times, sizes, cdt, faults)
+        run.check = self_check(_profile(run, "check"), times["check"], cdt, faults["check"][0])
     return run
 
 
@@ -252,10 +253,11 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     per_inf = (Figure(_sig(o["inference"].value), f"{src}: {o['inference'].describe()}", "measured")
                if "inference" in o else None)
     fresh = (Figure(_sig(o["fresh_memory"].value), f"{src}: {o['fresh_memory'].describe()}; charged once per "
-                    f"inference for the largest layer's activations (eager only)", "measured")
+                    f"inference (eager only) for fresh_memory_share of the layers' activation bytes", "measured")
              if "fresh_memory" in o else None)
+    share = Figure(FRESH_SHARE, FRESH_SHARE_SOURCE, "medium") if fresh else None
     return HardwareProfile(name=name, kind="gpu" if run.device == "cuda" else "cpu", description=desc,
                            default_dtype=default, peak_macs_per_s=peaks,
                            mem_bw_bytes_per_s=Figure(run.bandwidth.value, f"{src}: {run.bandwidth.describe()}",
                                                      "measured"),
-                           machine=machine, ceilings=tuple(ceilings), overhead=Overhead(kernels, per_inf, fresh))
+                           machine=machine, ceilings=tuple(ceilings), overhead=Overhead(kernels, per_inf, fresh, share))

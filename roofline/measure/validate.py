@@ -39,10 +39,12 @@ from ..io import report_folder, write_atomic
 from ..stats import spearman
 from ..trace.user_model import USER_MODEL_RESOLUTION, check_spec, is_model_spec, load_factory
 from ..zoo import build_model, model_card
+from .fresh import minor_faults, run_fresh
 from .machine import TORCH_DTYPES, check_device, torch_threads
 from .timing import NOISY_SPREAD, cuda_graph, spread
 
 EXECS = ("eager", "graph", "compile")
+WARMUP = 3  # untimed runs before the timed ones
 PREDICT_WITH = {"eager": "eager", "graph": "graph", "compile": "fused"}
 
 
@@ -116,6 +118,7 @@ class Validation:
             lambda g: spearman(g["predicted_us"], g["measured_us"]), include_groups=False)
 
     threads: int = 0
+    processes: int = 0  # fresh processes each model was timed in; 0: all in the validating process
 
     @property
     def setup(self) -> str:
@@ -134,6 +137,7 @@ class Validation:
                                "roofline": a.roof.mode, "dtype": a.roof.dtype,
                                "latency_model": a.latency.describe()},
             "batch": self.batch, "dtype": self.run_dtype, "channels_last": self.channels_last, "runs": self.runs,
+            "processes": self.processes,
             "summary": {"median_abs_error": self.median_abs_error, "spearman_models": self.spearman_models,
                         "spearman_macs": self.spearman_macs, "spearman_layers": _nan_none(self.spearman_layers),
                         "median_abs_error_layers": _nan_none(self.median_abs_error_layers),
@@ -289,10 +293,14 @@ def match_layers(a: Analysis, scopes: dict[str, list[tuple[str, float]]]) -> pd.
 def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10, convention: str | None = None,
              mode: str = "auto", dtype: str | None = None, batch: int = 1, channels_last: bool = False,
              execution: str = "eager", layers: bool = True, threads: int | None = None,
-             resolution: int | None = None, width: float | None = None,
+             resolution: int | None = None, width: float | None = None, processes: int | None = None,
              progress: Callable[[str], None] | None = None) -> Validation:
     """Run each model for real on ``device`` and compare with its prediction on ``hw`` (at ``resolution``
-    and ``width`` where given, else each model's own)."""
+    and ``width`` where given, else each model's own).
+
+    Each model is timed in ``processes`` fresh Python processes (default :func:`default_processes`),
+    its latency the median of their medians; 0 times it in this process, after whatever ran here
+    before (see :mod:`roofline.measure.fresh`)."""
     check_device(device)
     if execution not in EXECS:
         raise RooflineError(f"unknown --exec {execution!r}; use one of {', '.join(EXECS)}")
@@ -304,6 +312,10 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
         raise RooflineError(f"--batch must be an integer from 1 to 4096, got {batch}")
     if not models:
         raise RooflineError("no models to validate")
+    if processes is None:
+        processes = default_processes(device)
+    if isinstance(processes, bool) or not isinstance(processes, int) or not 0 <= processes <= 20:
+        raise RooflineError(f"--processes must be an integer from 0 to 20, got {processes}")
     for name in models:
         if is_model_spec(name):
             check_spec(name)
@@ -313,12 +325,20 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
         checks.threads(threads)
     with torch_threads(threads):
         return _validate(models, hw, device, runs, convention, mode, dtype, batch, channels_last, execution,
-                         layers, resolution, width, progress)
+                         layers, resolution, width, processes, progress)
+
+
+def default_processes(device: str) -> int:
+    """Fresh processes per model: 3 on CPU, where the allocator's page faults make a process's
+    latency vary (±10 % between processes on a 2-core VM); 1 on CUDA, whose caching allocator
+    reuses device memory."""
+    return 3 if device == "cpu" else 1
 
 
 def _validate(models: list[str], hw: Any, device: str, runs: int, convention: str | None, mode: str,
               dtype: str | None, batch: int, channels_last: bool, execution: str, layers: bool,
-              resolution: int | None, width: float | None, progress: Callable[[str], None] | None) -> Validation:
+              resolution: int | None, width: float | None, processes: int,
+              progress: Callable[[str], None] | None) -> Validation:
     profile = load_hardware(hw)
     used = profile.machine.get("threads_used")
     if device == "cpu" and isinstance(used, int) and used != torch.get_num_threads():
@@ -337,31 +357,74 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
             progress(name)
         a, module, res = _predict(name, profile, dtype=roof.dtype, convention=convention, mode=mode, batch=batch,
                                   execution=predict, resolution=resolution, width=width)
-        model = (module if module is not None else build_model(name, width, device=device))
-        model = model.to(device=device, dtype=TORCH_DTYPES[run_dtype]).eval()
         analyses[a.model] = a
-        x = torch.randn(batch, 3, res, res, device=device, dtype=TORCH_DTYPES[run_dtype])
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            times = time_model(_runner(model, x, device, execution), runs, device)
-            if layers and execution != "compile" and a.latency.execution != "fused":
-                layer_frames.append(match_layers(a, profile_layers(model, x, max(3, min(runs, 10)), device)))
-        measured = statistics.median(times)
-        sp = spread(times)
+        job = {"name": name, "width": width, "resolution": res, "batch": batch, "device": device,
+               "dtype": run_dtype, "channels_last": channels_last, "execution": execution, "runs": runs,
+               "threads": torch.get_num_threads()}
+        per_process = [run_fresh("roofline.measure.validate:_time_model_child", job, f"timing {name}")
+                       for _ in range(processes)]
+        profiled = layers and execution != "compile" and a.latency.execution != "fused"
+        if not processes or profiled:
+            model, x = _build(name, module, job)
+            with torch.inference_mode():
+                if not processes:
+                    per_process.append(_timed(model, x, job))
+                if profiled:
+                    layer_frames.append(match_layers(a, profile_layers(model, x, max(3, min(runs, 10)), device)))
+            del model, x
+        medians = [statistics.median(p["times"]) for p in per_process]
+        measured = statistics.median(medians)
+        sp = spread([t for p in per_process for t in p["times"]])
         if sp > NOISY_SPREAD:
             warnings.append(f"{a.model}: run-to-run spread {sp:.0%} (interquartile range / median): the "
                             f"machine was loaded; its measured latency is uncertain")
         model_rows.append({"model": a.model, "macs": a.totals["macs"], "kernels": a.totals["kernels"],
                            "roofline_ms": a.roofline_latency_s * 1e3, "overhead_ms": a.overhead_s * 1e3,
                            "predicted_ms": a.total_latency_s * 1e3, "measured_ms": measured * 1e3,
-                           "spread": sp, "error": a.total_latency_s / measured - 1.0})
-        del model, x
+                           "spread": sp, "process_spread": (max(medians) - min(medians)) / measured,
+                           "page_faults": statistics.median(p["faults"] for p in per_process),
+                           "error": a.total_latency_s / measured - 1.0})
     layer_df = (pd.concat(layer_frames, ignore_index=True) if layer_frames else
                 pd.DataFrame(columns=["model", "name", "op", "macs", "predicted_us", "measured_us"]))
     return Validation(profile, device, run_dtype, runs, execution, batch, channels_last,
-                      pd.DataFrame(model_rows), layer_df, analyses, warnings, torch.get_num_threads())
+                      pd.DataFrame(model_rows), layer_df, analyses, warnings, torch.get_num_threads(), processes)
+
+
+def _build(name: str, module: nn.Module | None, job: dict[str, Any]) -> tuple[nn.Module, torch.Tensor]:
+    """The model of ``job`` (``module`` where the caller built it) and its input, ready to run."""
+    device, dt = job["device"], TORCH_DTYPES[job["dtype"]]
+    if module is None:
+        module = load_factory(name) if is_model_spec(name) else build_model(name, job["width"], device=device)
+    model = module.to(device=device, dtype=dt).eval()
+    x = torch.randn(job["batch"], 3, job["resolution"], job["resolution"], device=device, dtype=dt)
+    if job["channels_last"]:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    return model, x
+
+
+def _timed(model: nn.Module, x: torch.Tensor, job: dict[str, Any]) -> dict[str, Any]:
+    """Seconds of each timed run and the minor page faults per timed run (the warm-up runs, which
+    allocate what stays allocated, not counted), under ``torch.inference_mode``."""
+    with torch.inference_mode():
+        run = _runner(model, x, job["device"], job["execution"])
+        for _ in range(WARMUP):
+            run()
+        _sync(job["device"])()
+        f0 = minor_faults()
+        times = time_model(run, job["runs"], job["device"], warmup=0)
+        return {"times": times, "faults": (minor_faults() - f0) / job["runs"]}
+
+
+def _time_model_child() -> None:
+    """Entry of a fresh timing process (:func:`roofline.measure.fresh.run_fresh`)."""
+    import json
+
+    job = json.loads(sys.argv[1])
+    torch.set_num_threads(int(job["threads"]))
+    warnings.simplefilter("ignore")
+    model, x = _build(job["name"], None, job)
+    print(json.dumps(_timed(model, x, job)))
 
 
 def check_band_reading(profile: HardwareProfile, dtype: str | None, mode: str) -> None:
@@ -417,7 +480,8 @@ def load_validation(folder: str | Path, hw: Any) -> Validation:
         analyses[a.model] = a
     threads = int(profile.machine.get("threads_used", 0) or 0) if doc["device"] == "cpu" else 0
     return Validation(profile, doc["device"], doc["dtype"], int(doc["runs"]), doc["execution"], int(doc["batch"]),
-                      bool(doc["channels_last"]), models, layers, analyses, list(doc.get("warnings", [])), threads)
+                      bool(doc["channels_last"]), models, layers, analyses, list(doc.get("warnings", [])), threads,
+                      int(doc.get("processes", 0)))
 
 
 # --- the report ---------------------------------------------------------------------------------------
@@ -521,6 +585,17 @@ def markdown(v: Validation, profile_runs: list[dict]) -> str:
            f"it is above the measurement for {int((eq1_ratio < 1).sum())} of {len(m)} models. ")
         + f"The overhead terms make up {overhead_share.min():.0%}-{overhead_share.max():.0%} of the predictions.",
     ]
+    if v.device == "cpu" and "page_faults" in m and v.execution == "eager":
+        import mmap
+
+        act = pd.Series({k: float(x.layers["activation_bytes"].sum()) for k, x in v.analyses.items()})
+        fresh = m["page_faults"].to_numpy() * mmap.PAGESIZE / act[m["model"]].to_numpy()
+        share = a.latency.fresh_memory_share
+        lines.append(f"- Fresh memory: page faults per inference x {mmap.PAGESIZE} B over each model's activation "
+                     f"bytes came to {fresh.min():.1%}-{fresh.max():.1%} (median {np.median(fresh):.1%}); "
+                     + ("the profile charges none." if not a.latency.fresh_memory_s_per_byte else
+                        f"the profile charges {share:.1%} for every model." if share is not None else
+                        "the profile charges the largest layer's activations."))
     if not v.layers.empty:
         by_model = v.spearman_layers_by_model()
         lines.append(
@@ -538,7 +613,23 @@ def markdown(v: Validation, profile_runs: list[dict]) -> str:
                         f"and this run predicted `{a.latency.execution}` execution.\n")
     warn_md = ("\n**Warnings:**\n\n" + "\n".join(f"- {w}" for w in v.warnings) + "\n") if v.warnings else ""
     m["spread"] = m["spread"].map(lambda s: f"{s:.0%}")
+    if "process_spread" in m:
+        m["process_spread"] = m["process_spread"].map(lambda s: f"{s:.0%}")
+        m["page_faults"] = m["page_faults"].map(lambda f: f"{f:.0f}")
     m["error"] = m["error"].map(lambda s: f"{s:+.1%}")
+    if v.processes:
+        ps = v.models["process_spread"]
+        timing = (f"each model in {v.processes} fresh Python process{'es' if v.processes > 1 else ''} of its "
+                  f"own, as a deployment runs one model: {v.runs} timed runs after {WARMUP} warm-up runs in each, "
+                  f"the median of {'their medians' if v.processes > 1 else 'the runs'}"
+                  + (f". Between processes a model's median moved by {ps.median():.0%} (median over models; "
+                     f"at most {ps.max():.0%}, {v.models.loc[ps.idxmax(), 'model']})" if v.processes > 1 else "")
+                  + "; `spread` is the interquartile range over the median of all its runs, `process_spread` "
+                    "the range of its process medians over the median, `page_faults` the minor page faults "
+                    "per inference (memory fresh from the OS; median over processes).")
+    else:
+        timing = (f"all in one process, one model after another, {v.runs} timed runs after {WARMUP} warm-up runs, "
+                  f"median.")
     ceilings = ""
     if roof.mode == "calibrated":
         ceilings = (f"Per-op-class ceilings measured at batch {roof.ceilings_batch}: "
@@ -556,7 +647,7 @@ def markdown(v: Validation, profile_runs: list[dict]) -> str:
 
 Generated by `roofline validate` with the profile `{v.profile.name}`
 ({v.profile.description}). Models ran for real: {v.setup}, eval mode,
-`torch.inference_mode`, {v.runs} timed runs after 3 warm-up runs, median.
+`torch.inference_mode`, {timing}
 Per-layer times: `torch.profiler` op times in a profiled eager run
 ({'device time of each op' if v.device == 'cuda' else 'CPU time of each op'}), attributed to
 the module that ran them.
