@@ -8,7 +8,7 @@ Per layer::
 and per model ``total = sum(latency_s) + per-inference cost``, where eager execution
 on a profile that measured it adds the cost of page-faulting fresh memory: eager
 PyTorch on CPU hands activations back to the OS during each inference, and the
-profile measures what share of a network's activation bytes that is (older profiles:
+profile states what share of a network's activation bytes that is (older profiles:
 the largest layer's activations). How many kernels a layer is depends on how the model
 executes:
 

@@ -178,8 +178,8 @@ class Overhead:
     per_inference_s: Figure | None = None
     # eager PyTorch on CPU: the allocator hands activations back to the OS during each inference and
     # page-faults them in again (zeroed): per byte, and which bytes. With a share, that share of all the
-    # layers' activation bytes (measured on the profiler's synthetic networks); without one (profiles
-    # made before the share was measured), the largest layer's activations
+    # layers' activation bytes (roofline profile writes a stated average, measure/overheads.py); without
+    # one (profiles made before the share), the largest layer's activations
     fresh_memory_s_per_byte: Figure | None = None
     fresh_memory_share: Figure | None = None
 
