@@ -1,6 +1,7 @@
 """Hardware profiler, calibrated mode and `roofline validate` (on tiny budgets: not speed tests)."""
 
 import json
+import sys
 
 import pytest
 import torch
@@ -374,3 +375,34 @@ def test_a_saved_band_holds_for_the_reading_its_runs_used(tiny_profile):
         banded = dc_replace(prof, validation=block)
         assert roofline.analyze("mnv3-s", banded, mode=holds).band.validated, read
         assert not roofline.analyze("mnv3-s", banded, mode=not_holds).band.validated, read
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_timing_process_ends_with_the_process_that_started_it():
+    """An interrupted or killed `validate` leaves no model running: its timing process gets SIGKILL when
+    the process that started it ends, however it ends (here SIGKILL, with no cleanup at all)."""
+    import subprocess
+    import time
+    from pathlib import Path
+
+    parent = subprocess.Popen([sys.executable, "-c", "from roofline.measure.fresh import run_fresh; "
+                               "run_fresh('signal:pause', {}, 'waiting')"])
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    deadline = time.monotonic() + 60
+    while not children.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child = int(children.read_text().split()[0])
+    time.sleep(2.0)  # the child has asked to die with its parent (first thing it does) and is paused
+    parent.kill()
+    parent.wait()
+
+    def running() -> bool:
+        try:
+            return Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+
+    deadline = time.monotonic() + 10
+    while running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running()

@@ -30,7 +30,8 @@ def run_fresh(entry: str, job: dict[str, Any], what: str, error: type[RooflineEr
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    code = f"from {module} import {func}; {func}()"
+    code = f"from roofline.measure.fresh import die_with_parent; die_with_parent({os.getpid()}); " \
+           f"from {module} import {func}; {func}()"
     try:
         r = subprocess.run([sys.executable, "-c", code, json.dumps(job)], capture_output=True, text=True,
                            timeout=TIMEOUT_S, env=env)
@@ -43,6 +44,21 @@ def run_fresh(entry: str, job: dict[str, Any], what: str, error: type[RooflineEr
         return json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise error(f"{what} in a fresh process printed no result") from None
+
+
+def die_with_parent(parent: int) -> None:
+    """In a timing process: be killed when the process that started it ends, however it ends (an
+    interrupted ``validate`` leaves no model running on the cores). Linux only; elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the request: end now
+        os._exit(1)
 
 
 def minor_faults() -> int:
