@@ -331,7 +331,7 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
 def default_processes(device: str) -> int:
     """Fresh processes per model: 3 on CPU, where the allocator's page faults make a process's
     latency vary (on a 2-core VM a model's three process medians ranged over a median 5-8 % of
-    their median, up to 24 %, in six runs of twelve models); 1 on CUDA, whose caching allocator
+    their median, up to 24 %, in five quiet runs of twelve models); 1 on CUDA, whose caching allocator
     reuses device memory."""
     return 3 if device == "cpu" else 1
 
