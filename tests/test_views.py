@@ -76,9 +76,13 @@ def test_html_report_is_one_self_contained_file(cli, tmp_path):
     assert all(r.startswith("#") for r in page.refs)  # no external resources: only in-page references
     assert "<script>" in text and not re.search(r"(src|href)=[\"']?(https?:|//)|url\((?!#)|@import", text)
     assert "pixel8-edgetpu" in text and "s23-cpu" in text and "Assumptions" in text
-    assert text.count('class="l memory"') > 187  # every layer on the EdgeTPU is memory-bound
-    for hw in ("pixel8-edgetpu", "s23-cpu"):  # the two totals, side by side, with their bands
-        a = roofline.analyze("mnv4-hybrid-l", hw)
+    analyses = [roofline.analyze("mnv4-hybrid-l", hw) for hw in ("pixel8-edgetpu", "s23-cpu")]
+    # one row per layer per profile, marked by its bound: 187 layers each, both bounds on both profiles
+    memory = [int((a.layers["bound"] == "memory").sum()) for a in analyses]
+    assert [len(a.layers) for a in analyses] == [187, 187] and all(0 < m < 187 for m in memory)
+    assert text.count('class="l memory"') == sum(memory)
+    assert text.count('class="l compute"') == 2 * 187 - sum(memory)
+    for a in analyses:  # the two totals, side by side, with their bands
         assert units.seconds(a.total_latency_s) in text and units.seconds_range(*a.latency_band_s) in text
 
 
