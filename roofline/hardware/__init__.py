@@ -24,7 +24,7 @@ A profile file (``hardware_profiles/<name>.yaml``)::
       fresh_memory_s_per_byte:     # optional, eager only: page-faulting fresh memory, per byte, paid
         value: 6.6e-10             # once per inference for fresh_memory_share of all the layers'
         source: "..."              # activation bytes (without a share: the largest layer's)
-      fresh_memory_share: {value: 0.094, source: "...", confidence: measured}   # optional, 0 to 1
+      fresh_memory_share: {value: 0.085, source: "...", confidence: medium}     # optional, 0 to 1
     ceilings:                      # optional: measured per-op-class rates, per batch size
       - batch: 1
         macs_per_s: {conv2d: 8.2e+10, conv1x1: 7.3e+10, dwconv2d: 1.4e+10, fc: 1.0e+10}

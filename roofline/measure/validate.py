@@ -1,7 +1,8 @@
 """Check latency predictions against latency measured on this machine.
 
 Each model runs for real (eval mode, ``torch.inference_mode``, warm-up, repeated
-timing, median) in one of three ways, and is predicted with the matching
+timing, median; in fresh processes of its own by default, :func:`default_processes`)
+in one of three ways, and is predicted with the matching
 execution mode of the latency model (:mod:`roofline.engine.latency`):
 
 - ``eager``: PyTorch eager, one kernel per aten op (predicted ``eager``, ``unfused`` bytes);
