@@ -17,7 +17,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from roofline.profile_report import TIMM_TABLE
+from roofline.studies.profile_report import TIMM_TABLE
 
 
 def main() -> None:

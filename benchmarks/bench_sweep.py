@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 import roofline
-from roofline.sweep import MODEL_GROUPS, sweep
+from roofline.studies.sweep import MODEL_GROUPS, sweep
 
 MODELS = list(MODEL_GROUPS["paper-fig2"])
 RPS = np.arange(0, 501, 1.0)
@@ -43,7 +43,7 @@ def main() -> None:
     loop = (time.perf_counter() - t0) / len(sample) * len(RPS)
     print(f"{len(RPS)}-point sweep over {len(MODELS)} models ({len(df)} latencies), after tracing, "
           f"median of {args.repeat}:")
-    print(f"  roofline.sweep (vectorised)       : {ours * 1e3:.1f} ms")
+    print(f"  roofline.studies.sweep (vectorised)       : {ours * 1e3:.1f} ms")
     print(f"  loop of roofline.analyze per RP   : {loop * 1e3:.0f} ms (estimated from {len(sample)} RPs)")
     print(f"  ratio: {loop / ours:.0f}x")
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 import roofline
-from roofline.profile_report import timm_rows
-from roofline.stats import spearman
+from roofline.studies.profile_report import timm_rows
+from roofline.core.stats import spearman
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ import warnings
 
 import numpy as np
 
-from roofline.measure.crossval import summary
-from roofline.profile_report import check, table6_datasets
-from roofline.stats import spearman
+from roofline.fit.selection import summary
+from roofline.studies.profile_report import check, table6_datasets
+from roofline.core.stats import spearman
 
 
 def main() -> None:

@@ -29,9 +29,9 @@ if _guard:
 
 from importlib.metadata import PackageNotFoundError, version  # noqa: E402
 
-from .conventions import CONVENTIONS, Convention  # noqa: E402
+from .core.conventions import CONVENTIONS, Convention  # noqa: E402
 from .engine import Analysis, analyze  # noqa: E402
-from .errors import RooflineError  # noqa: E402
+from .core.errors import RooflineError  # noqa: E402
 from .hardware import HardwareProfile, list_hardware, load_hardware  # noqa: E402
 from .trace import LayerTable, trace  # noqa: E402
 from .zoo import ModelCard, build_model, list_models, model_card  # noqa: E402

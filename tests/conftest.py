@@ -3,8 +3,8 @@ import pytest
 
 import roofline
 from roofline.cli import main
-from roofline.conventions import get_convention
-from roofline.measure.terms import Params, build_design, predict
+from roofline.core.conventions import get_convention
+from roofline.fit.terms import Params, build_design, predict
 
 ZOO = ["mnv1", "mnv2", "mnv3-l", "mnv3-s", "mnv4-conv-s", "mnv4-conv-m", "mnv4-conv-l",
        "mnv4-hybrid-m", "mnv4-hybrid-l"]

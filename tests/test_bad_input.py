@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 
 import roofline
-from roofline.errors import RooflineError
+from roofline.core.errors import RooflineError
 from roofline.measure.validate import validate
-from roofline.measure.fit import fit_roofline
-from roofline.measure.table import read_measurements
-from roofline.pareto import front_ranges, pareto
-from roofline.sweep import sweep
-from roofline.transfer import derive
+from roofline.fit.table_fit import fit_roofline
+from roofline.fit.measurements import read_measurements
+from roofline.studies.pareto import front_ranges, pareto
+from roofline.studies.sweep import sweep
+from roofline.hardware.transfer import derive
 
 PIXEL6 = (Path(__file__).resolve().parent.parent / "hardware_profiles" / "pixel6-cpu.yaml").read_text()
 OLD = "an existing file\n"
@@ -441,7 +441,7 @@ def test_refused_command_leaves_existing_report_untouched(cli, tmp_path):
 
 def test_interrupted_report_leaves_nothing(tmp_path, monkeypatch):
     """A report folder is built aside and renamed into place: an interruption leaves no folder."""
-    from roofline import reproduce
+    from roofline.studies import reproduce
 
     def interrupted(progress=None):
         raise KeyboardInterrupt
@@ -492,7 +492,7 @@ def test_messages_print_plain_numbers():
 
 
 def test_rewriting_a_report_keeps_the_folders_other_files(tmp_path):
-    from roofline.io import report_folder, write_atomic
+    from roofline.core.io import report_folder, write_atomic
 
     out = tmp_path / "report"
     out.mkdir()
@@ -573,7 +573,7 @@ def test_a_printing_model_file_keeps_json_valid(tmp_path):
 
 def test_torchvision_models_that_are_not_classifiers():
     pytest.importorskip("torchvision")
-    from roofline.errors import TraceError
+    from roofline.core.errors import TraceError
 
     with pytest.raises(TraceError, match="ObjectDetection weights set no input size; give --resolution"):
         roofline.trace("torchvision:fasterrcnn_resnet50_fpn")

@@ -10,7 +10,7 @@ from torch import nn
 
 import roofline
 from roofline.engine import roofline_times
-from roofline.errors import ProfileError, RooflineError, UnknownHardwareError
+from roofline.core.errors import ProfileError, RooflineError, UnknownHardwareError
 from roofline.hardware import Roof
 
 REQUIRED = ["pixel6-cpu", "s23-cpu", "pixel4-dsp", "pixel6-edgetpu", "pixel7-edgetpu", "pixel8-edgetpu",
@@ -232,7 +232,7 @@ def test_output_errors_leave_no_file(cli, tmp_path):
 
 
 def test_write_atomic_never_half_writes(tmp_path, monkeypatch):
-    from roofline.io import write_atomic
+    from roofline.core.io import write_atomic
 
     target = tmp_path / "out.csv"
     target.write_text("old")

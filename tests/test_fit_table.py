@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 import roofline
-from roofline.conventions import get_convention
-from roofline.errors import CacheWarning, RooflineError
-from roofline.measure.crossval import conformal_band, cross_validate, group_folds, select
-from roofline.measure.table import Columns, read_measurements
-from roofline.measure.terms import Params, build_design, fit_params, predict
+from roofline.core.conventions import get_convention
+from roofline.core.errors import CacheWarning, RooflineError
+from roofline.fit.selection import conformal_band, cross_validate, group_folds, select
+from roofline.fit.measurements import Columns, read_measurements
+from roofline.fit.terms import Params, build_design, fit_params, predict
 from roofline.trace.cache import TraceRequest, cache_key, trace_many, trace_request
 
 from conftest import FIT_ZOO as ZOO
@@ -198,7 +198,7 @@ def test_fit_cli_on_a_table_with_resolutions_and_batches(cli, tmp_path):
 def test_eq1_fit_recovers_a_known_roofline():
     """The paper reproduction's Eq. 1 fit (least squares on log latency) returns the ridge point and
     bandwidth that generated exact latencies; a change of its objective or search shows here."""
-    from roofline.measure.fit import fit_roofline, latency_sums, model_costs
+    from roofline.fit.table_fit import fit_roofline, latency_sums, model_costs
 
     costs = model_costs([roofline.trace(m) for m in ZOO], "mnv4-paper", "int8")
     t = latency_sums(costs, np.array([37.0]))[0] / 3e10  # RP 37 MAC/B, 30 GB/s
@@ -219,7 +219,7 @@ def test_a_model_file_row_is_traced_and_fitted(tmp_path, cli):
 
 
 def test_family_of_names_the_architecture():
-    from roofline.measure.terms import family_of
+    from roofline.fit.terms import family_of
 
     assert family_of("timm:fastvit_sa12") == "fastvit"
     assert family_of("timm:efficientvit_b1.r224_in1k") == "efficientvit"
@@ -255,7 +255,7 @@ def test_a_family_multiplier_is_recovered_and_predicts_a_held_out_member():
 
 
 def test_selection_tries_the_family_term_only_beside_other_families():
-    from roofline.measure.crossval import candidates
+    from roofline.fit.selection import candidates
 
     rows = [(m, 224) for m in ZOO]
     d = _zoo_design(rows, TRUE)

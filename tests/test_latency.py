@@ -8,7 +8,7 @@ from torch import nn
 
 import roofline
 from roofline.engine import kernel_counts, kernel_overheads
-from roofline.errors import ProfileError, RooflineError
+from roofline.core.errors import ProfileError, RooflineError
 from roofline.hardware import KernelCost, load_hardware
 
 BASE = {"name": "toy", "kind": "cpu", "default_dtype": "fp32", "peak_macs_per_s": {"fp32": 1e9},
@@ -111,7 +111,7 @@ def test_plausibility_bounds_reject_bad_profiles(patch, message):
 
 
 def test_fit_refuses_more_parameters_than_the_data_supports():
-    from roofline.measure.crossval import supported
+    from roofline.fit.selection import supported
 
     # peak, bandwidth and two overheads: 4 unshrunk parameters need 6 models; class factors are shrunk
     assert supported(6, ("kernel", "inference")) and not supported(5, ("kernel", "inference"))
@@ -136,7 +136,7 @@ def test_committed_gpu_reports_reproduce_from_their_profile():
     measured side (real runs on an H200) still meets the bar against them."""
     import pandas as pd
 
-    from roofline.stats import spearman
+    from roofline.core.stats import spearman
 
     root = Path(__file__).resolve().parent.parent / "reports" / "validation-h200"
     profile = load_hardware(root / "profile-h200.yaml")

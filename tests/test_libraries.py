@@ -8,7 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import roofline
-from roofline.errors import RooflineError, UnknownModelError
+from roofline.core.errors import RooflineError, UnknownModelError
 from roofline.zoo import build_model, libraries
 
 timm = pytest.importorskip("timm")
@@ -75,7 +75,7 @@ def test_names_errors_and_listing(cli, monkeypatch):
 
 
 def test_table16_over_the_full_table6_set():
-    from roofline.reproduce import table16
+    from roofline.studies.reproduce import table16
 
     t = table16(full=True)
     full = t[t["set"] == "table6"].set_index("device")

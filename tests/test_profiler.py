@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import roofline
-from roofline.errors import RooflineError
+from roofline.core.errors import RooflineError
 from roofline.hardware import load_hardware, profile_to_yaml
 from roofline.measure.profiler import Budget, profile_machine, to_profile
 from roofline.measure.validate import validate, write_report
@@ -240,7 +240,7 @@ def _run_with_bandwidth_spread(spread: float):
 
 
 def test_a_figure_spread_over_100_percent_writes_no_profile_unless_allowed(tmp_path):
-    from roofline.errors import ProfileError
+    from roofline.core.errors import ProfileError
 
     run = _run_with_bandwidth_spread(1.4)  # a loaded machine: the interquartile range is 140 % of the median
     assert run.unusable == ["bandwidth (triad)"] and run.noisy == ["bandwidth (triad)", "overhead inference"]
@@ -337,7 +337,7 @@ def test_a_measured_profile_is_read_through_its_ceilings_by_default(tiny_profile
     from dataclasses import replace as dc_replace
 
     from roofline.hardware import Validation as ProfileValidation
-    from roofline.sweep import sweep
+    from roofline.studies.sweep import sweep
 
     _, prof = tiny_profile
     assert prof.ceilings and prof.fitted is None and prof.reads_calibrated()

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import roofline
-from roofline.sweep import sweep
+from roofline.studies.sweep import sweep
 
 TABLES = {name: roofline.trace(name) for name in ("mnv2", "mnv3-s", "mnv4-hybrid-m")}
 models = st.sampled_from(sorted(TABLES))
@@ -105,7 +105,7 @@ def test_doubling_one_roof_moves_only_the_layers_it_bounds(model, peak, bw, whic
 @settings(max_examples=40, deadline=None)
 @given(st.one_of(st.floats(1e6, 1e300, exclude_min=True), st.floats(1e-300, 1e-3, exclude_max=True)))
 def test_ridge_points_outside_the_bounds_are_refused(rp):
-    from roofline.errors import InvalidInputError, ProfileError
+    from roofline.core.errors import InvalidInputError, ProfileError
 
     with pytest.raises(ProfileError):
         roofline.load_hardware(hw(1e12, 1e10, fitted={"dtype": "int8", "ridge_point_macs_per_byte": rp}))
@@ -119,7 +119,7 @@ def test_ridge_points_outside_the_bounds_are_refused(rp):
 def test_pareto_never_marks_a_nan_row_optimal(points):
     import pandas as pd
 
-    from roofline.pareto import pareto, pareto_mask
+    from roofline.studies.pareto import pareto, pareto_mask
 
     lat = np.array([p[0] for p in points])
     acc = np.array([p[1] for p in points])

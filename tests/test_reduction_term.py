@@ -8,10 +8,10 @@ import torch.nn as nn
 import yaml
 
 import roofline
-from roofline.errors import ProfileError
+from roofline.core.errors import ProfileError
 from roofline.hardware import load_hardware, profile_to_yaml
-from roofline.measure.crossval import candidates, select, with_shape
-from roofline.measure.terms import Params, fit_params, predict
+from roofline.fit.selection import candidates, select, with_shape
+from roofline.fit.terms import Params, fit_params, predict
 
 from conftest import FIT_ZOO, zoo_design
 
@@ -47,7 +47,7 @@ def test_a_layers_mac_time_grows_by_one_plus_h_over_its_reduction_length():
 
 
 def test_sweep_at_the_profiles_ridge_point_equals_analyze_with_the_reduction_term():
-    from roofline.sweep import sweep
+    from roofline.studies.sweep import sweep
 
     prof = _profile(24.0)
     df = sweep(["mnv2"], [1.0, 300.0], hw=prof)
@@ -69,7 +69,7 @@ def test_reduction_half_round_trips_and_a_bad_one_is_refused():
 
 
 def test_derive_carries_the_reduction_half_length(tmp_path):
-    from roofline.transfer import derive
+    from roofline.hardware.transfer import derive
 
     like = load_hardware("rtx3090")
     doc = yaml.safe_load(profile_to_yaml(like))
@@ -135,7 +135,7 @@ def test_hw_and_analyze_show_the_reduction_half_length(cli, tmp_path):
 
 
 def test_a_fitted_ridge_point_below_a_tenth_is_not_printed_as_zero():
-    from roofline import units
+    from roofline.core import units
 
     assert [units.ridge_point(x) for x in (0.0053224, 4.632, 500.0, 0.0)] == ["0.00532", "4.6", "500.0", "0.0"]
     a = roofline.analyze("mnv2", "s23-cpu")  # fitted ridge point about 0.005 MAC/B: compute time only

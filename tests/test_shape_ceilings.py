@@ -190,7 +190,7 @@ def test_shape_terms_round_trip_and_bad_ones_are_named(tmp_path, cli):
     assert code == 0, err
     assert "conv1x1 (1e+04, 20, 30, 64)" in flat and "conv1x1 50 µs from 7,840 output elements" in flat
     f.write_text(f.read_text().replace("reduction_half: 67.0", "reduction_half: -1"))
-    with pytest.raises(roofline.errors.ProfileError, match=r"ceilings\[0\].shape.fc.reduction_half must be a number"):
+    with pytest.raises(roofline.core.errors.ProfileError, match=r"ceilings\[0\].shape.fc.reduction_half must be a number"):
         load_hardware(f)
 
 
@@ -236,7 +236,7 @@ def test_committed_cpu_reports_reproduce_from_their_profile(threads):
 
     import pandas as pd
 
-    from roofline.stats import spearman
+    from roofline.core.stats import spearman
 
     root = Path(__file__).resolve().parent.parent / "reports" / "validation-cpu" / f"threads-{threads}"
     profile = load_hardware(root / "profile-run1.yaml")

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import roofline
-from roofline.errors import RooflineError
-from roofline.pareto import front_ranges, pareto, pareto_mask
-from roofline.sweep import MODEL_GROUPS, expand_models, parse_rps, sweep
+from roofline.core.errors import RooflineError
+from roofline.studies.pareto import front_ranges, pareto, pareto_mask
+from roofline.studies.sweep import MODEL_GROUPS, expand_models, parse_rps, sweep
 
 
 def test_rp_zero_is_macs_over_peak():
@@ -173,7 +173,7 @@ def test_cli_fit_bad_input(cli, tmp_path, text, message):
 
 
 def test_fitted_ridge_points_near_the_papers():
-    from roofline.reproduce import table16
+    from roofline.studies.reproduce import table16
 
     t = table16(full=False).set_index("device")
     assert set(t["set"]) == {"zoo"}
@@ -215,7 +215,7 @@ def test_committed_report_is_linked_from_readme():
 
 
 def test_spearman_with_ties_without_scipy():
-    from roofline.stats import spearman
+    from roofline.core.stats import spearman
 
     # ranks [1, 2.5, 2.5, 4, 5] and [2, 1, 3.5, 3.5, 5]: Pearson of the ranks = 29/38
     assert spearman([1, 2, 2, 3, 5], [2, 1, 4, 4, 9]) == pytest.approx(29 / 38)

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import roofline
-from roofline.errors import TraceError, UnsupportedOpError
+from roofline.core.errors import TraceError, UnsupportedOpError
 from roofline.zoo.blocks import MultiQueryAttention
 
 from conftest import ZOO
@@ -183,7 +183,7 @@ class WithCustomOp(nn.Module):
 
 
 def test_unsupported_op_is_reported():
-    from roofline.errors import UnsupportedOpWarning
+    from roofline.core.errors import UnsupportedOpWarning
 
     with pytest.warns(UnsupportedOpWarning, match="no counting rule for roofline_test.twice.default"):
         t = roofline.trace(WithCustomOp(), (1, 3, 4, 4))
@@ -485,7 +485,7 @@ class _TextAndImage(torch.nn.Module):
 
 
 def test_several_inputs_take_a_dtype_and_a_failure_names_each_input():
-    from roofline.errors import TraceError
+    from roofline.core.errors import TraceError
 
     conv_macs = 8 * 30 * 30 * 3 * 3 * 3  # 3x3 conv, 3 -> 8 channels, 32x32 in, 30x30 out: 194,400
     for ids in (((1, 77), torch.long), ((1, 77), "int64"), torch.zeros(1, 77, dtype=torch.long)):

@@ -11,10 +11,10 @@ import yaml
 
 import roofline
 from roofline.engine.band import prior_bands
-from roofline.errors import ProfileError, RooflineError
+from roofline.core.errors import ProfileError, RooflineError
 from roofline.hardware import list_hardware, load_hardware, profile_to_yaml
-from roofline.measured import DEVICES
-from roofline.transfer import derive
+from roofline.studies.measured import DEVICES
+from roofline.hardware.transfer import derive
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = ROOT / "reports" / "profile-validation"
@@ -140,7 +140,7 @@ def test_efficiency_factors_divide_each_layers_roofline_time():
 
 
 def test_sweep_at_the_profiles_ridge_point_equals_analyze_with_efficiency_factors():
-    from roofline.sweep import sweep
+    from roofline.studies.sweep import sweep
 
     prof = _efficiency_profile()
     df = sweep(["mnv2"], [100.0, 300.0], hw=prof)
@@ -149,7 +149,7 @@ def test_sweep_at_the_profiles_ridge_point_equals_analyze_with_efficiency_factor
 
 
 def test_sweep_band_only_at_the_profiles_own_ridge_point():
-    from roofline.sweep import sweep
+    from roofline.studies.sweep import sweep
 
     p = load_hardware("pixel8-edgetpu")
     rp = p.roof().ridge_point
@@ -169,7 +169,7 @@ def test_fit_refuses_forcing_more_terms_than_the_models_support(tmp_path, cli):
 
 
 def test_report_page_shows_the_band(tmp_path):
-    from roofline.report import html_report
+    from roofline.present.report import html_report
 
     page, analyses = html_report("mnv2", ["s23-gpu", "nvidia-h100"])
     assert "80 % band" in page and "spec-only, unvalidated" in page
@@ -242,7 +242,7 @@ def test_family_multipliers_and_their_band_are_checked():
 
 
 def test_reproduce_without_timm_refuses_to_replace_a_full_report(cli, tmp_path, monkeypatch):
-    import roofline.reproduce as rep
+    import roofline.studies.reproduce as rep
 
     monkeypatch.setattr(rep, "timm_available", lambda: False)
     out = tmp_path / "paper"

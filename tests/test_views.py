@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import roofline
-from roofline import units
-from roofline.plots import RooflineFigure
+from roofline.core import units
+from roofline.present.plots import RooflineFigure
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def test_html_reprs_use_human_units():
     assert "0.000" not in re.sub(r'data-v="[^"]*"', "", page)  # no raw seconds in the visible text
     t = roofline.trace("mnv2")._repr_html_()
     assert "301 M MACs" in t and "3.5 M params" in t
-    from roofline.sweep import sweep
+    from roofline.studies.sweep import sweep
 
     s = sweep(["mnv2", "mnv1"], [0, 500])._repr_html_()
     assert "RP sweep" in s and "bandwidth 40 GB/s" in s and " ms" in s and "e+" not in s
@@ -123,7 +123,7 @@ def test_figures_display_themselves_and_label_log_axes():
     fig = a.plot()
     assert isinstance(fig, RooflineFigure) and fig._repr_png_()[:4] == b"\x89PNG"
     assert fig._repr_svg_() is None  # stored once in a notebook: PNG by default
-    from roofline.plots import notebook_format
+    from roofline.present.plots import notebook_format
 
     try:
         notebook_format("svg")
@@ -163,7 +163,7 @@ def test_sweep_plot_and_output_formats_from_the_suffix(cli, tmp_path):
 
 
 def test_sweep_result_plots_itself_relative_to_a_model():
-    from roofline.sweep import sweep
+    from roofline.studies.sweep import sweep
 
     s = sweep(["mnv2", "mnv1"], [5, 50, 500])
     fig = s.plot(relative_to="mnv2")
@@ -197,7 +197,7 @@ def test_sweep_table_gives_percent_not_fractions(cli):
 def test_notebook_reprs_style_only_their_own_element():
     import re
 
-    from roofline.sweep import sweep
+    from roofline.studies.sweep import sweep
 
     views = {"analysis": roofline.analyze("mnv2", "pixel6-cpu")._repr_html_(),
              "layers": roofline.trace("mnv2")._repr_html_(),

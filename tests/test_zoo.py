@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import roofline
-from roofline.errors import RooflineError, UnknownModelError
+from roofline.core.errors import RooflineError, UnknownModelError
 from roofline.zoo import make_divisible, resolve
 
 from conftest import ZOO

@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 
 from .. import __version__
-from ..errors import OutputError, RooflineError
-from ..io import write_atomic
+from ..core.errors import OutputError, RooflineError
+from ..core.io import write_atomic
 
 
 def _untyped_help(cls):

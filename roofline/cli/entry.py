@@ -8,8 +8,8 @@ import sys
 
 import typer
 
-from .. import interrupts
-from ..errors import RooflineError
+from ..core import interrupts
+from ..core.errors import RooflineError
 
 from .app import app, _ClosedStdout
 

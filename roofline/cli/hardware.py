@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .. import units
-from ..errors import RooflineError, UnsupportedOpWarning
-from ..io import check_writable
+from ..core import units
+from ..core.errors import RooflineError, UnsupportedOpWarning
+from ..core.io import check_writable
 
 from .app import (_Command, app, out, err, Fmt, _emit, _output_format, FittedOpt, CalibratedOpt, DtypeOpt,
     ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, ExecOpt, OverheadOpt, OnChipOpt, UserModelOpt, InputShapeOpt,
@@ -145,7 +145,7 @@ def analyze(
     user_model: UserModelOpt = None, input_shape: InputShapeOpt = None,
 ) -> None:
     """Predict a model's latency on a piece of hardware, layer by layer (roofline, Eq. 1)."""
-    from ..compare import compare_measured as run_compare
+    from ..studies.compare import compare_measured as run_compare
     from ..engine import analyze as run_analyze
 
     if not hw_names:
@@ -236,7 +236,7 @@ def derive(
 ) -> None:
     """A profile for a device with only a spec sheet, transferring a validated profile's fitted terms."""
     from ..hardware import profile_to_yaml
-    from ..transfer import derive as run_derive
+    from ..hardware.transfer import derive as run_derive
 
     if output is not None:
         check_writable(output)

@@ -12,9 +12,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
-from .. import units
-from ..errors import RooflineError
-from ..io import check_report_folder, check_writable, report_folder
+from ..core import units
+from ..core.errors import RooflineError
+from ..core.io import check_report_folder, check_writable, report_folder
 
 from .app import (_Command, app, out, err, ValidateFmt, _emit, ModelsArg, GroupOpt, FamilyOpt, FittedOpt,
     CalibratedOpt, ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, _mode, _parse_ints)
@@ -66,8 +66,8 @@ def fit(
     """Fit a latency model (roofline, overheads, per-op-class efficiency) to measurements, cross-validated."""
     from ..engine.efficiency import CLASS_TEXT
     from ..hardware import KINDS, load_hardware, profile_to_yaml
-    from ..measure.fit import fit_measurements
-    from ..measure.table import Columns, read_measurements
+    from ..fit.table_fit import fit_measurements
+    from ..fit.measurements import Columns, read_measurements
 
     if output is not None:
         check_writable(output)
@@ -78,14 +78,14 @@ def fit(
     base_profile = load_hardware(base) if base else None
     chosen = None
     if terms is not None:
-        from ..measure.terms import TERMS
+        from ..fit.terms import TERMS
 
         chosen = [] if terms.strip() == "none" else [t.strip() for t in terms.split(",") if t.strip()]
         bad = [t for t in chosen if t not in TERMS]
         if bad:
             raise RooflineError(f"unknown term {bad[0]!r} in --terms; use none or any of {', '.join(TERMS)}")
     if convention not in (None, "auto"):
-        from ..conventions import get_convention
+        from ..core.conventions import get_convention
 
         get_convention(convention)
     if execution is not None:
@@ -264,7 +264,7 @@ def validate(
     from ..hardware import load_hardware
     from ..measure.validate import validate as run_validate
     from ..measure.validate import write_report_files
-    from ..sweep import expand_models
+    from ..studies.sweep import expand_models
 
     if not hw_name:
         raise RooflineError("missing --hw (a profile name or YAML file, e.g. from 'roofline profile')")

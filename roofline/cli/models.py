@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
-from .. import units
-from ..errors import RooflineError, UnsupportedOpWarning
-from ..io import check_writable
+from ..core import units
+from ..core.errors import RooflineError, UnsupportedOpWarning
+from ..core.io import check_writable
 
 from .app import (_Command, app, out, err, Fmt, _emit, _output_format, UserModelOpt, InputShapeOpt, ModelArg,
     _parse_shape)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import typer
 
-from .. import units
-from ..errors import RooflineError, UnsupportedOpWarning
-from ..io import check_report_folder, check_writable
+from ..core import units
+from ..core.errors import RooflineError, UnsupportedOpWarning
+from ..core.io import check_report_folder, check_writable
 
 from .app import (_Command, app, err, Fmt, _output_format, ModelsArg, GroupOpt, FamilyOpt, HwOpt, FittedOpt,
     CalibratedOpt, DtypeOpt, ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, ExecOpt, OverheadOpt, OnChipOpt,
@@ -32,7 +32,7 @@ def report(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The HTML file to write.")] = None,
 ) -> None:
     """One self-contained HTML report of a model on one or more profiles (no network needed to view it)."""
-    from ..report import write_html_report
+    from ..present.report import write_html_report
 
     if not hw_names:
         raise RooflineError("missing --hw (one or more profiles; 'roofline hw' lists them)")
@@ -73,8 +73,8 @@ def sweep(
 
     Shared options mean what they mean in analyze; --calibrated is left out on purpose (measured
     per-op-class ceilings are not one roofline that a ridge point could vary)."""
-    from ..sweep import expand_models, parse_rps
-    from ..sweep import sweep as run_sweep
+    from ..studies.sweep import expand_models, parse_rps
+    from ..studies.sweep import sweep as run_sweep
 
     if output is not None:
         fmt = _output_format(output, fmt, "--plot")
@@ -95,7 +95,7 @@ def sweep(
                        mode=_mode(fitted, False), resolution=resolution, width=width, batch=batch,
                        overhead=None if overhead else False, execution=execution, progress=advance)
     if plot is not None:
-        from ..plots import plot_sweep
+        from ..present.plots import plot_sweep
 
         plot_sweep(df, plot, relative_to=_canonical_name(relative_to) if relative_to else None, marks=marked)
         err.print(f"wrote {plot}")
@@ -138,10 +138,10 @@ def pareto(
     """Pareto-optimal models (accuracy vs predicted latency) per ridge point, and where each is optimal.
 
     Shared options mean what they mean in sweep; --calibrated is left out on purpose, as there."""
-    from ..pareto import front_ranges, read_accuracy_csv
-    from ..pareto import pareto as run_pareto
-    from ..sweep import expand_models, parse_rps
-    from ..sweep import sweep as run_sweep
+    from ..studies.pareto import front_ranges, read_accuracy_csv
+    from ..studies.pareto import pareto as run_pareto
+    from ..studies.sweep import expand_models, parse_rps
+    from ..studies.sweep import sweep as run_sweep
 
     for f in (output, plot, sweep_plot):
         if f is not None:
@@ -166,12 +166,12 @@ def pareto(
     setup = p.attrs["setup"]
     ranges = front_ranges(p)
     if plot is not None:
-        from ..plots import plot_accuracy_vs_latency
+        from ..present.plots import plot_accuracy_vs_latency
 
         plot_accuracy_vs_latency(p, panel_rps, plot, title=f"Accuracy vs predicted latency: {setup.describe()}")
         err.print(f"wrote {plot}")
     if sweep_plot is not None:
-        from ..plots import plot_front_distance
+        from ..present.plots import plot_front_distance
 
         plot_front_distance(p, sweep_plot, title=f"Distance from the Pareto front (1.0 = on it): "
                                                  f"{setup.describe()}")
@@ -204,7 +204,7 @@ def reproduce(
 ) -> None:
     """Regenerate the MobileNetV4 paper's Figures 2 and 3 and Table 16, or the profile validation report."""
     if paper == "profiles":
-        from ..profile_report import write_report as write_profiles
+        from ..studies.profile_report import write_report as write_profiles
 
         out_dir = output or Path("reports/profile-validation")
         check_report_folder(out_dir)
@@ -217,8 +217,8 @@ def reproduce(
             path = write_profiles(out_dir, jobs, timm_sample, root if ship else None)
         err.print(f"wrote {path}" + (" and the shipped profiles" if ship else ""))
         return
-    from ..reproduce import write_report
-    from ..sweep import MODEL_GROUPS
+    from ..studies.reproduce import write_report
+    from ..studies.sweep import MODEL_GROUPS
 
     if paper != "mnv4":
         raise RooflineError(f"unknown target {paper!r}; use mnv4 or profiles")

@@ -14,7 +14,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from .. import units
+from ..core import units
 from .app import out, err, Fmt, _emit
 
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pandas as pd
 
-from .. import checks, units
-from ..conventions import Convention, get_convention
-from ..errors import RooflineError
+from ..core import checks, units
+from ..core.conventions import Convention, get_convention
+from ..core.errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, Roof, load_hardware
 from ..trace import LayerTable, trace
 from ..trace.table import exact_sum
@@ -190,19 +190,19 @@ class Analysis:
                 f"({s['memory_bound_time_share']:.0%} of the Eq. 1 time)\n{self.assumptions()}")
 
     def _repr_html_(self) -> str:
-        from ..html import analysis_html
+        from ..present.html import analysis_html
 
         return analysis_html(self)
 
     def plot(self, path: str | None = None):
         """The classic roofline chart (attainable MAC/s vs operational intensity, log-log)."""
-        from ..plots import plot_roofline
+        from ..present.plots import plot_roofline
 
         return plot_roofline(self, path)
 
     def plot_layers(self, path: str | None = None):
         """Per-layer predicted latency in layer order, coloured by op type (the paper's Figure 3)."""
-        from ..plots import plot_layer_latency
+        from ..present.plots import plot_layer_latency
 
         return plot_layer_latency([self], path)
 
@@ -281,8 +281,8 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
 
 def band_text(seconds: float, band: Band | None) -> str:
     """A latency with its band: ``2.95 ms (80 %: 2.6-3.3 ms, 4-fold CV over 19 models)``."""
-    from ..units import seconds as seconds_text
-    from ..units import seconds_range
+    from ..core.units import seconds as seconds_text
+    from ..core.units import seconds_range
 
     if band is None:
         return seconds_text(seconds)  # the assumptions say why there is none

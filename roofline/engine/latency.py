@@ -31,10 +31,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..checks import show
-from ..errors import RooflineError
+from ..core.checks import show
+from ..core.errors import RooflineError
 from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead, Roof
-from ..units import seconds as seconds_text
+from ..core.units import seconds as seconds_text
 from .roofline import measured_class, measured_ops
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..conventions import Convention
-from ..errors import RooflineError
+from ..core.conventions import Convention
+from ..core.errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, Roof
 from ..trace import LayerTable
 from .efficiency import factors

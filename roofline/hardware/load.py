@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from ..checks import number
-from ..errors import ProfileError, UnknownHardwareError, closest
+from ..core.checks import number
+from ..core.errors import ProfileError, UnknownHardwareError, closest
 from .model import (BYTES_PER_ELEMENT, CEILING_KEYS, CONFIDENCE, Ceilings, EFFICIENCY_RANGE, EXECUTIONS, FIGURE_KEYS,
                     FITTED_KEYS, Figure, Fitted, HardwareProfile, KINDS, KernelCost, MAX_PER_BYTE_S,
                     MAX_PER_INFERENCE_S, MAX_PER_KERNEL_S, MAX_REDUCTION_HALF, MAX_RIDGE_POINT, MIN_RIDGE_POINT, OVERHEAD_KEYS, Overhead,

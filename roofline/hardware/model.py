@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..checks import show
-from ..errors import InvalidInputError, ProfileError
+from ..core.checks import show
+from ..core.errors import InvalidInputError, ProfileError
 
 BYTES_PER_ELEMENT: dict[str, int] = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
 KINDS = ("cpu", "gpu", "dsp", "npu")
@@ -33,7 +33,7 @@ STATUSES = ("fitted", "measured", "transferred")
 MAX_RIDGE_POINT = 1e6  # MACs per byte: far above any accelerator (the paper sweeps to 500)
 MIN_RIDGE_POINT = 1e-3
 EFFICIENCY_RANGE = (1e-4, 1e2)  # a class factor outside this is a fit gone wrong, not hardware
-MAX_REDUCTION_HALF = 1e5  # MACs per output element: the fit's own bound (roofline.measure.terms)
+MAX_REDUCTION_HALF = 1e5  # MACs per output element: the fit's own bound (roofline.fit.terms)
 # Below these a number is almost surely in the wrong unit (TOPS, GB/s, MB) rather than per second;
 # above these, in the wrong unit the other way (bits, ops per ns) or a typo in the exponent.
 _PLAUSIBLE_MIN = {"peak_macs_per_s": 1e6, "mem_bw_bytes_per_s": 1e6, "on_chip_bytes": 1024}
@@ -72,16 +72,16 @@ class Fitted:
     # how the fit counted layers and kernels; analyze reads the profile this way unless told otherwise
     convention: str = ""
     execution: str = ""
-    # model family -> latency multiplier (roofline.measure.terms: what the device does to a whole
+    # model family -> latency multiplier (roofline.fit.terms: what the device does to a whole
     # architecture beyond its layers); a model of a family not listed gets none
     family: dict[str, float] = field(default_factory=dict)
     # MACs per output element at which a compute layer runs at half its class's rate
-    # (roofline.measure.terms: short inner loops); None: no such term
+    # (roofline.fit.terms: short inner loops); None: no such term
     reduction_half: float | None = None
 
     def family_factor(self, model: str) -> tuple[str, float] | None:
         """The family of ``model`` and its fitted multiplier, where the fit has one."""
-        from ..measure.terms import family_of
+        from ..fit.terms import family_of
 
         fam = family_of(model)
         return (fam, self.family[fam]) if fam in self.family else None

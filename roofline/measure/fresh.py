@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import RooflineError
+from ..core.errors import RooflineError
 
 TIMEOUT_S = 600
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import RooflineError
+from ..core.errors import RooflineError
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.int8}
 
@@ -83,7 +83,7 @@ def torch_threads(threads: int | None) -> Iterator[None]:
     if threads is None:
         yield
         return
-    from .. import checks
+    from ..core import checks
 
     saved = torch.get_num_threads()
     torch.set_num_threads(checks.threads(threads))

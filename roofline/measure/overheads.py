@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ProfileError
+from ..core.errors import ProfileError
 from .fresh import minor_faults, run_fresh
 from .machine import TORCH_DTYPES
 from .timing import Measurement, cuda_graph, fixed_cost, seconds, steady_times

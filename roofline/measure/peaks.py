@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..errors import RooflineError
+from ..core.errors import RooflineError
 from .machine import TORCH_DTYPES, true_fp32
 from .timing import Measurement, rate, steady_times
 

@@ -27,7 +27,7 @@ from datetime import date
 
 import torch
 
-from ..errors import ProfileError, RooflineError
+from ..core.errors import ProfileError, RooflineError
 from ..hardware import BYTES_PER_ELEMENT, Ceilings, Figure, HardwareProfile, KernelCost, Overhead
 from .ceilings import ClassFit, measure_class_fits
 from .machine import check_device, llc_bytes, machine_facts, torch_threads
@@ -119,7 +119,7 @@ def profile_machine(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",), th
         if isinstance(bt, bool) or not isinstance(bt, int) or not 1 <= bt <= 4096:
             raise RooflineError(f"--batch must be integers from 1 to 4096, got {bt!r}")
     if threads is not None:
-        from .. import checks
+        from ..core import checks
 
         checks.threads(threads)
     with torch_threads(threads):

@@ -34,10 +34,10 @@ import torch
 from torch import nn
 
 from ..engine import Analysis, analyze
-from ..errors import RooflineError
+from ..core.errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, load_hardware
-from ..io import report_folder, write_atomic
-from ..stats import spearman
+from ..core.io import report_folder, write_atomic
+from ..core.stats import spearman
 from ..trace.user_model import USER_MODEL_RESOLUTION, check_spec, is_model_spec, load_factory
 from ..zoo import build_model, model_card
 from .fresh import minor_faults, run_fresh
@@ -72,7 +72,7 @@ class Validation:
         from dataclasses import replace
 
         from ..hardware import Validation as ProfileValidation
-        from .crossval import conformal_band
+        from ..fit.selection import conformal_band
 
         m = self.models
         ratios = (m["measured_ms"] / m["predicted_ms"]).to_numpy()
@@ -321,7 +321,7 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
         if is_model_spec(name):
             check_spec(name)
     if threads is not None:
-        from .. import checks
+        from ..core import checks
 
         checks.threads(threads)
     with torch_threads(threads):
@@ -500,7 +500,7 @@ def write_report_files(v: Validation, out: Path, profile_runs: list[dict] | None
     """Write the report's files into an existing folder ``out``."""
     import json
 
-    from ..plots import OP_GROUPS, _figure, label_log_axis, op_group, place_labels, save_figure
+    from ..present.plots import OP_GROUPS, _figure, label_log_axis, op_group, place_labels, save_figure
 
     if not v.layers.empty:
         with _figure((7.5, 6)) as fig:

@@ -11,9 +11,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .. import checks
-from ..errors import TraceError, UnsupportedOpError, UnsupportedOpWarning, describe_exception
-from ..interrupts import Terminated, is_real
+from ..core import checks
+from ..core.errors import TraceError, UnsupportedOpError, UnsupportedOpWarning, describe_exception
+from ..core.interrupts import Terminated, is_real
 from ..zoo import build_model, model_name, native_resolution, resolve
 from .layers import build_rows
 from .recorder import ModuleScope, Recorder, _tensors

@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import CacheWarning, RooflineError
-from ..io import write_atomic
+from ..core.errors import CacheWarning, RooflineError
+from ..core.io import write_atomic
 from .table import COLUMNS, LayerTable
 
 FORMAT = 1  # bump when the entry layout or the counting rules change

@@ -52,7 +52,7 @@ class LayerTable:
     def by_module(self, depth: int = 1) -> pd.DataFrame:
         """Counts rolled up per module, ``depth`` levels deep (``stage2.uib_0`` is depth 2), like
         fvcore's ``flop_count_table``: rows, MACs and their share, params, elements (exact integers)."""
-        from .. import checks
+        from ..core import checks
 
         depth = checks.integer(depth, "depth", 1, 64)
         names = self.layers["name"].str.split("#").str[0]
@@ -90,6 +90,6 @@ class LayerTable:
             return f"{self._header()}\n{self.layers[cols]!r}"
 
     def _repr_html_(self) -> str:
-        from ..html import layer_table_html
+        from ..present.html import layer_table_html
 
         return layer_table_html(self)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from torch import nn
 
-from ..errors import TraceError, describe_exception
-from ..interrupts import Terminated, is_real
+from ..core.errors import TraceError, describe_exception
+from ..core.interrupts import Terminated, is_real
 
 
 def _reraise_real_interrupt(e: BaseException) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import RooflineError, TraceError, UnknownModelError, closest
+from ..core.errors import RooflineError, TraceError, UnknownModelError, closest
 
 SOURCES = ("timm", "torchvision")
 

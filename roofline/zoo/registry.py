@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..checks import MAX_WIDTH, MIN_WIDTH, integer, number, show
-from ..errors import InvalidInputError, RooflineError, UnknownModelError, closest
+from ..core.checks import MAX_WIDTH, MIN_WIDTH, integer, number, show
+from ..core.errors import InvalidInputError, RooflineError, UnknownModelError, closest
 from . import libraries
 from .builder import build_arch
 from .libraries import is_library_name, split
@@ -67,7 +67,7 @@ class ModelCard:
 
     def rows(self) -> list[tuple[str, str]]:
         """(field, value) pairs for people: counts in k/M, accuracy in %, missing figures as '-'."""
-        from .. import units
+        from ..core import units
 
         def opt(v: float | None, fmt: str) -> str:
             return "-" if v is None else format(v, fmt)
@@ -86,7 +86,7 @@ class ModelCard:
         return f"{self.name}\n" + "\n".join(f"  {k}: {v}" for k, v in self.rows())
 
     def _repr_html_(self) -> str:
-        from ..html import model_card_html
+        from ..present.html import model_card_html
 
         return model_card_html(self)
 

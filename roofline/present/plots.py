@@ -25,10 +25,10 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from . import units
-from .engine.efficiency import op_group  # noqa: F401  (figures group layers by it)
-from .errors import RooflineError
-from .io import check_writable, write_atomic
+from ..core import units
+from ..engine.efficiency import op_group  # noqa: F401  (figures group layers by it)
+from ..core.errors import RooflineError
+from ..core.io import check_writable, write_atomic
 
 # Plots take the engine's results (roofline.engine.Analysis) without importing the engine:
 # data flows one way, engine -> plots.
@@ -250,7 +250,7 @@ LINESTYLES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
 
 
 def _family(model: str) -> str:
-    from .zoo import model_card
+    from ..zoo import model_card
 
     try:
         return model_card(model).family

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidInputError, RooflineError
+from ..core.errors import InvalidInputError, RooflineError
 
 
 def pareto_mask(latency: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
@@ -30,11 +30,11 @@ _NEEDED = ("model", "rp_macs_per_byte", "latency_s", "top1")
 
 def _check_frame(df: object, what: str, needed: tuple[str, ...]) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
-        raise InvalidInputError(f"{what} takes a DataFrame from roofline.sweep.sweep, got {type(df).__name__}")
+        raise InvalidInputError(f"{what} takes a DataFrame from roofline.studies.sweep.sweep, got {type(df).__name__}")
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise InvalidInputError(f"{what}: the table has no column {missing[0]!r} (give the result of "
-                                f"roofline.sweep.sweep{'' if what == 'pareto' else ' through pareto'})")
+                                f"roofline.studies.sweep.sweep{'' if what == 'pareto' else ' through pareto'})")
     if df.empty:
         raise InvalidInputError(f"{what}: the table has no rows")
     return df
@@ -104,7 +104,7 @@ def front_ranges(pareto_df: pd.DataFrame) -> pd.DataFrame:
 
 def read_accuracy_csv(path: str) -> dict[str, float]:
     """A user CSV with columns ``model`` and ``top1`` (percent)."""
-    from .zoo import model_name, resolve
+    from ..zoo import model_name, resolve
 
     try:  # plain text whatever the suffix (pandas would guess a compression from the name)
         df = pd.read_csv(path, compression=None)

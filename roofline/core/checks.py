@@ -1,7 +1,7 @@
 """One validation layer for user-supplied values, CLI and API alike.
 
 Each check returns the value in its plain Python form (numpy integers become
-``int``) or raises :class:`~roofline.errors.InvalidInputError` with one line that
+``int``) or raises :class:`~roofline.core.errors.InvalidInputError` with one line that
 names the value and what is wrong, never a numpy repr.
 """
 

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from ..engine.efficiency import COMPUTE_CLASSES, MEMORY_CLASSES
-from ..errors import RooflineError
-from ..stats import spearman
+from ..core.errors import RooflineError
+from ..core.stats import spearman
 from .terms import OVERHEAD_TERMS, SHAPE_TERMS, TERMS, Design, Params, fit_params, predict
 
 LOO_BELOW = 20  # models: fewer than this are cross-validated leave-one-model-out

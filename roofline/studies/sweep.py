@@ -20,14 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .engine.band import band_for
-from .engine.efficiency import effective_costs
-from .engine import LatencyModel, costs_of, kernel_overheads, latency_model, layer_bytes, resolve_execution, roofline_times
-from . import checks, units
-from .errors import InvalidInputError, RooflineError
-from .hardware import load_hardware
-from .trace import LayerTable, trace
-from .zoo import ARCHS, list_models, model_card, model_name, resolve
+from ..engine.band import band_for
+from ..engine.efficiency import effective_costs
+from ..engine import LatencyModel, costs_of, kernel_overheads, latency_model, layer_bytes, resolve_execution, roofline_times
+from ..core import checks, units
+from ..core.errors import InvalidInputError, RooflineError
+from ..hardware import load_hardware
+from ..trace import LayerTable, trace
+from ..zoo import ARCHS, list_models, model_card, model_name, resolve
 
 CHUNK_CELLS = 2_000_000  # ridge points x layers per numpy step (16 MB per float array)
 PAPER_BANDWIDTH = 40e9  # bytes/s: the reading of the paper's Figure 2 (see reports/mnv4-paper)
@@ -156,13 +156,13 @@ class SweepResult(pd.DataFrame):
         return SweepResult
 
     def plot(self, path=None, relative_to: str | None = None, marks: dict[str, float] | None = None):
-        """Latency against ridge point, one line per model, log-log (see roofline.plots.plot_sweep)."""
-        from .plots import plot_sweep
+        """Latency against ridge point, one line per model, log-log (see roofline.present.plots.plot_sweep)."""
+        from ..present.plots import plot_sweep
 
         return plot_sweep(self, path, relative_to, marks)
 
     def _repr_html_(self) -> str:
-        from .html import sweep_html
+        from ..present.html import sweep_html
 
         return sweep_html(self)
 
@@ -212,7 +212,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
 
     profile = load_hardware(hw) if hw is not None else None
     if profile is not None:
-        from .engine.analysis import profile_reading
+        from ..engine.analysis import profile_reading
 
         conv, execution = resolve_execution(*profile_reading(profile, convention, execution, mode))
     else:

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import checks
-from ..errors import InvalidInputError, RooflineError
+from ..core import checks
+from ..core.errors import InvalidInputError, RooflineError
 from ..hardware import BYTES_PER_ELEMENT
 
 MAX_ROWS = 10_000

@@ -6,8 +6,8 @@
   ``log B`` is the mean of ``log S_i - log t_i`` in closed form, and RP is found by a dense
   search over a log-spaced grid (then refined). Peak = RP x B.
 - ``fit_measurements`` (``roofline fit``): any table of measurements, the model of
-  :mod:`roofline.measure.terms` with its terms chosen and checked by
-  :mod:`roofline.measure.crossval`, into a profile with a ``validation`` block.
+  :mod:`roofline.fit.terms` with its terms chosen and checked by
+  :mod:`roofline.fit.selection`, into a profile with a ``validation`` block.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..conventions import Convention, get_convention
+from ..core.conventions import Convention, get_convention
 from ..engine import layer_costs
-from .. import checks
-from ..errors import InvalidInputError, RooflineError
+from ..core import checks
+from ..core.errors import InvalidInputError, RooflineError
 from ..hardware import (Figure, Fitted, HardwareProfile, KernelCost, Overhead,
                         Validation, load_hardware, profile_to_yaml)
-from ..stats import spearman
+from ..core.stats import spearman
 from ..trace import LayerTable, trace
 from .terms import Params
 
@@ -146,7 +146,7 @@ class TableFit:
         return int(self.predictions["model"].nunique())
 
     def errors(self, column: str) -> dict[str, float]:
-        from .crossval import summary
+        from .selection import summary
 
         p = self.predictions
         return summary(p["measured_s"].to_numpy(), p[column].to_numpy())
@@ -238,8 +238,8 @@ def fit_measurements(rows: pd.DataFrame, *, convention: str | Convention | None 
                      execution: str | None = None, terms: list[str] | None = None, folds: int = 4,
                      jobs: int = 1, use_cache: bool = True, data: str = "measurements",
                      progress=None, step=None) -> TableFit:
-    """Fit the latency model to ``rows`` (as :func:`roofline.measure.table.read_measurements` gives)
-    and cross-validate it; see :mod:`roofline.measure.crossval`. ``convention="auto"`` counts the
+    """Fit the latency model to ``rows`` (as :func:`roofline.fit.measurements.read_measurements` gives)
+    and cross-validate it; see :mod:`roofline.fit.selection`. ``convention="auto"`` counts the
     rows both fused (``default``) and unfused and keeps the one with the lower held-out error."""
     if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
         raise RooflineError(f"folds must be a whole number of at least 2, got {folds!r}")
@@ -251,7 +251,7 @@ def fit_designs(kept: pd.DataFrame, designs: dict, execution: str, dropped: tupl
                 terms: list[str] | None = None, folds: int = 4, data: str = "measurements", step=None
                 ) -> TableFit:
     """The fit of rows already traced and counted (what :func:`measurement_designs` returns)."""
-    from .crossval import conformal_band, macs_only_heldout, select
+    from .selection import conformal_band, macs_only_heldout, select
     from .terms import predict
 
     conv, params, cv, fold_rows, cands = select(designs, terms, folds, progress=step)
@@ -275,7 +275,7 @@ def measurement_designs(rows: pd.DataFrame, convention: str | Convention | None,
                         jobs: int = 1, use_cache: bool = True, progress=None):
     """The rows that trace (``kept``), their design under each convention to try, the execution, and
     the rows dropped (model, why)."""
-    from ..conventions import get_convention
+    from ..core.conventions import get_convention
     from ..engine.analysis import resolve_execution
     from .terms import build_design
 

@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .engine import Analysis, analyze
-from .errors import RooflineError
-from .measure.fit import fit_roofline, latency_sums, model_costs
-from .io import report_folder, write_atomic
+from ..engine import Analysis, analyze
+from ..core.errors import RooflineError
+from ..fit.table_fit import fit_roofline, latency_sums, model_costs
+from ..core.io import report_folder, write_atomic
 from .measured import SOURCE, measured_for
-from .stats import spearman
+from ..core.stats import spearman
 from .pareto import front_ranges, pareto
-from .plots import plot_accuracy_vs_latency, plot_front_distance, plot_layer_latency
+from ..present.plots import plot_accuracy_vs_latency, plot_front_distance, plot_layer_latency
 from .sweep import MODEL_GROUPS, PAPER_BANDWIDTH, sweep
-from .trace import trace
-from .zoo.libraries import library
+from ..trace import trace
+from ..zoo.libraries import library
 
 CONVENTION = "mnv4-paper"
 FIG2_RPS = (0.0, 5.0, 50.0, 500.0)

@@ -31,14 +31,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import RooflineError
-from .hardware import HardwareProfile, load_hardware, profile_to_yaml
-from .io import report_folder, write_atomic
-from .measure.crossval import conformal_band, group_folds, summary
-from .measure.fit import TableFit
-from .measure.terms import Params, family_of, predict
+from ..core.errors import RooflineError
+from ..hardware import HardwareProfile, load_hardware, profile_to_yaml
+from ..core.io import report_folder, write_atomic
+from ..fit.selection import conformal_band, group_folds, summary
+from ..fit.table_fit import TableFit
+from ..fit.terms import Params, family_of, predict
 from .measured import DEVICES, SOURCE, table6
-from .stats import spearman
+from ..core.stats import spearman
 
 # Table 6 precision per the paper's Appendix B: INT8 TFLite on the mobile CPUs, Hexagon and EdgeTPU,
 # FP16 on the mobile GPUs and CoreML on the iPhone 13
@@ -101,8 +101,8 @@ class ProfileCheck:
 def check(ds: Dataset, jobs: int = 1, progress: Callable[[str], None] | None = None) -> ProfileCheck:
     """Fit ``ds`` as ``roofline fit --convention auto`` does, then check its band on an outer grouped
     4-fold split (each training part chooses its own convention and terms)."""
-    from .measure.crossval import select
-    from .measure.fit import fit_designs, measurement_designs
+    from ..fit.selection import select
+    from ..fit.table_fit import fit_designs, measurement_designs
 
     base = load_hardware(ds.profile)
     traced = measurement_designs(ds.rows, "auto", ds.execution, jobs, True, progress)  # traced once
@@ -210,7 +210,7 @@ def _shipped(c: ProfileCheck) -> str:
 
 
 def _plot(c: ProfileCheck, path: Path) -> None:
-    from .plots import _figure, label_log_axis, save_figure
+    from ..present.plots import _figure, label_log_axis, save_figure
 
     o = c.outer
     with _figure((4.6, 4.2)) as fig:

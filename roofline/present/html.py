@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import units
+from ..core import units
 
 BOUND_COLOURS = {"memory": "#c0392b", "compute": "#1f5fa8"}
 CSS = """

@@ -47,12 +47,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..conventions import Convention
+from ..core.conventions import Convention
 from ..engine.efficiency import EFFICIENCY_CLASSES, MEMORY_CLASSES, layer_classes
 from ..engine.latency import kernel_counts
 from ..engine.roofline import layer_bytes
 from ..engine.shape import layer_shapes
-from ..errors import RooflineError
+from ..core.errors import RooflineError
 from ..trace import LayerTable
 
 OVERHEAD_TERMS = ("kernel", "inference")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .engine import analyze
-from .hardware import load_hardware
+from ..engine import analyze
+from ..hardware import load_hardware
 from .measured import SOURCE, measured_for
 
 

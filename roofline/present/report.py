@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import checks
-from .engine import Analysis, analyze
+from ..core import checks
+from ..engine import Analysis, analyze
 from .html import report_page
-from .io import check_writable, write_atomic
+from ..core.io import check_writable, write_atomic
 from .plots import plot_layer_latency, plot_roofline
 
 

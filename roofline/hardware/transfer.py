@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from . import checks
-from .errors import ProfileError, RooflineError
-from .hardware import BYTES_PER_ELEMENT, Figure, Fitted, HardwareProfile, load_hardware
+from ..core import checks
+from ..core.errors import ProfileError, RooflineError
+from . import BYTES_PER_ELEMENT, Figure, Fitted, HardwareProfile, load_hardware
 
 
 def derive(name: str, like: str | HardwareProfile, peak: dict[str, float], bandwidth: float,
