@@ -464,6 +464,7 @@ def test_closed_stdout_is_one_error_line():
     assert p.returncode == 2 and p.stderr == "error: standard output is closed: give -o FILE, or do not close it\n"
 
 
+@pytest.mark.slow
 def test_sigint_and_sigterm_end_with_one_line(tmp_path):
     import signal
     import time
@@ -504,6 +505,7 @@ def test_rewriting_a_report_keeps_the_folders_other_files(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.05, 0.5, 2.0])
 def test_signals_at_any_moment_end_with_the_documented_line_and_code(delay):
     """During the torch import (0.05 s, 0.5 s) and while tracing (2 s): one line, 130 or 143, no traceback."""

@@ -131,7 +131,8 @@ def test_band_coverage_on_synthetic_data():
     rows = [(m, r) for m in ZOO for r in (128, 160, 192, 224)]
     train = _zoo_design(rows, TRUE, noise=0.1, seed=1)
     test = _zoo_design(rows, TRUE, noise=0.1, seed=2)
-    _, p, cv, _, _ = select(train, ("kernel", "inference", "dwconv"))
+    s = select(train, ("kernel", "inference", "dwconv"))
+    p, cv = s.params_, s.cv_
     lo, hi = conformal_band(train.measured_s / cv.heldout_s)
     pred = predict(test, p)
     covered = np.mean((test.measured_s >= pred * lo) & (test.measured_s <= pred * hi))
@@ -141,7 +142,8 @@ def test_band_coverage_on_synthetic_data():
 def test_selection_prefers_the_simpler_model_on_plain_roofline_data():
     rows = [(m, r) for m in ZOO for r in (160, 224)]
     d = _zoo_design(rows, Params({"int8": 1e12}, 1e10), noise=0.02)
-    conv, p, cv, _, table = select(d)
+    s = select(d)
+    conv, p, cv, table = s.convention, s.params_, s.cv_, s.cv_results_
     assert table["chosen"].sum() == 1
     chosen = table[table["chosen"]].iloc[0]
     assert chosen["heldout_median_error"] < 0.05

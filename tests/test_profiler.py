@@ -10,7 +10,8 @@ import roofline
 from roofline.core.errors import RooflineError
 from roofline.hardware import load_hardware, profile_to_yaml
 from roofline.measure.profiler import Budget, profile_machine, to_profile
-from roofline.measure.validate import validate, write_report
+from roofline.measure.validate import validate
+from roofline.present.validate_report import write_report
 
 TINY = Budget(matmul_n=128, conv_hw=8, buffer_bytes=8 << 20, trials=3, warmup=1)
 
@@ -23,6 +24,7 @@ def tiny_profile():
     return run, to_profile(run, "tiny-cpu", allow_noisy=True)
 
 
+@pytest.mark.slow
 def test_measurements_are_positive_with_units(tiny_profile):
     run, _ = tiny_profile
     assert run.peaks["fp32"].unit == "MAC/s" and run.peaks["fp32"].value > 1e6
@@ -41,6 +43,7 @@ def test_measurements_are_positive_with_units(tiny_profile):
     assert run.machine["threads_used"] == torch.get_num_threads() and run.machine["torch"]
 
 
+@pytest.mark.slow
 def test_profile_round_trips_and_drives_analyze(tiny_profile, tmp_path):
     run, prof = tiny_profile
     f = tmp_path / "tiny.yaml"
@@ -133,6 +136,7 @@ def test_calibrated_mode_uses_op_ceilings():
         roofline.analyze("mnv2", "pixel6-cpu", mode="calibrated")
 
 
+@pytest.mark.slow
 def test_cli_profile_quick_then_hw_and_analyze(cli, tmp_path):
     f = tmp_path / "local-cpu.yaml"
     code, out, err = cli("profile", "--quick", "--no-ceilings", "-o", str(f))
@@ -160,6 +164,7 @@ def test_cli_profile_bad_input(cli, tmp_path):
         assert code == 2 and message in err and err.count("\n") == 1, (args, err)
 
 
+@pytest.mark.slow
 def test_validate_small(tiny_profile, tmp_path):
     _, prof = tiny_profile
     v = validate(["mnv3-s", "mnv4-conv-s"], prof, runs=2, mode="calibrated", processes=1)
@@ -210,6 +215,7 @@ def test_validate_bad_exec():
         validate(["mnv3-s"], "pixel6-cpu", execution="jit")
 
 
+@pytest.mark.slow
 def test_validate_saves_a_band_into_a_measured_profile(cli, tmp_path):
     """A measured profile gets its band from real runs of models its microbenchmarks never ran."""
     f, g = tmp_path / "local.yaml", tmp_path / "local-band.yaml"
@@ -286,6 +292,7 @@ def factory():
 """
 
 
+@pytest.mark.slow
 def test_validate_runs_a_model_file(tiny_profile, tmp_path, cli):
     from roofline.measure.validate import load_validation
 
@@ -311,7 +318,10 @@ def test_validate_runs_a_model_file(tiny_profile, tmp_path, cli):
 def test_validate_takes_the_median_of_fresh_process_medians(monkeypatch):
     """Each model timed in fresh processes: its latency is the median of the processes' medians, so one
     process whose allocator faulted more does not move it; the spread between processes is reported."""
+    import dataclasses
+
     from roofline.measure import validate as val
+    from roofline.measure.fresh import read_job
 
     jobs, answers = [], iter([{"times": [0.001, 0.001, 0.004], "faults": 0.0},
                               {"times": [0.002, 0.002, 0.002], "faults": 10.0},
@@ -326,13 +336,17 @@ def test_validate_takes_the_median_of_fresh_process_medians(monkeypatch):
     row = v.models.iloc[0]
     assert row["measured_ms"] == pytest.approx(2.0)  # medians 1, 2 and 10 ms
     assert row["process_spread"] == pytest.approx((10 - 1) / 2) and row["page_faults"] == 10.0
-    assert len(jobs) == 3 and jobs[0][0] == "roofline.measure.validate:_time_model_child"
-    assert jobs[0][1] == {"name": "mnv3-s", "width": None, "resolution": 224, "batch": 1, "device": "cpu",
-                          "dtype": "fp32", "channels_last": False, "execution": "eager", "runs": 3, "threads": 1}
+    assert len(jobs) == 3 and jobs[0][0] is val._time_model_child
+    assert jobs[0][1] == val.TimingJob(name="mnv3-s", width=None, resolution=224, batch=1, device="cpu",
+                                       dtype="fp32", channels_last=False, execution="eager", runs=3, threads=1)
+    # sent to the timing process as the JSON object of its fields, read back as the same job
+    monkeypatch.setattr(sys, "argv", ["-c", json.dumps(dataclasses.asdict(jobs[0][1]))])
+    assert read_job(val.TimingJob) == jobs[0][1]
     with pytest.raises(RooflineError, match="--processes must be an integer from 0 to 20, got 21"):
         val.validate(["mnv3-s"], "pixel6-cpu", processes=21)
 
 
+@pytest.mark.slow
 def test_a_measured_profile_is_read_through_its_ceilings_by_default(tiny_profile, tmp_path, cli):
     from dataclasses import replace as dc_replace
 
@@ -362,6 +376,7 @@ def test_a_measured_profile_is_read_through_its_ceilings_by_default(tiny_profile
     assert code == 2 and "--save-band records the band of the profile's default reading (calibrated)" in err
 
 
+@pytest.mark.slow
 def test_a_saved_band_holds_for_the_reading_its_runs_used(tiny_profile):
     from dataclasses import replace as dc_replace
 
@@ -377,6 +392,7 @@ def test_a_saved_band_holds_for_the_reading_its_runs_used(tiny_profile):
         assert not roofline.analyze("mnv3-s", banded, mode=not_holds).band.validated, read
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 def test_a_timing_process_ends_with_the_process_that_started_it():
     """An interrupted or killed `validate` leaves no model running: its timing process gets SIGKILL when
@@ -385,8 +401,9 @@ def test_a_timing_process_ends_with_the_process_that_started_it():
     import time
     from pathlib import Path
 
-    parent = subprocess.Popen([sys.executable, "-c", "from roofline.measure.fresh import run_fresh; "
-                               "run_fresh('signal:pause', {}, 'waiting')"])
+    parent = subprocess.Popen([sys.executable, "-c", "import dataclasses, signal; from roofline.measure.fresh "
+                               "import run_fresh; run_fresh(signal.pause, dataclasses.make_dataclass('Job', [])(), "
+                               "'waiting')"])
     children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
     deadline = time.monotonic() + 60
     while not children.read_text().split() and time.monotonic() < deadline:

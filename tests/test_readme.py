@@ -53,6 +53,7 @@ def test_shell_commands_are_found():
     assert not any("#" in c for c in cmds)
 
 
+@pytest.mark.slow
 def test_every_readme_shell_command_runs(cli, tmp_path, monkeypatch):
     import torch
 

@@ -109,13 +109,15 @@ def test_selection_tries_the_reduction_term_on_the_ladders_best_set_and_keeps_it
         ("kernel", "inference", "reduction", "dwconv", "family"), ("kernel", "inference", "reduction", "family")]
     assert with_shape(d, ("kernel", "inference")) == [("kernel", "inference", "reduction")]
     assert with_shape(d, ("kernel", "reduction")) == []
-    _, p, cv, _, table = select(d)
+    s = select(d)
+    p, cv, table = s.params_, s.cv_, s.cv_results_
     assert "reduction" in p.terms and p.reduction_half == pytest.approx(24.0, rel=0.1)
     assert len(table) == len(candidates(d)) + 2 and table["chosen"].iloc[-2:].any()
     assert table["score"].iloc[-2:].min() < 0.5 * table["score"].iloc[:-2].min()  # held out: half the error
     clean = _design(Params({"int8": 2e11}, 2e10, per_kernel_s=20e-6, per_inference_s=0.3e-3,
                            terms=("kernel", "inference")), noise=0.02)
-    _, p, _, _, table = select(clean)
+    s = select(clean)
+    p, table = s.params_, s.cv_results_
     assert "reduction" not in p.terms or p.reduction_half < 0.5  # absent or negligible (under 6 % at 9 MACs)
 
 

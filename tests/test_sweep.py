@@ -186,6 +186,7 @@ def test_fitted_ridge_points_near_the_papers():
     assert t.loc["pixel6-cpu", "paper_rs_roofline"] == 0.973  # the paper's Table 16 (Qin et al. 2024), not ours
 
 
+@pytest.mark.slow
 def test_reproduce_regenerates_the_report(tmp_path, cli):
     code, _, err = cli("reproduce", "mnv4", "-o", str(tmp_path / "rep"))
     assert code == 0, err

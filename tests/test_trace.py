@@ -206,7 +206,8 @@ def test_user_module_is_not_touched():
 
 def test_cache_and_repr():
     a = roofline.trace("mnv4-conv-s")
-    assert roofline.trace("mobilenetv4_conv_small", resolution=224) is a
+    b = roofline.trace("mobilenetv4_conv_small", resolution=224)  # cached: the same table, a copy of its own
+    assert b is not a and b.layers is not a.layers and b.layers.equals(a.layers) and b.model == a.model
     assert "mnv4-conv-s" in repr(a) and "186,005,568" in repr(a)
     assert "<table" in a._repr_html_()
     assert int(a.totals["macs"]) == 186_005_568
@@ -239,6 +240,7 @@ def test_bad_input_shapes():
         roofline.trace(42)
 
 
+@pytest.mark.slow
 def test_fvcore_agrees_on_the_whole_zoo():
     from roofline.trace.crosscheck import fvcore_check
 

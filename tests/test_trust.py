@@ -177,6 +177,7 @@ def test_report_page_shows_the_band(tmp_path):
         html_report("mnv2", [])
 
 
+@pytest.mark.slow
 def test_validate_report_states_the_bytes_per_element_it_used(cli, tmp_path):
     """An int8 profile's validation report says 1 B/element, as the engine used (not the fp16 default)."""
     code, out, err = cli("validate", "mnv3-s", "--hw", "pixel6-cpu", "--runs", "1", "-o", str(tmp_path / "v"),
@@ -256,6 +257,7 @@ def test_reproduce_without_timm_refuses_to_replace_a_full_report(cli, tmp_path, 
     assert code == 2 and "needs the timm extra" in err and not (tmp_path / "p").exists()
 
 
+@pytest.mark.slow
 def test_validate_table_gives_errors_in_percent(cli):
     code, out, err = cli("validate", "mnv3-s", "--hw", "pixel6-cpu", "--runs", "1")
     assert code == 0, err

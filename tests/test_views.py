@@ -14,6 +14,7 @@ from roofline.present.plots import RooflineFigure
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_tour_notebook_executes_and_displays_without_magics():
     nbformat = pytest.importorskip("nbformat")
     from nbclient import NotebookClient

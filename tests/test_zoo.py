@@ -55,6 +55,7 @@ def test_make_divisible():
     assert make_divisible(11) == 16  # 8 < 0.9 x 11: one more step
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ZOO)
 def test_forward_native_resolution(name):
     torch.manual_seed(0)

@@ -64,7 +64,7 @@ def fit(
                                                    "nothing is saved).")] = None,
 ) -> None:
     """Fit a latency model (roofline, overheads, per-op-class efficiency) to measurements, cross-validated."""
-    from ..engine.efficiency import CLASS_TEXT
+    from ..core.taxonomy import CLASS_TEXT
     from ..hardware import KINDS, load_hardware, profile_to_yaml
     from ..fit.table_fit import fit_measurements
     from ..fit.measurements import Columns, read_measurements
@@ -263,7 +263,7 @@ def validate(
     this machine (eager, graph or compile), not fused, which needs a deployed engine."""
     from ..hardware import load_hardware
     from ..measure.validate import validate as run_validate
-    from ..measure.validate import write_report_files
+    from ..present.validate_report import write_report_files
     from ..studies.sweep import expand_models
 
     if not hw_name:
@@ -285,7 +285,8 @@ def validate(
                            "eager_per_kernel_s": k.value,
                            **{f"ceiling_{op}": val for op, val in p.ceilings_macs_per_s.items()}})
     if from_report is not None:
-        from ..measure.validate import load_validation, write_report
+        from ..measure.validate import load_validation
+        from ..present.validate_report import write_report
 
         v = load_validation(from_report, hw_name)
         path = write_report(v, output or from_report, runs_table)

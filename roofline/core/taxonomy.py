@@ -1,5 +1,22 @@
 """The op taxonomy: every op kind a trace emits, and how the engine, the fit, the profiler and
-the figures read it. One table; everything else reads it.
+the figures read it. One table (:data:`OPS`); everything else reads it.
+
+An op kind (``conv2d``, ``dwconv2d``, ``gelu``, ``pool``, ...) is what a counting rule
+(``roofline.trace.rules``) names an aten op. The table says, per kind:
+
+- ``categories``: how the rules count it (``compute``: MACs, starts a layer; ``elementwise``: folds
+  into its producer's epilogue when it has one activation input; ``memory``: a row of its own);
+- ``efficiency``: its efficiency class (``roofline.engine.efficiency``: the fraction of its roofline
+  a fitted profile says it attains), one of :data:`COMPUTE_CLASSES` or :data:`MEMORY_CLASSES`;
+- ``candidates``: the measured (calibrated) classes a layer of the kind may run at, most specific
+  first: a profile's ceilings use the first they have (``roofline.measure.probes`` measures them);
+- ``group``: the op type views and figures group layers by (:data:`VIEW_GROUPS`).
+
+:data:`VARIANTS` are kinds told apart further for measured ceilings only (:func:`measured_ops`):
+a max pool and a spatial mean are both ``pool`` rows, but CPU kernels for them differ 50-fold.
+
+Op names not in the table (a user's own rules, ops without a rule) are memory-only ``elementwise``
+rows in the ``memory`` group, measured as their own name.
 
 Also the model family a fit's whole-model multiplier belongs to (:func:`family_of`).
 """
@@ -7,6 +24,16 @@ Also the model family a fit's whole-model multiplier belongs to (:func:`family_o
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .errors import RooflineError
+
+# how rules count an op (roofline.trace.rules.Count.category)
+COMPUTE, ELEMENTWISE, MEMORY = "compute", "elementwise", "memory"
 
 # efficiency classes (roofline.engine.efficiency): the fraction of its roofline a layer attains
 COMPUTE_CLASSES = ("conv", "dwconv", "grouped", "matmul", "attention")
@@ -16,6 +43,244 @@ CLASS_TEXT = {"dwconv": "depthwise conv", "grouped": "grouped conv", "matmul": "
               "attention": "attention", "norm": "normalisation", "activation": "activation",
               "elementwise": "elementwise",
               "movement": "data movement", "conv": "dense conv"}
+GROUPED = "grouped"  # the efficiency class, and the measured class, of a conv with groups > 1
+
+# the op types views and figures group layers by (roofline.present.plots.OP_GROUPS gives them colours)
+VIEW_GROUPS = ("conv", "dwconv", "fc", "attention", "memory")
+
+
+@dataclass(frozen=True)
+class OpKind:
+    """What one op kind is, to each reader of the taxonomy (see the module docstring)."""
+
+    categories: tuple[str, ...]   # how rules count it; more than one where the aten op decides
+    efficiency: str               # efficiency class (with groups 1)
+    candidates: tuple[str, ...]   # measured classes, most specific first
+    group: str                    # view group
+    grouped: bool = False         # groups > 1 makes it a grouped conv (efficiency class GROUPED)
+    # the measured classes of a 1x1 (or unknown) kernel; a kind that has them runs as GROUPED first
+    # where groups > 1 (a 2-d conv: pointwise, dense and grouped kernels are measured apart)
+    pointwise: tuple[str, ...] = ()
+
+    @property
+    def category(self) -> str:
+        return self.categories[0]
+
+
+def _conv(candidates: tuple[str, ...] = (), pointwise: tuple[str, ...] = ()) -> OpKind:
+    return OpKind((COMPUTE,), "conv", candidates, "conv", grouped=True, pointwise=pointwise)
+
+
+def _elementwise(efficiency: str, *candidates: str) -> OpKind:
+    return OpKind((ELEMENTWISE,), efficiency, candidates, "memory")
+
+
+def _memory(efficiency: str, *candidates: str) -> OpKind:
+    return OpKind((MEMORY,), efficiency, candidates, "memory")
+
+
+# measured classes of activations: piecewise-linear ones (relu, clamp, MobileNetV3's hard-swish and
+# hard-sigmoid, Howard et al. 2019, sec. 5.2) run at ReLU's rate (``activation``); smooth ones (a
+# transcendental per element: their efficiency class is ``activation``) at SiLU's where the profile
+# has no class of their own
+_PIECEWISE = ("activation",)
+
+
+def _smooth(op: str) -> tuple[str, ...]:
+    return (op, "silu", "activation")
+
+
+OPS: dict[str, OpKind] = {
+    # compute: MACs (conv_transpose and 1-d / 3-d convs are measured as their own name)
+    "conv1d": _conv(("conv1d",)),
+    "conv2d": _conv(("conv2d",), pointwise=("conv1x1", "conv2d")),
+    "conv3d": _conv(("conv3d",)),
+    "conv_transpose1d": _conv(("conv_transpose1d",)),
+    "conv_transpose2d": _conv(("conv_transpose2d",)),
+    "conv_transpose3d": _conv(("conv_transpose3d",)),
+    "dwconv2d": OpKind((COMPUTE,), "dwconv", ("dwconv2d",), "dwconv"),
+    "fc": OpKind((COMPUTE,), "matmul", ("fc",), "fc"),
+    "matmul": OpKind((COMPUTE,), "matmul", ("matmul",), "attention"),
+    "attention": OpKind((COMPUTE,), "attention", ("attention",), "attention"),
+    # elementwise: arithmetic, batch norm and cheap activations
+    "add": _elementwise("elementwise", "add"),
+    "mul": _elementwise("elementwise", "mul"),
+    "bn": _elementwise("elementwise", "bn"),
+    "sqrt": _elementwise("elementwise", "sqrt"),
+    "neg": _elementwise("elementwise", "neg"),
+    "pow": _elementwise("elementwise", "pow"),
+    "addcmul": _elementwise("elementwise", "addcmul"),
+    "compare": _elementwise("elementwise", "compare"),
+    "relu": _elementwise("elementwise", *_PIECEWISE),
+    "relu6": _elementwise("elementwise", *_PIECEWISE),
+    "hardtanh": _elementwise("elementwise", *_PIECEWISE),
+    "clamp": _elementwise("elementwise", *_PIECEWISE),
+    "leaky_relu": _elementwise("elementwise", *_PIECEWISE),
+    "hsigmoid": _elementwise("elementwise", *_PIECEWISE),
+    "hswish": _elementwise("elementwise", "hswish", "activation"),
+    # elementwise: activations that evaluate a transcendental per element
+    "gelu": _elementwise("activation", "gelu", "activation"),
+    "silu": _elementwise("activation", "silu", "activation"),
+    "sigmoid": _elementwise("activation", *_smooth("sigmoid")),
+    "tanh": _elementwise("activation", *_smooth("tanh")),
+    "elu": _elementwise("activation", *_smooth("elu")),
+    "mish": _elementwise("activation", *_smooth("mish")),
+    "exp": _elementwise("activation", *_smooth("exp")),
+    "trig": _elementwise("activation", *_smooth("trig")),
+    "masked_fill": _elementwise("movement", "masked_fill"),
+    # layer and group norm fold into an epilogue (elementwise); reductions counted as norms (vector
+    # norm, variance) are rows of their own (memory)
+    "norm": OpKind((ELEMENTWISE, MEMORY), "norm", ("norm",), "memory"),
+    # memory: rows of their own
+    "pool": _memory("norm", "pool"),
+    "softmax": _memory("norm", "softmax", "norm"),
+    "cumsum": _memory("norm", "cumsum"),
+    "concat": _memory("movement", "concat"),
+    "stack": _memory("movement", "stack"),
+    "pad": _memory("movement", "pad"),
+    "gather": _memory("movement", "gather"),
+    "scatter": _memory("movement", "scatter"),
+    "interpolate": _memory("movement", "interpolate"),
+    "roll": _memory("movement", "roll"),
+    "copy": _memory("movement", "copy"),
+    "repeat": _memory("movement", "repeat"),
+    "unfold": _memory("elementwise", "unfold"),
+    "minmax": _memory("elementwise", "minmax"),
+}
+
+COMPUTE_KINDS = frozenset(k for k, v in OPS.items() if COMPUTE in v.categories)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A kind told apart further for measured ceilings (:func:`measured_ops`): measured as its own
+    name, else as the kind it refines."""
+
+    of: str     # the op kind it refines
+    text: str   # what tells it apart
+
+
+VARIANTS: dict[str, Variant] = {
+    # a 3x3 max pool over 64 x 112 x 112 took 3.5 ms on CPU, 50 times a global average pool
+    "maxpool": Variant("pool", "a max pool"),
+    # a spatial mean (``aten.mean``, timm's squeeze-excitation pooling)
+    "mean": Variant("pool", "a spatial mean (aten.mean)"),
+    # FastViT's 7x7 downsampling, 48 -> 96 channels, took 1.2 ms where a plain depthwise conv took 0.17 ms
+    "dwconv_mult": Variant("dwconv2d", "a depthwise conv with more output than input channels"),
+    # squeeze-excitation's FC layers
+    "fc_conv": Variant("fc", "an FC layer run as a 1x1 conv on a 1 x 1 map"),
+}
+
+
+
+def _measured(k: OpKind) -> tuple[str, ...]:
+    return k.candidates + k.pointwise + ((GROUPED,) if k.pointwise else ())
+
+
+# every measured class a layer may run as (:func:`class_candidates`, any kernel and groups), and those
+# timed as a byte rate (B/s): the classes of memory-only kinds; the others are MAC rates
+MEASURED_CLASSES = frozenset({c for k in OPS.values() for c in _measured(k)} | set(VARIANTS))
+BYTE_RATE_CLASSES = frozenset({c for k in OPS.values() if COMPUTE not in k.categories for c in _measured(k)}
+                              | {n for n, v in VARIANTS.items() if COMPUTE not in OPS[v.of].categories})
+
+
+def kind(op: str, category: str) -> str:
+    """``op``, checked: a kind the table lists, counted in ``category`` (rules register through it)."""
+    k = OPS.get(op)
+    if k is None or category not in k.categories:
+        raise RooflineError(f"op kind {op!r} ({category}) is not in roofline.core.taxonomy.OPS"
+                            + (f" (it is counted as {', '.join(k.categories)})" if k else ""))
+    return op
+
+
+def _groups(groups: Any) -> int:
+    return 1 if groups is None or pd.isna(groups) else int(groups)
+
+
+# --- efficiency classes ----------------------------------------------------------------------------
+
+def compute_class(op: str, groups: int | float | None = 1) -> str:
+    """The compute class of a layer with MACs: dense, depthwise or grouped conv, matmul, attention
+    (``matmul`` for ops the table does not count as compute)."""
+    k = OPS.get(op)
+    if k is None or COMPUTE not in k.categories:
+        return "matmul"
+    return GROUPED if k.grouped and _groups(groups) > 1 else k.efficiency
+
+
+def memory_class(op: str) -> str:
+    """The memory class of a memory-only layer (``elementwise`` for ops the table does not list)."""
+    k = OPS.get(op)
+    return k.efficiency if k is not None and COMPUTE not in k.categories else "elementwise"
+
+
+def op_group(op: str) -> str:
+    """The op type views and figures group layers by: conv, dwconv, fc, attention or memory."""
+    k = OPS.get(op)
+    return k.group if k is not None else "memory"
+
+
+# --- measured (calibrated) classes -------------------------------------------------------------------
+
+def op_class(op: str, kernel: str) -> str:
+    """The per-op-class ceiling a layer runs at in calibrated mode (profiles without a grouped class)."""
+    k = OPS.get(op)
+    return k.pointwise[0] if k is not None and k.pointwise and kernel in ("1x1", "") else op
+
+
+def class_candidates(op: str, kernel: str = "", groups: Any = 1) -> tuple[str, ...]:
+    """The measured op classes a layer may run as, most specific first: a profile uses the first it
+    has (a memory-only layer falls back to ``elementwise`` after these)."""
+    v = VARIANTS.get(op)
+    if v is not None:
+        return (op,) + OPS[v.of].candidates
+    k = OPS.get(op)
+    if k is None:
+        return (op,)
+    if k.pointwise:
+        dense = op_class(op, kernel)
+        if _groups(groups) > 1:
+            return (GROUPED, dense)
+        return k.pointwise if dense != op else k.candidates
+    return k.candidates
+
+
+def measured_class(available: Collection[str], op: str, kernel: str = "", groups: Any = 1,
+                   memory_only: bool = False) -> str | None:
+    """The first of the layer's candidate classes ``available`` has (``elementwise`` for a
+    memory-only layer with none), or None."""
+    for c in class_candidates(op, kernel, groups):
+        if c in available:
+            return c
+    return "elementwise" if memory_only and "elementwise" in available else None
+
+
+def measured_ops(layers: pd.DataFrame) -> list[str]:
+    """Each layer's op, or the :data:`VARIANTS` name where kernels of one op differ on CPU (profiles
+    without these classes fall back to the op's own)."""
+    n = len(layers)
+    aten = layers["aten"] if "aten" in layers else [""] * n
+    ins = layers["in_shape"] if "in_shape" in layers else [""] * n
+    outs = layers["out_shape"] if "out_shape" in layers else [""] * n
+    return [_variant(op, str(a), i, o) for op, a, i, o in zip(layers["op"], aten, ins, outs)]
+
+
+def _variant(op: str, aten: str, in_shape: Any, out_shape: Any) -> str:
+    if op == "pool" and "max_pool" in aten:
+        return "maxpool"
+    if op == "pool" and "mean" in aten:
+        return "mean"
+    if op == "dwconv2d" and _channels(out_shape) > _channels(in_shape) > 0:
+        return "dwconv_mult"
+    if op == "fc" and "conv" in aten:
+        return "fc_conv"
+    return op
+
+
+def _channels(shape: Any) -> int:
+    """The channel count (dimension 1) of an ``NxCxHxW`` shape string, 0 when there is none."""
+    parts = str(shape).split("x")
+    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
 
 
 def family_of(model: str) -> str:

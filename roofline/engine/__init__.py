@@ -7,7 +7,8 @@ per kernel and per inference) -> ``analysis`` (the result users hold).
 
 from .analysis import Analysis, analyze, resolve_execution
 from .latency import EXECUTIONS, LatencyModel, add_overheads, kernel_counts, kernel_overheads, latency_model
-from .roofline import costs_of, evaluate, layer_bytes, layer_costs, layer_peaks, op_class, roofline_times
+from ..core.taxonomy import op_class
+from .roofline import costs_of, evaluate, layer_bytes, layer_costs, layer_peaks, roofline_times
 
 __all__ = ["EXECUTIONS", "Analysis", "LatencyModel", "add_overheads", "analyze", "costs_of",
            "evaluate",

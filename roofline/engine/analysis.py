@@ -15,6 +15,7 @@ from ..trace import LayerTable, trace
 from ..trace.table import exact_sum
 from .band import Band, band_for, no_band_reason
 from .latency import LatencyModel, add_overheads, check_execution, latency_model
+from .predict import family_multiplier
 from .roofline import evaluate, layer_bytes
 
 
@@ -270,10 +271,8 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
                          activations_on_chip=on_chip and profile.activations_on_chip)
     lat = latency_model(profile, execution, overhead)
     out = add_overheads(evaluate(layers, roof), lat, roof)
-    # a fitted whole-model term like the overheads: Eq. 1 alone (overhead=False) goes without it
-    fam = (profile.fitted.family_factor(table.model)
-           if roof.mode == "fitted" and profile.fitted and overhead is not False else None)
-    if fam is not None:
+    fam = family_multiplier(profile, roof.mode, table.model, overhead)
+    if fam is not None:  # on every layer (and, in the total, on the per-inference cost)
         out["latency_s"] = out["latency_s"] * fam[1]
     return Analysis(table.model, profile, roof, conv, table, out, on_chip, lat,
                     band_for(profile, roof, overhead, conv.name, execution, table.model), fam)

@@ -35,7 +35,7 @@ from ..core.checks import show
 from ..core.errors import RooflineError
 from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead, Roof
 from ..core.units import seconds as seconds_text
-from .roofline import measured_class, measured_ops
+from ..core.taxonomy import measured_class, measured_ops
 
 
 def check_execution(execution: str) -> str:

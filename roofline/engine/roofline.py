@@ -17,9 +17,11 @@ import pandas as pd
 
 from ..core.conventions import Convention
 from ..core.errors import RooflineError
+from ..core.taxonomy import measured_class, measured_ops
 from ..hardware import BYTES_PER_ELEMENT, Roof
 from ..trace import LayerTable
 from .efficiency import factors
+from .predict import layer_times
 
 
 def layer_bytes(table: LayerTable, convention: Convention, dtype: str, *,
@@ -77,98 +79,11 @@ def roofline_times(macs: np.ndarray, bytes_: np.ndarray, peak: Any, bw: Any
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MAC time, memory time and latency (seconds) of each layer; broadcasts peak and bw.
 
-    ``bw = inf`` means memory is free (ridge point 0: MACs only).
+    ``bw = inf`` means memory is free (ridge point 0: MACs only). Plain Eq. 1:
+    :func:`roofline.engine.predict.layer_times` without class factors or reduction term.
     """
-    peak = np.asarray(peak, dtype=np.float64)
-    bw = np.asarray(bw, dtype=np.float64)
-    mac_t = macs / peak
-    with np.errstate(divide="ignore"):
-        mem_t = np.where(np.isinf(bw), 0.0, bytes_ / bw)
-    return mac_t, mem_t, np.maximum(mac_t, mem_t)
-
-
-def op_class(op: str, kernel: str) -> str:
-    """The per-op-class ceiling a layer runs at in calibrated mode (profiles without a grouped class)."""
-    if op == "conv2d":
-        return "conv1x1" if kernel in ("1x1", "") else "conv2d"
-    return op
-
-
-# memory-only ops measured as one class, or falling back to one: piecewise-linear activations run
-# at ReLU's rate (``activation``), smooth ones (a transcendental per element) at SiLU's where the
-# profile has no class of their own, softmax at layer norm's; the rest at ``elementwise``
-_PIECEWISE = frozenset({"relu", "relu6", "hsigmoid", "clamp", "hardtanh", "leaky_relu", "activation"})
-_SMOOTH = frozenset({"sigmoid", "tanh", "mish", "elu", "softplus", "erf", "exp", "log", "trig"})
-
-
-def class_candidates(op: str, kernel: str = "", groups: Any = 1) -> tuple[str, ...]:
-    """The measured op classes a layer may run as, most specific first: a profile uses the first it
-    has (a memory-only layer falls back to ``elementwise`` after these)."""
-    if op == "conv2d":
-        g = 1 if groups is None or pd.isna(groups) else int(groups)
-        dense = op_class(op, kernel)
-        return ("grouped", dense) if g > 1 else (dense, "conv2d") if dense == "conv1x1" else (dense,)
-    if op in ("hswish", "gelu", "silu"):
-        return (op, "activation")
-    if op in _SMOOTH:
-        return (op, "silu", "activation")
-    if op in _PIECEWISE:
-        return ("activation",)
-    if op == "softmax":
-        return ("softmax", "norm")
-    if op == "maxpool":
-        return ("maxpool", "pool")
-    if op == "mean":
-        return ("mean", "pool")
-    if op == "dwconv_mult":
-        return ("dwconv_mult", "dwconv2d")
-    if op == "fc_conv":
-        return ("fc_conv", "fc")
-    return (op,)
-
-
-def measured_class(available: Any, op: str, kernel: str = "", groups: Any = 1, memory_only: bool = False
-                   ) -> str | None:
-    """The first of the layer's candidate classes ``available`` has (``elementwise`` for a
-    memory-only layer with none), or None."""
-    for c in class_candidates(op, kernel, groups):
-        if c in available:
-            return c
-    return "elementwise" if memory_only and "elementwise" in available else None
-
-
-def measured_ops(layers: pd.DataFrame) -> list[str]:
-    """Each layer's op, told apart further where kernels of one op differ on CPU (profiles without
-    these classes fall back to the op's own):
-
-    - ``maxpool``: a 3x3 max pool over 64 x 112 x 112 took 3.5 ms, 50 times a global average pool;
-    - ``mean``: a spatial mean (``aten.mean``, timm's squeeze-excitation pooling);
-    - ``dwconv_mult``: a depthwise conv with more output than input channels (FastViT's 7x7
-      downsampling, 48 -> 96 channels, took 1.2 ms where a plain depthwise conv took 0.17 ms);
-    - ``fc_conv``: an FC layer run as a 1x1 conv on a 1 x 1 map (squeeze-excitation)."""
-    n = len(layers)
-    aten = layers["aten"] if "aten" in layers else [""] * n
-    ins = layers["in_shape"] if "in_shape" in layers else [""] * n
-    outs = layers["out_shape"] if "out_shape" in layers else [""] * n
-    ops = []
-    for op, a, i, o in zip(layers["op"], aten, ins, outs):
-        a = str(a)
-        if op == "pool" and "max_pool" in a:
-            op = "maxpool"
-        elif op == "pool" and "mean" in a:
-            op = "mean"
-        elif op == "dwconv2d" and _channels(o) > _channels(i) > 0:
-            op = "dwconv_mult"
-        elif op == "fc" and "conv" in a:
-            op = "fc_conv"
-        ops.append(op)
-    return ops
-
-
-def _channels(shape: Any) -> int:
-    """The channel count (dimension 1) of an ``NxCxHxW`` shape string, 0 when there is none."""
-    parts = str(shape).split("x")
-    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
+    t = layer_times(macs, bytes_, peak, bw)
+    return t.mac_s, t.mem_s, t.latency_s
 
 
 def _columns(layers: pd.DataFrame) -> tuple[Any, Any, Any]:
@@ -178,17 +93,25 @@ def _columns(layers: pd.DataFrame) -> tuple[Any, Any, Any]:
             layers["memory_only"] if "memory_only" in layers else [False] * n)
 
 
-def layer_peaks(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
-    """Peak MAC/s per layer: the roof's peak (times the layer's op-class factor where the fitted
-    roofline has them; see roofline.engine.efficiency), or in calibrated mode its op class's ceiling,
-    lowered for small layers where the profile has shape terms (roofline.engine.shape)."""
-    if roof.mode == "fitted" and (roof.efficiency or roof.reduction_half):
-        peaks = roof.peak_macs_per_s * factors(layers, roof.efficiency)
-        if roof.reduction_half:
-            from .shape import layer_shapes
+def fitted_terms(layers: pd.DataFrame, roof: Roof) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The fitted reading's per-layer class factor (roofline.engine.efficiency) and reduction
+    slow-down ``h / R`` (MACs per output element ``R``; roofline.engine.shape), each None where the
+    roof has no such term (every other reading)."""
+    if roof.mode != "fitted":
+        return None, None
+    factor = factors(layers, roof.efficiency) if roof.efficiency else None
+    slow = None
+    if roof.reduction_half:
+        from .shape import layer_shapes
 
-            peaks = peaks / (1.0 + roof.reduction_half / layer_shapes(layers)[1])
-        return peaks
+        slow = roof.reduction_half / layer_shapes(layers)[1]
+    return factor, slow
+
+
+def layer_peaks(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
+    """Peak MAC/s per layer before the fitted terms (:func:`fitted_terms`): the roof's peak, or in
+    calibrated mode its op class's ceiling, lowered for small layers where the profile has shape
+    terms (roofline.engine.shape)."""
     if not roof.ceilings:
         return roof.peak_macs_per_s
     kernels, groups, _ = _columns(layers)
@@ -206,10 +129,9 @@ def layer_peaks(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
 
 
 def layer_bandwidths(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
-    """Bytes/s per layer: the roof's bandwidth, or in calibrated mode, for memory-only layers, the
-    measured rate of their op class (else of ``elementwise`` ops) where the profile has one."""
-    if roof.efficiency:
-        return roof.mem_bw_bytes_per_s * factors(layers, roof.efficiency)
+    """Bytes/s per layer before the fitted terms: the roof's bandwidth, or in calibrated mode, for
+    memory-only layers, the measured rate of their op class (else of ``elementwise`` ops) where the
+    profile has one."""
     rates = roof.ceiling_bytes or {}
     if not rates or "memory_only" not in layers:
         return roof.mem_bw_bytes_per_s
@@ -223,10 +145,13 @@ def layer_bandwidths(layers: pd.DataFrame, roof: Roof) -> np.ndarray | float:
 
 
 def evaluate(layers: pd.DataFrame, roof: Roof) -> pd.DataFrame:
-    """Add the roofline columns (Eq. 1) to a :func:`layer_bytes` table."""
+    """Add the roofline columns (Eq. 1, with the fitted reading's class factors and reduction term:
+    :func:`roofline.engine.predict.layer_times`) to a :func:`layer_bytes` table."""
     macs = layers["macs"].to_numpy(dtype=np.float64)
     total_bytes = layers["weight_bytes"].to_numpy() + layers["activation_bytes"].to_numpy()
-    mac_t, mem_t, lat = roofline_times(macs, total_bytes, layer_peaks(layers, roof), layer_bandwidths(layers, roof))
+    t = layer_times(macs, total_bytes, layer_peaks(layers, roof), layer_bandwidths(layers, roof),
+                    *fitted_terms(layers, roof))
+    mac_t, mem_t, lat = t.mac_time_s, t.mem_time_s, t.latency_s
     out = layers.copy()
     out["bytes"] = total_bytes
     with np.errstate(divide="ignore", invalid="ignore"):

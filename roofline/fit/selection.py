@@ -24,9 +24,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from ..engine.efficiency import COMPUTE_CLASSES, MEMORY_CLASSES
 from ..core.errors import RooflineError
 from ..core.stats import spearman
+from ..core.taxonomy import COMPUTE_CLASSES, MEMORY_CLASSES
 from .terms import OVERHEAD_TERMS, SHAPE_TERMS, TERMS, Design, Params, fit_params, predict
 
 LOO_BELOW = 20  # models: fewer than this are cross-validated leave-one-model-out
@@ -164,9 +164,22 @@ def macs_only_heldout(d: Design, folds: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class Selection:
+    """What :func:`select` chose: the convention and term set with the best held-out score, refitted
+    on every row (``params_``), its cross-validation (``cv_``), the folds, and every candidate tried
+    with its held-out median error and score (``cv_results_``, one row each, ``chosen`` marking the
+    winner)."""
+
+    convention: str
+    params_: Params
+    cv_: CVResult
+    folds: list[np.ndarray]
+    cv_results_: pd.DataFrame
+
+
 def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = None, k: int = 4,
-           lam: float | None = None, progress: Callable[[str], None] | None = None
-           ) -> tuple[str, Params, CVResult, list[np.ndarray], pd.DataFrame]:
+           lam: float | None = None, progress: Callable[[str], None] | None = None) -> Selection:
     """Choose the counting convention and the term set by grouped CV (or take ``terms``), then fit
     the choice on every row. ``designs``: the same rows counted under each convention tried."""
     if isinstance(designs, Design):
@@ -208,8 +221,7 @@ def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = No
     best = min(i for i, r in enumerate(rows) if r["score"] <= low + 1e-12)  # ties: the simpler, listed first
     table["chosen"] = [i == best for i in range(len(rows))]
     conv, cv = results[best]
-    params = fit_params(designs[conv], cv.terms, lam)
-    return conv, params, cv, folds, table
+    return Selection(conv, fit_params(designs[conv], cv.terms, lam), cv, folds, table)
 
 
 def summary(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

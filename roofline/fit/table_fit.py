@@ -27,6 +27,7 @@ from ..hardware import (Figure, Fitted, HardwareProfile, KernelCost, Overhead,
                         Validation, load_hardware, profile_to_yaml)
 from ..core.stats import spearman
 from ..trace import LayerTable, trace
+from .design import TABLE_GRID, RidgeGrid
 from .terms import Params
 
 
@@ -72,7 +73,8 @@ def _rel_errors(pred: np.ndarray, meas: np.ndarray) -> np.ndarray:
 
 
 def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
-                 rp_range: tuple[float, float] = (0.1, 5000.0), points: int = 4001) -> FitResult:
+                 rp_range: tuple[float, float] = (TABLE_GRID.low, TABLE_GRID.high), points: int = TABLE_GRID.points
+                 ) -> FitResult:
     """Fit RP and bandwidth to measured latencies (seconds); see the module docstring."""
     try:
         measured_s = np.asarray(measured_s, dtype=np.float64)
@@ -96,7 +98,7 @@ def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
         resid = log_s - log_b[:, None] - log_t[None, :]
         return np.sum(resid ** 2, axis=1), log_b
 
-    grid = np.geomspace(*rp_range, points)
+    grid = RidgeGrid(*rp_range, points).values()
     err, _ = sse(grid)
     k = int(np.argmin(err))
     fine = np.geomspace(grid[max(k - 1, 0)], grid[min(k + 1, len(grid) - 1)], 201)
@@ -254,7 +256,9 @@ def fit_designs(kept: pd.DataFrame, designs: dict, execution: str, dropped: tupl
     from .selection import conformal_band, macs_only_heldout, select
     from .terms import predict
 
-    conv, params, cv, fold_rows, cands = select(designs, terms, folds, progress=step)
+    chosen = select(designs, terms, folds, progress=step)
+    conv, params, cv, fold_rows, cands = (chosen.convention, chosen.params_, chosen.cv_, chosen.folds,
+                                          chosen.cv_results_)
     d = designs[conv]
     insample = predict(d, params)
     macs_held = macs_only_heldout(d, fold_rows)

@@ -35,25 +35,24 @@ bandwidth. The objective is the squared error of ``log T_r - log t_r`` plus the
 penalty (as a Huber loss: rows off by more than ``HUBER_DELTA`` in log count
 linearly, so a few anomalous measurements do not drag the fit), minimised by Levenberg-Marquardt on the logs of all parameters, with
 an analytic Jacobian (the max picks the bound side of each layer).
+
+The formula is :mod:`roofline.engine.predict`'s, the one ``analyze`` and sweeps use (here on each
+layer entry's MACs and bytes times its weight); the rows' layers are a :class:`~roofline.fit.design.Design`.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ..core.conventions import Convention
-from ..engine.efficiency import EFFICIENCY_CLASSES, MEMORY_CLASSES, layer_classes
-from ..engine.latency import kernel_counts
-from ..engine.roofline import layer_bytes
-from ..engine.shape import layer_shapes
 from ..core.errors import RooflineError
-from ..trace import LayerTable
+from ..core.taxonomy import EFFICIENCY_CLASSES, family_of  # noqa: F401  (family_of: imported from here too)
+from ..engine.predict import layer_times, model_total
+from .design import (FAMILY_MIN_MODELS, START_GRID, Design, build_design,  # noqa: F401  (re-exported)
+                     row_layers)
 
 OVERHEAD_TERMS = ("kernel", "inference")
 SHAPE_TERMS = ("reduction",)  # unshrunk, like the overheads
@@ -67,147 +66,6 @@ PRIOR_LOG_SD = 1.5     # prior spread of log class factors: 95 % within 0.05x-20
 LM_XTOL = 1e-7  # the smallest step in a log parameter that counts as progress (1e-5 %)
 HUBER_DELTA = 0.15  # log error beyond which a row counts linearly, not squared (robust to a few outliers)
 FACTOR_RANGE = (1e-2, 1e2)  # a class attains at least 1 % of the roofline: below, the fit extrapolates, not hardware
-FAMILY_MIN_MODELS = 2  # a family effect needs this many models of the family measured
-
-
-def family_of(model: str) -> str:
-    """The architecture family of a model name: its first word, without source prefix, variant or
-    width (``timm:fastvit_sa12`` -> ``fastvit``, ``mnv4-conv-m`` -> ``mnv4``, ``mnv2-1.5x`` -> ``mnv2``).
-    ``resnet34`` and ``resnet50`` stay apart: a family is only what the name says for sure."""
-    name = model.rsplit(":", 1)[-1] if not model.endswith(".py") else model
-    return re.split(r"[_\-.]", name.lower(), maxsplit=1)[0] or name
-
-
-@dataclass(frozen=True)
-class Design:
-    """Every measured row's layers, flattened: what the model needs and nothing else."""
-
-    macs: np.ndarray        # per (deduplicated) layer entry
-    bytes_: np.ndarray
-    weight: np.ndarray      # how many identical layers of the row the entry stands for
-    row: np.ndarray         # the row each entry belongs to
-    cls: np.ndarray         # index into EFFICIENCY_CLASSES, or -1 (dense conv: the reference)
-    memory: np.ndarray      # memory-only layer (bytes only)
-    row_dtype: np.ndarray   # per row: index into ``dtypes``
-    dtypes: tuple[str, ...]
-    kernels: np.ndarray     # per row
-    measured_s: np.ndarray  # per row
-    groups: np.ndarray      # per row: the model (a cross-validation group)
-    macs_total: np.ndarray  # per row
-    family: np.ndarray | None = None  # per row: the model's family (None: family_of(groups))
-    reduction: np.ndarray | None = None  # per entry: MACs per output element (None: all 1)
-
-    def __post_init__(self) -> None:
-        if self.family is None:
-            object.__setattr__(self, "family", np.array([family_of(str(g)) for g in self.groups], dtype=object))
-        if self.reduction is None:
-            object.__setattr__(self, "reduction", np.ones(len(self.macs)))
-
-    @functools.cached_property
-    def entry_dtype(self) -> np.ndarray:
-        """Per layer entry: its row's dtype index."""
-        return self.row_dtype[self.row]
-
-    @functools.cached_property
-    def weighted_macs(self) -> np.ndarray:
-        """Per layer entry: the MACs of all the identical layers it stands for (0 for memory-only ones)."""
-        return np.where(self.memory, 0.0, self.weight * self.macs)
-
-    @functools.cached_property
-    def weighted_bytes(self) -> np.ndarray:
-        return self.weight * self.bytes_
-
-    @functools.cached_property
-    def inverse_reduction(self) -> np.ndarray:
-        return 1.0 / self.reduction
-
-    @functools.cached_property
-    def cls_slot(self) -> np.ndarray:
-        """Per layer entry: its class index, dense conv (-1) in the last slot."""
-        return np.where(self.cls < 0, len(EFFICIENCY_CLASSES), self.cls)
-
-    def families(self, min_models: int = FAMILY_MIN_MODELS) -> tuple[str, ...]:
-        """The families with at least ``min_models`` models in the rows (the ones a fit can inform)."""
-        pairs = pd.DataFrame({"f": self.family, "g": self.groups}).drop_duplicates()
-        counts = pairs.groupby("f").size()
-        return tuple(sorted(str(f) for f in counts.index[counts >= min_models]))
-
-    @property
-    def n_rows(self) -> int:
-        return len(self.measured_s)
-
-    def subset(self, rows: np.ndarray) -> Design:
-        rows = np.asarray(rows)
-        new = -np.ones(self.n_rows, dtype=np.int64)
-        new[rows] = np.arange(len(rows))
-        keep = new[self.row] >= 0
-        return Design(self.macs[keep], self.bytes_[keep], self.weight[keep], new[self.row[keep]], self.cls[keep],
-                      self.memory[keep], self.row_dtype[rows], self.dtypes, self.kernels[rows],
-                      self.measured_s[rows], self.groups[rows], self.macs_total[rows], self.family[rows],
-                      self.reduction[keep])
-
-    def present_terms(self, share: float = 0.03, models: int = 2) -> tuple[str, ...]:
-        """The class terms the data can inform: compute classes that carry at least ``share`` of the
-        MACs, and memory classes at least ``share`` of the bytes, of at least ``models`` models. A
-        class that only trims the edges of the models measured would be fitted to noise, and
-        extrapolate wildly to a model it dominates. At 10 % the iPhone 13 ANE's attention and data
-        movement (EfficientViT's, 1.9x slower there than its roofline) were never candidates: outer
-        held-out median 22.2 %; at 3 % 10.2 %, the other six phones 5.1-11.8 % (one value tried)."""
-        macs = np.bincount(self.row, self.weight * self.macs, minlength=self.n_rows)
-        byts = np.bincount(self.row, self.weight * self.bytes_, minlength=self.n_rows)
-        out = []
-        for i, c in enumerate(EFFICIENCY_CLASSES):
-            sel = self.cls == i
-            m = np.bincount(self.row, np.where(sel, self.weight * self.macs, 0.0), minlength=self.n_rows)
-            b = np.bincount(self.row, np.where(sel, self.weight * self.bytes_, 0.0), minlength=self.n_rows)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                big = np.nan_to_num(b / byts if c in MEMORY_CLASSES else m / macs) >= share
-            if len(set(self.groups[big].tolist())) >= models:
-                out.append(c)
-        return tuple(out)
-
-
-def row_layers(table: LayerTable, convention: Convention, dtype: str, execution: str
-               ) -> tuple[pd.DataFrame, int]:
-    """A traced row's counted layers (MACs, bytes, class) and its kernel count."""
-    layers = layer_bytes(table, convention, dtype)
-    return layers, int(kernel_counts(layers, execution).sum())
-
-
-def build_design(tables: Sequence[LayerTable], dtypes: Sequence[str], measured_s: Sequence[float],
-                 groups: Sequence[str], convention: Convention, execution: str) -> Design:
-    """The design of rows ``tables`` (one per measurement), counted with ``convention``."""
-    parts = []
-    kernels = np.empty(len(tables))
-    dtype_names = tuple(dict.fromkeys(dtypes))
-    class_index = {c: i for i, c in enumerate(EFFICIENCY_CLASSES)}
-    for r, (t, dt) in enumerate(zip(tables, dtypes)):
-        layers, k = row_layers(t, convention, dt, execution)
-        kernels[r] = k
-        cls = np.array([class_index.get(c, -1) for c in layer_classes(layers)], dtype=np.int64)
-        macs = layers["macs"].to_numpy(np.float64)
-        byts = (layers["weight_bytes"] + layers["activation_bytes"]).to_numpy(np.float64)
-        mem = layers["memory_only"].to_numpy(bool)
-        red = layer_shapes(layers)[1]
-        # identical layers (a transformer's repeated blocks) become one entry with a weight, in the
-        # order of their first appearance
-        key = np.stack([macs, byts, cls.astype(np.float64), mem.astype(np.float64), red], axis=1)
-        if len(key):
-            _, first, inverse, counts = np.unique(key, axis=0, return_index=True, return_inverse=True,
-                                                  return_counts=True)
-            order = np.argsort(first, kind="stable")
-            key, counts = key[first[order]], counts[order]
-        else:
-            counts = np.zeros(0)
-        parts.append((key, counts, np.full(len(key), r, dtype=np.int64)))
-    keys = np.concatenate([k for k, _, _ in parts]) if parts else np.zeros((0, 5))
-    weights = np.concatenate([c for _, c, _ in parts]).astype(np.float64) if parts else np.zeros(0)
-    rows = np.concatenate([r for _, _, r in parts]) if parts else np.zeros(0, dtype=np.int64)
-    return Design(keys[:, 0].copy(), keys[:, 1].copy(), weights, rows,
-                  keys[:, 2].astype(np.int64), keys[:, 3].astype(bool),
-                  np.array([dtype_names.index(d) for d in dtypes], dtype=np.int64), dtype_names, kernels,
-                  np.asarray(measured_s, dtype=np.float64), np.asarray(groups, dtype=object),
-                  np.array([float(t.macs) for t in tables]), reduction=keys[:, 4].copy())
 
 
 @dataclass(frozen=True)
@@ -296,29 +154,29 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
     for c in lay.classes:
         fvals[EFFICIENCY_CLASSES.index(c)] = np.exp(x[lay.i_class[c]])
     factor = fvals[d.cls]
-    # MAC and memory time of each entry, times its weight (the comparison is the same per layer)
-    a = d.weighted_macs / peak
-    if lay.i_reduction is not None:
-        slow = np.exp(x[lay.i_reduction]) * d.inverse_reduction  # h / R_j: a short loop's share of MAC time
-        a = a * (1.0 + slow)
-    b = d.weighted_bytes / bw
-    compute = a >= b
-    wm = np.where(compute, a, b) / factor
+    # h / R_j: a short loop's share of MAC time
+    slow = np.exp(x[lay.i_reduction]) * d.inverse_reduction if lay.i_reduction is not None else None
+    # the latency formula (roofline.engine.predict) on each entry, times its weight (the weight goes in
+    # first: the comparison is the same per layer)
+    t = layer_times(d.weighted_macs, d.weighted_bytes, peak, bw, factor, slow)
+    compute = t.compute_bound
+    wm = t.latency_s
     n = d.n_rows
     total = np.bincount(d.row, wm, minlength=n)
     k = np.exp(x[lay.i_kernel]) * _K_SCALE if lay.i_kernel is not None else 0.0
     o = np.exp(x[lay.i_inference]) * _O_SCALE if lay.i_inference is not None else 0.0
-    base = np.maximum(total + k * d.kernels + o, 1e-300)  # the roofline and overheads, before families
+    base = model_total(total, k * d.kernels, o, floor=1e-300)  # the roofline and overheads, before families
     fams = np.arange(lay.i_family, lay.size)
     has_family = lay.row_family >= 0 if lay.families else np.zeros(n, dtype=bool)
     g = np.ones(n)
     if lay.families:
         g[has_family] = np.exp(x[lay.i_family + lay.row_family[has_family]])
     classes = np.array([lay.i_class[c] for c in lay.classes], dtype=np.int64)
-    resid = np.concatenate([np.log(base * g) - np.log(d.measured_s), np.sqrt(lam) * x[classes],
+    pred = model_total(base, family=g)  # base * g
+    resid = np.concatenate([np.log(pred) - np.log(d.measured_s), np.sqrt(lam) * x[classes],
                             np.sqrt(lam_family) * x[fams]])
     if not jac:
-        return resid, None, base * g
+        return resid, None, pred
     J = np.zeros((n + len(classes) + len(fams), lay.i_family))  # the dense columns; families: one-hot
     wa = np.where(compute, wm, 0.0)
     wb = np.where(compute, 0.0, wm)
@@ -349,7 +207,7 @@ def _evaluate(d: Design, lay: _Layout, x: np.ndarray, lam: float, jac: bool = Tr
     val[:n][has_family] = 1.0
     col[n + len(classes):] = np.arange(len(fams))
     val[n + len(classes):] = np.sqrt(lam_family)
-    return resid, _Jacobian(J, col, val, len(fams)), base * g
+    return resid, _Jacobian(J, col, val, len(fams)), pred
 
 
 def _huber(resid: np.ndarray, J: _Jacobian | None, n: int, delta: float
@@ -408,7 +266,7 @@ def _levenberg_marquardt(fun, x0: np.ndarray, lo: np.ndarray, hi: np.ndarray, it
 def _init(d: Design, terms: tuple[str, ...], lay: _Layout) -> list[np.ndarray]:
     """Starting points: the best Eq. 1 roofline on a ridge-point grid (bandwidth in closed form), with
     the overheads taking a small and a larger share of the time."""
-    rps = np.geomspace(0.3, 3000.0, 40)
+    rps = START_GRID.values()
     log_t = np.log(d.measured_s)
     best = None
     for rp in rps:

@@ -14,6 +14,7 @@ import yaml
 
 from ..core.checks import number
 from ..core.errors import ProfileError, UnknownHardwareError, closest
+from ..core.taxonomy import EFFICIENCY_CLASSES
 from .model import (BYTES_PER_ELEMENT, CEILING_KEYS, CONFIDENCE, Ceilings, EFFICIENCY_RANGE, EXECUTIONS, FIGURE_KEYS,
                     FITTED_KEYS, Figure, Fitted, HardwareProfile, KINDS, KernelCost, MAX_PER_BYTE_S,
                     MAX_PER_INFERENCE_S, MAX_PER_KERNEL_S, MAX_REDUCTION_HALF, MAX_RIDGE_POINT, MIN_RIDGE_POINT, OVERHEAD_KEYS, Overhead,
@@ -287,8 +288,6 @@ def _factors(raw: Any, where: str, key: str, what: str, names: tuple[str, ...] |
 
 
 def _efficiency(raw: Any, where: str) -> dict[str, float]:
-    from ..engine.efficiency import EFFICIENCY_CLASSES
-
     return _factors(raw, where, "efficiency", "an op class to a factor", EFFICIENCY_CLASSES)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core.checks import show
 from ..core.errors import InvalidInputError, ProfileError
+from ..core.taxonomy import family_of
 
 BYTES_PER_ELEMENT: dict[str, int] = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
 KINDS = ("cpu", "gpu", "dsp", "npu")
@@ -81,8 +82,6 @@ class Fitted:
 
     def family_factor(self, model: str) -> tuple[str, float] | None:
         """The family of ``model`` and its fitted multiplier, where the fit has one."""
-        from ..fit.terms import family_of
-
         fam = family_of(model)
         return (fam, self.family[fam]) if fam in self.family else None
 

@@ -10,10 +10,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.taxonomy import BYTE_RATE_CLASSES
 from ..engine.shape import ShapeTerms, layer_shapes
 from ..hardware import BYTES_PER_ELEMENT
 from .machine import TORCH_DTYPES, true_fp32
-from .probes import MEMORY_CLASSES, Probe, probes
+from .probes import Probe, probes
 from .shape_model import fit_compute, fit_memory
 from .timing import cuda_graph, interleaved_times, spread
 
@@ -120,14 +121,14 @@ def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwid
         idx = [i for i, p in enumerate(grid) if p.op == op]
         c = [counted[i] for i in idx]
         t = np.array([secs[i] for i in idx])
-        if op in MEMORY_CLASSES:
+        if op in BYTE_RATE_CLASSES:
             f = fit_memory(np.array([x.bytes for x in c]), t, np.array([x.out_elems for x in c]))
         else:
             f = fit_compute(np.array([x.macs for x in c]), np.array([x.bytes for x in c]),
                             np.array([x.out_elems for x in c]), np.array([x.reduction for x in c]), t,
                             bandwidth, cap=1.25 * peak, reuse=np.array([x.reuse for x in c]))
         s = sorted(spreads[i] for i in idx)
-        fits[op] = ClassFit(op, batch, f.rate, "B/s" if op in MEMORY_CLASSES else "MAC/s", f.fixed_s, len(idx),
+        fits[op] = ClassFit(op, batch, f.rate, "B/s" if op in BYTE_RATE_CLASSES else "MAC/s", f.fixed_s, len(idx),
                             f.median_error, s[-2 if len(s) > 1 else -1], f.shape, f.parallel_at, f.parallel_s,
                             min(counts[i] for i in idx))
     return fits

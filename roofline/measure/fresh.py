@@ -10,31 +10,36 @@ in fresh processes measures what a deployment sees, whatever ran before in the c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..core.errors import RooflineError
 
 TIMEOUT_S = 600
 
+Job = TypeVar("Job")
 
-def run_fresh(entry: str, job: dict[str, Any], what: str, error: type[RooflineError] = RooflineError) -> Any:
-    """The JSON that ``entry`` (``module:function``, which reads ``sys.argv[1]`` and prints one JSON
-    line last) prints for ``job``, run by this interpreter in a new process that imports this
-    checkout of roofline. A failure or a run over :data:`TIMEOUT_S` raises ``error`` naming ``what``."""
-    module, func = entry.split(":")
+
+def run_fresh(entry: Callable[[], None], job: Any, what: str, error: type[RooflineError] = RooflineError) -> Any:
+    """The JSON that ``entry`` (a module-level function, which reads its job with :func:`read_job` and
+    prints one JSON line last) prints for ``job`` (a dataclass of JSON values, sent as a JSON object of
+    its fields), run by this interpreter in a new process that imports this checkout of roofline. A
+    failure or a run over :data:`TIMEOUT_S` raises ``error`` naming ``what``."""
+    module, func = entry.__module__, entry.__name__
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     code = f"from roofline.measure.fresh import die_with_parent; die_with_parent({os.getpid()}); " \
            f"from {module} import {func}; {func}()"
     try:
-        r = subprocess.run([sys.executable, "-c", code, json.dumps(job)], capture_output=True, text=True,
-                           timeout=TIMEOUT_S, env=env)
+        r = subprocess.run([sys.executable, "-c", code, json.dumps(dataclasses.asdict(job))],
+                           capture_output=True, text=True, timeout=TIMEOUT_S, env=env)
     except subprocess.TimeoutExpired:
         raise error(f"{what} in a fresh process took over {TIMEOUT_S // 60} minutes") from None
     if r.returncode != 0:
@@ -44,6 +49,11 @@ def run_fresh(entry: str, job: dict[str, Any], what: str, error: type[RooflineEr
         return json.loads(r.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise error(f"{what} in a fresh process printed no result") from None
+
+
+def read_job(cls: type[Job]) -> Job:
+    """In a fresh process: the job of dataclass ``cls`` that :func:`run_fresh` sent it."""
+    return cls(**json.loads(sys.argv[1]))
 
 
 def die_with_parent(parent: int) -> None:

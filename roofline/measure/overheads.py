@@ -9,7 +9,7 @@ measure exactly what the profile's terms leave out.
 from __future__ import annotations
 
 import json
-import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.errors import ProfileError
-from .fresh import minor_faults, run_fresh
+from .fresh import minor_faults, read_job, run_fresh
 from .machine import TORCH_DTYPES
 from .timing import Measurement, cuda_graph, fixed_cost, seconds, steady_times
 
@@ -191,21 +191,30 @@ def time_networks(device: str, dtype: str, trials: int, sizes: tuple[int, ...]
     times: dict[str, list[float]] = {}
     faults: dict[str, list[float]] = {}
     for key in ["check", *(f"ladder{hw}" for hw in sizes for _ in range(LADDER_PROCESSES))]:
-        job = {"device": device, "dtype": dtype, "trials": max(5, trials), "network": key,
-               "threads": torch.get_num_threads()}
-        r = run_fresh("roofline.measure.overheads:_time_network_child", job, f"timing the synthetic network {key}",
-                      ProfileError)
+        job = NetworkJob(device, dtype, max(5, trials), key, torch.get_num_threads())
+        r = run_fresh(_time_network_child, job, f"timing the synthetic network {key}", ProfileError)
         times.setdefault(key, []).extend(r["times"])
         faults.setdefault(key, []).append(r["faults"])
     return times, faults
 
 
+@dataclass(frozen=True)
+class NetworkJob:
+    """One synthetic network to time in a fresh process (:func:`_time_network_child`)."""
+
+    device: str
+    dtype: str
+    trials: int
+    network: str  # "check" or "ladder<input size>"
+    threads: int
+
+
 def _time_network_child() -> None:
-    job = json.loads(sys.argv[1])
-    torch.set_num_threads(int(job["threads"]))
-    dev, dt = torch.device(job["device"]), TORCH_DTYPES[job["dtype"]]
-    sync = torch.cuda.synchronize if job["device"] == "cuda" else (lambda: None)
-    key = job["network"]
+    job = read_job(NetworkJob)
+    torch.set_num_threads(int(job.threads))
+    dev, dt = torch.device(job.device), TORCH_DTYPES[job.dtype]
+    sync = torch.cuda.synchronize if job.device == "cuda" else (lambda: None)
+    key = job.network
     if key == "check":
         net, x = CheckNetwork().to(dev, dt).eval(), torch.randn(CHECK_INPUT, device=dev, dtype=dt)
     else:
@@ -223,7 +232,7 @@ def _time_network_child() -> None:
             net(x)
         sync()
         before = minor_faults()
-        times = steady_times(run, job["trials"], 0, "cpu")
+        times = steady_times(run, job.trials, 0, "cpu")
         print(json.dumps({"times": times, "faults": (minor_faults() - before) / calls[0]}))
 
 

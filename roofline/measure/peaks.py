@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from ..core.errors import RooflineError
+from .budget import Budget
 from .machine import TORCH_DTYPES, true_fp32
 from .timing import Measurement, rate, steady_times
-
-if TYPE_CHECKING:
-    from .profiler import Budget
 
 
 def measure_matmul(device: str, dtype: str, b: Budget) -> Measurement:

@@ -17,6 +17,9 @@ Memory classes (bytes/s): batch norm, ReLU (``activation``), GELU, SiLU, hard-sw
 average pooling (``pool``), 3x3 max pooling (``maxpool``), spatial means (``mean``, as timm's
 squeeze-excitation pools), layer norm (``norm``) and softmax.
 
+The class names are measured classes of the op table (``roofline.core.taxonomy``: a layer's
+candidate classes); the memory ones are its ``BYTE_RATE_CLASSES``.
+
 Each probe is an ``nn.Module`` and its inputs. Its MACs and bytes come from the tracer
 (``roofline.trace``), so a probe is counted exactly as a model's layer of that shape is.
 """
@@ -28,9 +31,6 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-MEMORY_CLASSES = ("bn", "activation", "gelu", "silu", "hswish", "add", "pool", "maxpool", "mean", "norm",
-                  "softmax")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ The method, one module per step:
 - ``overheads``: per inference, per kernel (eager; CUDA-graph replay on CUDA), fresh memory (CPU),
   what ops cost in a network beyond their cost alone, and a self-check on a network never measured;
 - ``timing``: the robust statistics (medians with spreads, interleaved trials, back-off retries,
-  low quantiles of block medians for fixed costs).
+  low quantiles of block medians for fixed costs);
+- ``budget``: how hard each step measures (matrix and conv sizes, buffer bytes, trials).
 
 Every figure records its spread (interquartile range / median) and trial count. A figure spread
 by more than 20 % is measured again after a pause and, if still noisy, flagged; a profile with a
@@ -29,6 +30,7 @@ import torch
 
 from ..core.errors import ProfileError, RooflineError
 from ..hardware import BYTES_PER_ELEMENT, Ceilings, Figure, HardwareProfile, KernelCost, Overhead
+from .budget import Budget
 from .ceilings import ClassFit, measure_class_fits
 from .machine import check_device, llc_bytes, machine_facts, torch_threads
 from .overheads import (FRESH_SHARE, FRESH_SHARE_SOURCE, in_context, ladder_sizes, measure_overheads, self_check,
@@ -38,34 +40,9 @@ from .timing import NOISY_SPREAD, Measurement
 
 __all__ = ["Budget", "ClassFit", "ProfileRun", "check_device", "profile_machine", "to_profile"]
 
-CPU_BUFFER_CAP = 96 << 20  # bytes per bandwidth buffer on a CPU
-
 # A figure spread by more than this (interquartile range over median) after the extra trials says
 # little about the machine: a profile made from it was 2-3x off on a loaded machine
 UNUSABLE_SPREAD = 1.0
-
-
-@dataclass
-class Budget:
-    """How hard to measure: matrix size, conv size, bandwidth buffer, trials."""
-
-    matmul_n: int
-    conv_hw: int
-    buffer_bytes: int
-    trials: int
-    warmup: int = 2
-
-    @classmethod
-    def for_mode(cls, quick: bool, llc_bytes: int | None, device: str) -> Budget:
-        big = max(4 * (llc_bytes or 32 << 20), 64 << 20)
-        if device == "cuda":
-            return cls(8192 if not quick else 4096, 112, 1 << 30 if not quick else 256 << 20, 20 if not quick else 5)
-        # three buffers of at most CPU_BUFFER_CAP keep the run within 1 GB of memory. VMs report the
-        # host's whole L3 (272 MB here) though one core complex holds far less: on this 2-core VM,
-        # triad over 3 x 96 MiB gave 29-30 GB/s, over 3 x 1 GiB 28.3 GB/s
-        if quick:
-            return cls(1024, 28, min(max(2 * (llc_bytes or 16 << 20), 32 << 20), CPU_BUFFER_CAP), 3, 1)
-        return cls(2048, 56, min(big, CPU_BUFFER_CAP), 7)
 
 
 @dataclass

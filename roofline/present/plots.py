@@ -26,7 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..core import units
-from ..engine.efficiency import op_group  # noqa: F401  (figures group layers by it)
+from ..core.taxonomy import op_group  # noqa: F401  (figures group layers by it)
 from ..core.errors import RooflineError
 from ..core.io import check_writable, write_atomic
 
@@ -34,7 +34,8 @@ from ..core.io import check_writable, write_atomic
 # data flows one way, engine -> plots.
 Analysis = Any
 
-# Op type -> (legend label, colour): Conv2D, DW-Conv2D, FC, attention, memory-only.
+# Op type (roofline.core.taxonomy.VIEW_GROUPS) -> (legend label, colour): Conv2D, DW-Conv2D, FC, attention,
+# memory-only.
 OP_GROUPS = {
     "conv": ("Conv2D", "#1f77b4"),
     "dwconv": ("DW-Conv2D", "#ff7f0e"),
@@ -86,11 +87,15 @@ class RooflineFigure(Figure):
 
 
 @contextlib.contextmanager
-def _figure(figsize: tuple[float, float]) -> Iterator[RooflineFigure]:
+def figure(figsize: tuple[float, float]) -> Iterator[RooflineFigure]:
+    """A new figure of ``figsize`` inches in the package's style (constrained layout, Agg canvas)."""
     with rc_context(STYLE):
         fig = RooflineFigure(figsize=figsize, layout="constrained")
         FigureCanvasAgg(fig)
         yield fig
+
+
+_figure = figure  # the name the plots in this module use
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:

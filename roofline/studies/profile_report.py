@@ -36,9 +36,10 @@ from ..hardware import HardwareProfile, load_hardware, profile_to_yaml
 from ..core.io import report_folder, write_atomic
 from ..fit.selection import conformal_band, group_folds, summary
 from ..fit.table_fit import TableFit
-from ..fit.terms import Params, family_of, predict
+from ..fit.terms import Params, predict
 from .measured import DEVICES, SOURCE, table6
 from ..core.stats import spearman
+from ..core.taxonomy import family_of
 
 # Table 6 precision per the paper's Appendix B: INT8 TFLite on the mobile CPUs, Hexagon and EdgeTPU,
 # FP16 on the mobile GPUs and CoreML on the iPhone 13
@@ -116,7 +117,8 @@ def check(ds: Dataset, jobs: int = 1, progress: Callable[[str], None] | None = N
     seen = np.zeros(d0.n_rows, dtype=bool)
     for held in group_folds(d0.groups, 4, seed=1):
         train = np.setdiff1d(every, held)
-        conv, p, cv, _, _ = select({c: d.subset(train) for c, d in designs.items()})
+        chosen = select({c: d.subset(train) for c, d in designs.items()})
+        conv, p, cv = chosen.convention, chosen.params_, chosen.cv_
         measured = designs[conv].measured_s[train]
         q = conformal_band(measured / cv.heldout_s)
         qn = conformal_band(measured / cv.heldout_plain_s) if p.family else q  # a family the fit has not seen
@@ -210,10 +212,10 @@ def _shipped(c: ProfileCheck) -> str:
 
 
 def _plot(c: ProfileCheck, path: Path) -> None:
-    from ..present.plots import _figure, label_log_axis, save_figure
+    from ..present.plots import figure, label_log_axis, save_figure
 
     o = c.outer
-    with _figure((4.6, 4.2)) as fig:
+    with figure((4.6, 4.2)) as fig:
         ax = fig.add_subplot()
         ms, pr = o["measured_s"] * 1e3, o["predicted_s"] * 1e3
         ax.errorbar(ms, pr, yerr=None, fmt="o", ms=3.5, color="#1f77b4", label="held-out prediction")

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from ..engine.band import band_for
-from ..engine.efficiency import effective_costs
-from ..engine import LatencyModel, costs_of, kernel_overheads, latency_model, layer_bytes, resolve_execution, roofline_times
+from ..engine import LatencyModel, costs_of, kernel_overheads, latency_model, layer_bytes, resolve_execution
+from ..engine.predict import family_multiplier, layer_times, model_total
+from ..engine.roofline import fitted_terms
 from ..core import checks, units
 from ..core.errors import InvalidInputError, RooflineError
 from ..hardware import load_hardware
@@ -223,7 +224,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     if peak is not None:
         peak = checks.number(peak, "peak", *checks.MAC_RATE, unit="MAC/s")
     latency = LatencyModel(execution)
-    roof_mode = hw_name = efficiency = reduction_half = band = own_rp = None
+    roof_mode = hw_name = roof = band = own_rp = None
     if hw is None and mode != "auto":
         raise InvalidInputError(f"mode={checks.show(mode)} reads a hardware profile: give hw=, or leave mode "
                                 f"at 'auto'")
@@ -233,8 +234,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
                                     "(--calibrated) do not apply; use --fitted or --spec")
         roof = profile.roof(dtype, "spec" if mode == "auto" and profile.reads_calibrated(dtype) else mode,
                             batch=checks.integer(batch, "batch", 1, checks.MAX_BATCH))  # ceilings: not a sweep
-        dtype, roof_mode, hw_name, efficiency = roof.dtype, roof.mode, profile.name, roof.efficiency
-        reduction_half = roof.reduction_half
+        dtype, roof_mode, hw_name = roof.dtype, roof.mode, profile.name
         bw = bw if bw is not None else roof.mem_bw_bytes_per_s
         if peak is None and vary == "bandwidth":
             peak = roof.peak_macs_per_s
@@ -252,22 +252,25 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         table = m if isinstance(m, LayerTable) else trace(m, fuse=conv.fused, resolution=resolution,
                                                            width=width, batch=batch)
         layers = layer_bytes(table, conv, dtype)
-        macs, byts = effective_costs(layers, *costs_of(layers), efficiency, reduction_half)
+        macs, byts = costs_of(layers)
+        factor, slow = fitted_terms(layers, roof) if roof is not None else (None, None)
+        factor = None if factor is None else factor[None, :]
+        slow = None if slow is None else slow[None, :]
         fixed = 0.0 if latency.is_eq1 else float(
             kernel_overheads(layers, latency.per_kernel, execution).sum()) + latency.inference_s(layers)
         eq1, mem_lat, n_mem = (np.empty(len(rp)), np.empty(len(rp)), np.empty(len(rp), dtype=np.int64))
         step = max(1, CHUNK_CELLS // max(len(macs), 1))  # ridge points per step: bounded memory
         for s in range(0, len(rp), step):
-            mac_t, mem_t, lat = roofline_times(macs[None, :], byts[None, :], peaks[s:s + step, None],
-                                               bws[s:s + step, None])
-            mem_bound_s = mem_t > mac_t
+            t = layer_times(macs[None, :], byts[None, :], peaks[s:s + step, None], bws[s:s + step, None],
+                            factor, slow)
+            lat = t.latency_s
+            mem_bound_s = t.mem_time_s > t.mac_time_s
             eq1[s:s + step] = lat.sum(axis=1)
             mem_lat[s:s + step] = np.where(mem_bound_s, lat, 0.0).sum(axis=1)
             n_mem[s:s + step] = mem_bound_s.sum(axis=1)
         name = table.model
-        fam = (profile.fitted.family_factor(name) if profile is not None and roof_mode == "fitted"
-               and profile.fitted and overhead is not False else None)
-        total = (eq1 + fixed) * (fam[1] if fam else 1.0)
+        fam = family_multiplier(profile, roof_mode, name, overhead)
+        total = model_total(eq1, fixed, family=fam[1] if fam else 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             mem_share = np.where(eq1 > 0, mem_lat / eq1, 0.0)
         top1 = (accuracy or {}).get(name)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -16,8 +17,8 @@ from ..core.errors import TraceError, UnsupportedOpError, UnsupportedOpWarning, 
 from ..core.interrupts import Terminated, is_real
 from ..zoo import build_model, model_name, native_resolution, resolve
 from .layers import build_rows
-from .recorder import ModuleScope, Recorder, _tensors
-from .rules import DataDependentOpError
+from .recorder import ModuleScope, Recorder, _tensors, rule_table
+from .rules import RULES, DataDependentOpError, Rule
 from .table import COLUMNS, LayerTable
 
 ModelLike = str | nn.Module
@@ -104,7 +105,7 @@ def model_inputs(input_shape: object) -> Inputs | None:
 
 def trace(model: ModelLike, input_shape: Sequence[int] | None = None, *,
           resolution: int | Sequence[int] | None = None, batch: int = 1, width: float | None = None,
-          fuse: bool = True, strict: bool = False) -> LayerTable:
+          fuse: bool = True, strict: bool = False, rules: Mapping[object, Rule] | None = None) -> LayerTable:
     """Trace ``model`` (a zoo name or any ``nn.Module``) on the meta device.
 
     Returns a :class:`LayerTable` with one row per deployed layer (``fuse=True``)
@@ -114,33 +115,41 @@ def trace(model: ModelLike, input_shape: Sequence[int] | None = None, *,
     tensors (positional) or a dict of them (by name). Ops without a counting rule
     are listed in ``table.unsupported`` and warned about (``UnsupportedOpWarning``,
     once per trace); with ``strict=True`` they raise :class:`UnsupportedOpError`.
-    Zoo traces are cached per (model, width, input shape, fuse) within a process.
+    ``rules`` (``{torch.ops.aten.linear: fn}``) counts those ops with ``fn`` in this trace only, over
+    the registered rules (see :func:`roofline.trace.rule`); ``fn`` takes the op's arguments and returns
+    a :class:`Count`. Zoo traces are cached per (model, width, input shape, fuse) within a process
+    (not those with ``rules``); each call returns a table of its own.
     """
     if not isinstance(model, (str, nn.Module)):
         raise TraceError(f"model must be a zoo name or a torch.nn.Module, got {type(model).__name__}")
     checks.flag(fuse, "fuse")
     checks.flag(strict, "strict")
+    table = rule_table(rules)
     if isinstance(model, nn.Module):
         from .user_model import user_output
 
         with user_output():  # a user's forward may print: keep stdout for our output
-            return _trace(model, input_shape, resolution, batch, width, fuse, strict)
-    return _trace(model, input_shape, resolution, batch, width, fuse, strict)
+            return _trace(model, input_shape, resolution, batch, width, fuse, strict, table)
+    return _trace(model, input_shape, resolution, batch, width, fuse, strict, table)
 
 
-def _trace(model: ModelLike, input_shape, resolution, batch, width, fuse: bool, strict: bool) -> LayerTable:
+def _trace(model: ModelLike, input_shape, resolution, batch, width, fuse: bool, strict: bool,
+           rules: Mapping[object, Rule]) -> LayerTable:
     inputs = model_inputs(input_shape) if isinstance(model, nn.Module) and input_shape is not None else None
     if inputs is not None:
         if resolution is not None:
             raise TraceError("give input_shape or resolution, not both")
-        table = _trace_module(model, inputs, fuse, type(model).__name__)
+        table = _trace_module(model, inputs, fuse, type(model).__name__, rules)
     else:
         shape = input_shape_for(model, input_shape, resolution, batch, width)
         if isinstance(model, str):
             base, w = resolve(model, width)
-            table = _trace_zoo(base, w, shape, fuse)
+            if rules is RULES:  # the registry's counts: cached (a copy, so a caller's edits stay theirs)
+                table = _own_copy(_trace_zoo(base, w, shape, fuse))
+            else:
+                table = _build_zoo(base, w, shape, fuse, rules)
         else:
-            table = _trace_module(model, ((shape,), (), ("float32",)), fuse, type(model).__name__)
+            table = _trace_module(model, ((shape,), (), ("float32",)), fuse, type(model).__name__, rules)
     if table.unsupported:
         ops = ", ".join(f"{k} (x{v})" for k, v in table.unsupported.items())
         if strict:
@@ -171,15 +180,32 @@ def _no_gc(fn):
     return wrapper
 
 
-@functools.lru_cache(maxsize=64)
+# pandas 3 copies on write: there a shallow copy is a lazy one (edits of either copy its data first)
+_LAZY_COPY = int(pd.__version__.split(".")[0]) >= 3
+
+
+def _own_copy(table: LayerTable) -> LayerTable:
+    """A cached table with its mutable parts (the DataFrame, ``unsupported``) copied."""
+    return dataclasses.replace(table, layers=table.layers.copy(deep=not _LAZY_COPY),
+                               unsupported=dict(table.unsupported))
+
+
 @_no_gc
-def _trace_zoo(base: str, width: float, shape: tuple[int, ...], fuse: bool) -> LayerTable:
+def _build_zoo(base: str, width: float, shape: tuple[int, ...], fuse: bool,
+               rules: Mapping[object, Rule]) -> LayerTable:
     model = build_model(base, width, device="meta")
-    return _run(model, model, None, ((shape,), (), ("float32",)), fuse, model_name(base, width))
+    return _run(model, model, None, ((shape,), (), ("float32",)), fuse, model_name(base, width), rules)
+
+
+@functools.lru_cache(maxsize=64)
+def _trace_zoo(base: str, width: float, shape: tuple[int, ...], fuse: bool) -> LayerTable:
+    """The zoo trace with the registered rules; shared: callers get :func:`_own_copy` of it."""
+    return _build_zoo(base, width, shape, fuse, RULES)
 
 
 @_no_gc
-def _trace_module(model: nn.Module, inputs: Inputs, fuse: bool, name: str) -> LayerTable:
+def _trace_module(model: nn.Module, inputs: Inputs, fuse: bool, name: str,
+                  rules: Mapping[object, Rule]) -> LayerTable:
     params = dict(model.named_parameters())
     buffers = dict(model.named_buffers())
     on_meta = all(t.is_meta for t in (*params.values(), *buffers.values()))
@@ -191,7 +217,7 @@ def _trace_module(model: nn.Module, inputs: Inputs, fuse: bool, name: str) -> La
              for m in model.modules()]
     model.eval()
     try:
-        return _run(model, model, state, inputs, fuse, name)
+        return _run(model, model, state, inputs, fuse, name, rules)
     finally:
         for m, attrs, p, b, mods in saved:
             m.__dict__.clear()
@@ -214,7 +240,7 @@ def _describe_inputs(inputs: Inputs) -> str:
 
 
 def _run(model: nn.Module, owner: nn.Module, state: dict | None, inputs: Inputs,
-         fuse: bool, name: str) -> LayerTable:
+         fuse: bool, name: str, rules: Mapping[object, Rule]) -> LayerTable:
     if state is None:
         named = [(n, t, True) for n, t in owner.named_parameters()]
         named += [(n, t, False) for n, t in owner.named_buffers()]
@@ -225,7 +251,7 @@ def _run(model: nn.Module, owner: nn.Module, state: dict | None, inputs: Inputs,
     index = {id(t) for _, t, is_param in named if not is_param and not t.is_floating_point()}
     weights = {id(t): (t.numel(), is_param, n) for n, t, is_param in named if id(t) not in index}
     model_params = sum(t.numel() for _, t, is_param in named if is_param)
-    rec = Recorder(weights, index)
+    rec = Recorder(weights, index, rules)
     positional, named_inputs, dtypes = inputs
     dts = iter(dtypes)
     args = tuple(torch.empty(s, device="meta", dtype=getattr(torch, next(dts))) for s in positional)

@@ -1,8 +1,11 @@
 """Traces cached on disk, and many traces at once in parallel.
 
 A trace depends only on the model, its input, its width, whether layers are
-fused, and the versions of the code that built and counted it; so a table of a
-thousand measurements is traced once, and every later fit reads the counts back.
+fused, and the versions of the code that built and counted it (the package
+versions, and a hash of the counting code's source: an edited rule is a new
+key); so a table of a thousand measurements is traced once, and every later fit
+reads the counts back. Traces with per-call rules (``trace(..., rules=...)``)
+never pass through this cache.
 
 Entries are ``.npz`` files (read with ``allow_pickle=False``: a cache entry is
 data, never code) under ``$ROOFLINE_CACHE_DIR``, else ``$XDG_CACHE_HOME/roofline``,
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import importlib
 import json
 import multiprocessing
 import os
@@ -31,7 +35,13 @@ from ..core.errors import CacheWarning, RooflineError
 from ..core.io import write_atomic
 from .table import COLUMNS, LayerTable
 
-FORMAT = 1  # bump when the entry layout or the counting rules change
+FORMAT = 1  # bump when the entry layout changes (a change of the counting code changes rules_hash)
+# the modules whose source decides a trace's counts: the rules, how ops are recorded and grouped into
+# rows, the op kinds they name, and the zoo's model definitions (library models: their versions)
+COUNTING_MODULES = ("roofline.trace.rules", "roofline.trace.recorder", "roofline.trace.layers",
+                    "roofline.trace.api", "roofline.trace.table", "roofline.core.taxonomy",
+                    "roofline.zoo.blocks", "roofline.zoo.builder", "roofline.zoo.specs", "roofline.zoo.registry",
+                    "roofline.zoo.libraries")
 _STRING_COLUMNS = ("name", "op", "in_shape", "out_shape", "kernel", "stride", "fused", "aten")
 _INT_COLUMNS = ("groups", "macs", "params", "weight_elems", "in_elems", "out_elems")
 
@@ -69,10 +79,24 @@ def _versions() -> dict[str, str]:
     return out
 
 
+@cache
+def rules_hash() -> str:
+    """A hash of the source of the counting code (:data:`COUNTING_MODULES`), computed once per process."""
+    h = hashlib.sha256()
+    for name in COUNTING_MODULES:
+        module = importlib.import_module(name)
+        source = module.__loader__.get_source(name) if module.__loader__ is not None else None
+        if source is None:  # no source to read (a bytecode-only install): its compiled code instead
+            source = Path(module.__file__).read_bytes().hex() if getattr(module, "__file__", None) else name
+        h.update(name.encode() + b"\0" + source.encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def cache_key(req: TraceRequest) -> str:
-    """A hash of everything the trace depends on: the request, the entry format and the versions."""
+    """A hash of everything the trace depends on: the request, the entry format, the versions and the
+    counting code's source (:func:`rules_hash`)."""
     doc = {"model": req.model, "resolution": req.resolution, "batch": req.batch, "width": req.width,
-           "fuse": req.fuse, "format": FORMAT, **_versions()}
+           "fuse": req.fuse, "format": FORMAT, "rules": rules_hash(), **_versions()}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
 

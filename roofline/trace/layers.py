@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.taxonomy import COMPUTE_KINDS
 from .recorder import Event, Key
 
-COMPUTE_OPS = frozenset({"conv1d", "conv2d", "conv3d", "dwconv2d", "fc", "matmul", "attention",
-                         "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+COMPUTE_OPS = COMPUTE_KINDS  # the kinds rules count as compute (roofline.core.taxonomy)
 
 
 @dataclass

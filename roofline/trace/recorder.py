@@ -13,13 +13,18 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch._ops import OpOverload, OpOverloadPacket
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from .rules import FREE, RULES, Count, DataDependentOpError
+from ..core import checks
+from ..core.errors import InvalidInputError, RooflineError, TraceError
+from ..core.taxonomy import kind
+from .rules import FREE, RULES, Count, DataDependentOpError, Rule
 
 Key = tuple[int, int]  # (id of the tensor object, version: bumped by in-place ops)
 
@@ -37,6 +42,56 @@ class Event:
     weights: list[int]  # root ids of the weight tensors read (parameters or buffers)
     outs: list[tuple[Key, int, tuple[int, ...]]]
     info: dict = field(default_factory=dict)
+
+
+def rule_table(extra: object = None) -> Mapping[object, Rule]:
+    """The rules one trace counts with: the registry, with ``extra`` (``{aten op: rule}``, where
+    ``None`` or empty is none) on top, for that trace only; the registry is left as it is.
+
+    A rule in ``extra`` wins over a registered one for the same op: one given for an overload packet
+    also over the rules registered for that packet's overloads. Each rule given must return a
+    :class:`Count` with a non-negative integer ``macs`` and a kind and category that
+    :data:`roofline.core.taxonomy.OPS` lists (else the trace fails with a TraceError)."""
+    if extra is None:
+        return RULES
+    if not isinstance(extra, Mapping):
+        raise InvalidInputError(f"rules must be a mapping of aten ops to counting rules (functions that "
+                                f"return a Count), got {checks.show(extra)}")
+    for op, fn in extra.items():
+        if not isinstance(op, (OpOverload, OpOverloadPacket)):
+            raise InvalidInputError(f"rules: key {checks.show(op)} is not an aten op (give torch.ops.aten."
+                                    f"linear or an overload such as torch.ops.aten.linear.default)")
+        if not callable(fn):
+            raise InvalidInputError(f"rules: the rule for {op} must be a function that returns a Count, "
+                                    f"got {checks.show(fn)}")
+    if not extra:
+        return RULES
+    table = dict(RULES)
+    for op in extra:
+        if isinstance(op, OpOverloadPacket):
+            for k in [k for k in table if isinstance(k, OpOverload) and k.overloadpacket is op]:
+                del table[k]
+    table.update({op: _checked(op, fn) for op, fn in extra.items()})
+    return table
+
+
+def _checked(op: object, fn: Callable[..., object]) -> Rule:
+    """``fn``, with what it returns checked: a rule passed to one trace is a user's code."""
+
+    def count(*args, **kwargs) -> Count:
+        c = fn(*args, **kwargs)
+        if not isinstance(c, Count):
+            raise TraceError(f"the rule given for {op} returned {checks.show(c)}, not a Count")
+        if not isinstance(c.macs, int) or isinstance(c.macs, bool) or c.macs < 0:
+            raise TraceError(f"the rule given for {op} returned macs={checks.show(c.macs)}; macs must be a "
+                             f"non-negative integer")
+        try:
+            kind(c.op, c.category)
+        except RooflineError as e:
+            raise TraceError(f"the rule given for {op} returned a Count whose {e}") from None
+        return c
+
+    return count
 
 
 def _op_name(func: object) -> str:
@@ -62,8 +117,10 @@ class Recorder(TorchDispatchMode):
         # (about 1.7 s) on first use and adds a call per op; nothing here runs under dynamo.
         return False
 
-    def __init__(self, weights: dict[int, tuple[int, bool, str]], index: set[int] | None = None) -> None:
+    def __init__(self, weights: dict[int, tuple[int, bool, str]], index: set[int] | None = None,
+                 rules: Mapping[object, Rule] | None = None) -> None:
         super().__init__()
+        self.rules = RULES if rules is None else rules  # see rule_table
         self.index = set(index or ())  # ids of integer index buffers: neither weights nor activations
         # root id -> (elements, is_parameter, name); every parameter and buffer of the model
         self.roots = dict(weights)
@@ -143,7 +200,8 @@ class Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         packet = func.overloadpacket
-        rule = RULES.get(func) or RULES.get(packet)
+        rules = self.rules
+        rule = rules.get(func) or rules.get(packet)
         if rule is None:
             if packet in FREE or func in FREE:
                 out = func(*args, **kwargs)

@@ -19,6 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from torch._ops import OpOverload, OpOverloadPacket
+
+from ..core import checks
+from ..core.errors import TraceError
+from ..core.taxonomy import kind
 
 aten = torch.ops.aten
 
@@ -29,7 +34,7 @@ Shape = tuple[int, ...]
 class Count:
     """What a rule says about one op call."""
 
-    op: str  # kind: conv2d, dwconv2d, fc, matmul, attention, add, mul, bn, relu, pool, ...
+    op: str  # kind, one of roofline.core.taxonomy.OPS: conv2d, dwconv2d, fc, matmul, add, relu, pool, ...
     macs: int
     outs: tuple[Shape, ...] | None  # output shapes, in the op's output order (see below)
     category: str  # "compute", "elementwise" (fusable epilogue or memory op), "memory" (own row)
@@ -39,13 +44,26 @@ class Count:
 
 
 Rule = Callable[..., Count]
-RULES: dict[object, Rule] = {}
+RULES: dict[object, Rule] = {}  # aten overload or overload packet -> its rule; one rule per op
 
 
 def rule(*ops: object) -> Callable[[Rule], Rule]:
-    """Register ``fn`` as the counting rule for each aten overload or overload packet in ``ops``."""
+    """Register ``fn`` as the counting rule for each aten overload or overload packet in ``ops``.
+
+    An op has one rule: registering another for it (or naming it twice) is a :class:`TraceError`
+    that registers nothing. To count an op otherwise in one trace, give ``trace(..., rules=...)``."""
 
     def register(fn: Rule) -> Rule:
+        for i, op in enumerate(ops):
+            if not isinstance(op, (OpOverload, OpOverloadPacket)):
+                raise TraceError(f"rule(): {checks.show(op)} is not an aten op (give torch.ops.aten.linear "
+                                 f"or an overload such as torch.ops.aten.linear.default)")
+            if op in ops[:i]:
+                raise TraceError(f"rule(): {op} is named twice")
+            if op in RULES:
+                had = getattr(RULES[op], "__name__", "?")
+                raise TraceError(f"rule(): {op} already has a counting rule ({had}); an op has one rule "
+                                 f"(trace(..., rules={{op: fn}}) counts it otherwise in one trace)")
         for op in ops:
             RULES[op] = fn
         return fn
@@ -233,6 +251,8 @@ def _broadcast(*xs: object) -> Shape:
 
 
 def _elementwise(op: str) -> Rule:
+    op = kind(op, "elementwise")  # the op table lists every kind a rule emits
+
     def count(*args, **kwargs) -> Count:
         return Count(op, 0, (_broadcast(*args),), "elementwise")
 
@@ -384,6 +404,8 @@ FREE: frozenset[object] = frozenset({
 
 def _memory(op: str, category: str = "memory") -> Rule:
     """A data-movement op whose outputs the meta kernel gives (gathers, padding, stacking, ...)."""
+    op = kind(op, category)
+
     def count(*args, **kwargs) -> Count:
         return Count(op, 0, None, category)
 
