@@ -35,6 +35,7 @@ from .core.errors import RooflineError  # noqa: E402
 from .hardware import HardwareProfile, list_hardware, load_hardware  # noqa: E402
 from .trace import LayerTable, trace  # noqa: E402
 from .zoo import ModelCard, build_model, list_models, model_card  # noqa: E402
+from .studies.space import SearchSpace, space  # noqa: E402  (architecture search: roofline.space)
 
 # In the command line the handlers stay until roofline.cli.main installs its own (the CLI module's
 # imports come after this package's): no window in which a signal ends it with a traceback.

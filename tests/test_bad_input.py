@@ -121,6 +121,19 @@ FILES = {
     "acc_inf.csv": "model,top1\nmnv2,inf\nmnv1,70\n",
     "acc_dup.csv": "model,top1\nmnv2,72\nmobilenet_v2,73\nmnv1,70\n",
     "acc_text.csv": "model,top1\nmnv2,good\nmnv1,70\n",
+    # issue 29: tables name models and numbers, never code or look-alike digits
+    "module_cell.csv": "model,ms\nos:abort,5\nmnv1,3\nmnv3-l,2\n",
+    "dup_col.csv": "model,ms,ms\nmnv2,5,5\nmnv1,3,3\nmnv3-l,2,2\n",
+    "underscore.csv": "model,ms\nmnv2,1_000\nmnv1,3\nmnv3-l,2\n",
+    "arabic.csv": "model,ms\nmnv2,\u0665\nmnv1,3\nmnv3-l,2\n",
+    "four.csv": "model,ms\nmnv2,5\nmnv1,3\nmnv3-l,2\nmnv4-conv-s,4\n",
+    # issue 29: validation and fitted blocks checked as a whole
+    "band_without_1.yaml": PIXEL6.split("validation:")[0] + (
+        "validation: {status: fitted, rows: 20, models: 10, folds: 4, heldout_median_error: 0.1, "
+        "ratio_p10: 1.1, ratio_p90: 1.3}\n"),
+    "folds_over_models.yaml": PIXEL6.split("validation:")[0] + (
+        "validation: {status: fitted, rows: 20, models: 10, folds: 12, heldout_median_error: 0.1, "
+        "ratio_p10: 0.9, ratio_p90: 1.1}\n"),
 }
 
 M = "--model"
@@ -292,6 +305,24 @@ CLI_CASES = [
     (("hw", "nope"), "unknown hardware 'nope'"),
     (("reproduce", "mnv3"), "unknown target 'mnv3'; use mnv4 or profiles"),
     (("models", "--nope"), "No such option"),
+    # issue 29: a table names models (module:factory cells never run), numbers in ASCII digits, one
+    # name per column; options that name nothing; an output that is an input; patterns of profiles
+    (("fit", "{d}/module_cell.csv"), "line 2: model 'os:abort' names a module to import"),
+    (("fit", "{d}/dup_col.csv"), "column 'ms' appears twice"),
+    (("fit", "{d}/underscore.csv"), "without _ separators"),
+    (("fit", "{d}/arabic.csv"), "write numbers with ASCII digits (0-9)"),
+    (("fit", "{d}/four.csv", "--terms", ","), "names no term"),
+    (("fit", "{d}/four.csv", "--throughput-col", ""), "--throughput-col names no column"),
+    (("fit", "{d}/four.csv", "-o", "{d}/four.csv"), "writing it would replace the input"),
+    (("derive", "rtx3090", "--like", "rtx3090", "--peak", "fp16=1e14", "--bw", "1e12"), "is a shipped profile"),
+    (("derive", "", "--like", "rtx3090", "--peak", "fp16=1e14", "--bw", "1e12"), "needs a name"),
+    (("derive", "x", "--like", "rtx3090", "--peak", "fp16=1e14", "--peak", "fp16=2e14", "--bw", "1e12"),
+     "given more than once"),
+    (("analyze", "mnv2", "--hw", "nomatch*"), "matches no shipped profile"),
+    (("analyze", "mnv2", "--hw", "kind:tpu"), "unknown kind 'tpu'"),
+    (("sweep", "mnv2", "--hw", "pixel*"), "this takes one profile"),
+    (("analyze", "mnv2", "--hw", "{d}/band_without_1.yaml"), "leaves out 1"),
+    (("analyze", "mnv2", "--hw", "{d}/folds_over_models.yaml"), "is more than validation.models"),
 ]
 
 

@@ -380,13 +380,14 @@ def test_a_measured_profile_is_read_through_its_ceilings_by_default(tiny_profile
 def test_a_saved_band_holds_for_the_reading_its_runs_used(tiny_profile):
     from dataclasses import replace as dc_replace
 
+    from roofline.core.reading import Mode
     from roofline.hardware import Validation as ProfileValidation
 
     _, prof = tiny_profile
     for read, holds, not_holds in (("calibrated", "calibrated", "spec"), ("spec", "spec", "calibrated")):
         block = ProfileValidation("measured", "runs", 3, 3, 3,
                                   f"real runs of models the profile's microbenchmarks never ran, read {read} with "
-                                  f"eager execution and convention default", 0.1, 0.8, 1.3)
+                                  f"eager execution and convention default", 0.1, 0.8, 1.3, reading=Mode(read))
         banded = dc_replace(prof, validation=block)
         assert roofline.analyze("mnv3-s", banded, mode=holds).band.validated, read
         assert not roofline.analyze("mnv3-s", banded, mode=not_holds).band.validated, read

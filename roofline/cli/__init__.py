@@ -17,6 +17,8 @@ from . import models  # noqa: F401  (models, trace)
 from . import hardware  # noqa: F401  (hw, analyze, derive)
 from . import reports  # noqa: F401  (report, sweep, pareto, reproduce)
 from . import measuring  # noqa: F401  (fit, profile, validate)
+from . import space  # noqa: F401  (space, lut)
+from . import cache  # noqa: F401  (cache)
 from .app import app
 from .entry import main, run
 

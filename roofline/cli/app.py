@@ -15,6 +15,7 @@ from rich.console import Console
 
 from .. import __version__
 from ..core.errors import OutputError, RooflineError
+from ..core.reading import Mode
 from ..core.io import write_atomic
 
 
@@ -42,7 +43,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 class _LazyConsole:
-    """A rich Console made on first use, not at import (stdout may be closed or replaced by then)."""
+    """A rich Console made on first use, not at import (stdout may be closed or replaced by then). No
+    markup or emoji codes: what is printed holds user text (model and profile names, file names), and
+    ``[/]`` or ``:smile:`` in it prints as written."""
 
     def __init__(self, stderr: bool) -> None:
         self._stderr = stderr
@@ -51,10 +54,11 @@ class _LazyConsole:
     def __getattr__(self, name: str):
         if self._console is None:
             if self._stderr:
-                self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+                self._console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
             else:
                 tty = sys.stdout is not None and sys.stdout.isatty()
-                self._console = Console(highlight=False, width=None if tty else _piped_width())
+                self._console = Console(highlight=False, width=None if tty else _piped_width(), markup=False,
+                                        emoji=False)
         return getattr(self._console, name)
 
 
@@ -141,7 +145,17 @@ def _output_format(output: Optional[Path], fmt: "Fmt", figure_option: str = "") 
     return fmt
 
 
-ModelsArg = Annotated[Optional[list[str]], typer.Argument(help="Model names (zoo names or aliases).")]
+# One model argument everywhere: a positional MODEL or --model, with the same meaning in every command.
+MODEL_HELP = ("a zoo name or alias (mnv4-conv-s, mnv2-1.5x), timm:NAME, torchvision:NAME, or a model file "
+              "FILE.py:FACTORY (a function that returns the nn.Module; FILE a path)")
+
+
+ModelsArg = Annotated[Optional[list[str]], typer.Argument(help=f"Models: {MODEL_HELP}.")]
+
+
+UserModelsOpt = Annotated[Optional[list[str]], typer.Option("--model", help=f"A model, as a positional MODEL: "
+                                                           f"{MODEL_HELP}; or MODULE:FACTORY. Repeat for "
+                                                           f"several.")]
 
 
 GroupOpt = Annotated[Optional[list[str]], typer.Option("--group", "--models", help="A model group: paper-fig2, "
@@ -152,7 +166,31 @@ FamilyOpt = Annotated[Optional[list[str]], typer.Option("--family", help="A fami
 
 
 # The options every command that predicts shares, with one meaning everywhere.
-HwOpt = Annotated[Optional[str], typer.Option("--hw", help="Hardware profile name or YAML file.")]
+def _one_hw(value: Optional[str]) -> Optional[str]:
+    """A one-profile --hw: a pattern (all, kind:npu, 'pixel*') is the one profile it matches, else one
+    error naming the profiles it matches."""
+    from ..hardware.patterns import is_pattern, single_hardware
+
+    return single_hardware(value) if value and is_pattern(value) else value
+
+
+HwOpt = Annotated[Optional[str], typer.Option("--hw", callback=_one_hw, help="One hardware profile: a name "
+                                             "('roofline hw' lists them) or a YAML file.")]
+
+
+HwListOpt = Annotated[Optional[list[str]], typer.Option("--hw", help="Hardware profiles: a name or YAML file; "
+                                                        "repeat for several, or give all, kind:cpu|gpu|dsp|npu "
+                                                        "(every shipped profile of that kind) or a glob such "
+                                                        "as 'pixel*'.")]
+
+
+def _hw_list(names: Optional[list[str]]) -> list[str]:
+    """The profiles of a repeatable --hw, its patterns (all, kind:npu, 'pixel*') expanded."""
+    from ..hardware import expand_hardware
+
+    if not names:
+        raise RooflineError("missing --hw (one or more profiles; 'roofline hw' lists them)")
+    return expand_hardware(names)
 
 
 FittedOpt = Annotated[Optional[bool], typer.Option("--fitted/--spec", help="The profile's fitted roofline "
@@ -195,8 +233,8 @@ OnChipOpt = Annotated[bool, typer.Option("--on-chip", help="Weights that fit in 
                                          "re-read from DRAM.", metavar="")]
 
 
-UserModelOpt = Annotated[Optional[str], typer.Option("--model", help="A user model: FILE.py:FACTORY or "
-                                                    "MODULE:FACTORY, a function that returns the nn.Module.")]
+UserModelOpt = Annotated[Optional[str], typer.Option("--model", help=f"A model, as a positional MODEL: "
+                                                    f"{MODEL_HELP}; or MODULE:FACTORY.")]
 InputShapeOpt = Annotated[Optional[list[str]], typer.Option("--input-shape", help="Full input shape, comma-separated, "
                                                             "e.g. 1,3,224,224; repeat it for each input of a "
                                                             "model with several.")]
@@ -206,22 +244,40 @@ VaryOpt = Annotated[str, typer.Option(help="What the ridge point varies: peak (P
                                       "paper's) or bandwidth (bandwidth = PeakMACs / RP).")]
 
 
-PeakOpt = Annotated[Optional[float], typer.Option("--peak", help="Peak MAC/s held fixed with --vary bandwidth "
-                                                  "(default: the --hw profile's).")]
+PeakOpt = Annotated[Optional[str], typer.Option("--peak", help="Peak MAC/s held fixed with --vary bandwidth: "
+                                                "dtype=MAC/s as in derive (fp16=3.5e13, which also sets --dtype), "
+                                                "or a bare MAC/s (default: the --hw profile's).")]
+
+
+def _sweep_peak(text: Optional[str], dtype: Optional[str]) -> tuple[Optional[float], Optional[str]]:
+    """sweep's and pareto's --peak: (MAC/s, dtype), from ``fp16=3.5e13`` (derive's spelling) or ``3.5e13``."""
+    if text is None:
+        return None, dtype
+    dt, sep, value = text.rpartition("=") if "=" in text else ("", "", text)
+    dt = dt.strip()
+    try:
+        peak = float(value)
+    except ValueError:
+        raise RooflineError(f"--peak must look like fp16=3.5e13 or 3.5e13, got {text!r}") from None
+    if sep and not dt:
+        raise RooflineError(f"--peak {text!r} names no dtype before '='; give fp16=3.5e13 or 3.5e13")
+    if dt and dtype is not None and dt != dtype:
+        raise RooflineError(f"--peak {text} is a {dt} peak but --dtype is {dtype}: give one dtype")
+    return peak, (dt or dtype)
 
 
 BwOpt = Annotated[Optional[float], typer.Option("--bw", help="Bandwidth held fixed, B/s (default: the --hw "
                                                 "profile's, else 40e9, the paper's).")]
 
 
-ModelArg = Annotated[Optional[str], typer.Argument(help="Model: a zoo name (mnv4-conv-s, mnv2-1.5x), timm:NAME or "
-                                                   "torchvision:NAME.")]
+ModelArg = Annotated[Optional[str], typer.Argument(help=f"Model: {MODEL_HELP}.")]
 
 
-def _mode(fitted: Optional[bool], calibrated: bool) -> str:
+def _mode(fitted: Optional[bool], calibrated: bool) -> Mode:
+    """The roofline mode of --calibrated and --fitted/--spec (neither: auto)."""
     if calibrated and fitted is not None:
         raise RooflineError("give --calibrated or --fitted/--spec, not both")
-    return "calibrated" if calibrated else "auto" if fitted is None else ("fitted" if fitted else "spec")
+    return Mode.CALIBRATED if calibrated else Mode.AUTO if fitted is None else (Mode.FITTED if fitted else Mode.SPEC)
 
 
 def _parse_ints(text: str, option: str) -> tuple[int, ...]:

@@ -12,11 +12,11 @@ from rich.table import Table
 
 from ..core import units
 from ..core.errors import RooflineError, UnsupportedOpWarning
-from ..core.io import check_writable
+from ..core.io import check_not_input, check_writable
 
 from .app import (_Command, app, out, err, Fmt, _emit, _output_format, FittedOpt, CalibratedOpt, DtypeOpt,
     ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, ExecOpt, OverheadOpt, OnChipOpt, UserModelOpt, InputShapeOpt,
-    ModelArg)
+    ModelArg, _mode, HwListOpt, _hw_list)
 from .views import _as_text, _fitted_table, _emit_comparison, _summary_view, _summary_text, _emit_frame, _has_tabulate
 from .models import _load_model
 
@@ -129,8 +129,7 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
 @app.command(cls=_Command)
 def analyze(
     model: ModelArg = None,
-    hw_names: Annotated[Optional[list[str]], typer.Option("--hw", help="Hardware profile name or YAML file; "
-                                                          "repeat to compare several.")] = None,
+    hw_names: HwListOpt = None,
     resolution: ResolutionOpt = None, width: WidthOpt = None, batch: BatchOpt = 1, dtype: DtypeOpt = None,
     convention: ConventionOpt = None, fitted: FittedOpt = None, calibrated: CalibratedOpt = False,
     execution: ExecOpt = None, overhead: OverheadOpt = True, on_chip: OnChipOpt = False,
@@ -148,17 +147,15 @@ def analyze(
     from ..studies.compare import compare_measured as run_compare
     from ..engine import analyze as run_analyze
 
-    if not hw_names:
-        raise RooflineError("missing --hw (a profile name or YAML file; 'roofline hw' lists them)")
+    hw_names = _hw_list(hw_names)
     hw_name = hw_names[0]
     if output is not None:
         fmt = _output_format(output, fmt, "analyze has no figure; 'roofline report'")
         check_writable(output)
+        check_not_input(output, model, user_model, *hw_names)
     if top is not None and top < 1:
         raise RooflineError(f"--top must be a positive integer, got {top}")
-    if calibrated and fitted is not None:
-        raise RooflineError("give --calibrated or --fitted/--spec, not both")
-    mode = "calibrated" if calibrated else "auto" if fitted is None else ("fitted" if fitted else "spec")
+    mode = _mode(fitted, calibrated)
     if compare_measured and model is None and user_model is None:
         df = run_compare(hw_name, convention, mode, execution, None if overhead else False)
         if df.empty:
@@ -240,6 +237,11 @@ def derive(
 
     if output is not None:
         check_writable(output)
+        check_not_input(output, like)
+    given = [item.partition("=")[0].strip() for item in peak]
+    twice = next((d for i, d in enumerate(given) if d in given[:i]), None)
+    if twice is not None:
+        raise RooflineError(f"--peak {twice}= is given more than once; give each dtype one peak")
     peaks = {}
     for item in peak:
         dt, sep, value = item.partition("=")

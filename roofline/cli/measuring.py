@@ -14,10 +14,11 @@ import typer
 from rich.table import Table
 from ..core import units
 from ..core.errors import RooflineError
-from ..core.io import check_report_folder, check_writable, report_folder
+from ..core.io import check_not_input, check_report_folder, check_writable, report_folder
 
-from .app import (_Command, app, out, err, ValidateFmt, _emit, ModelsArg, GroupOpt, FamilyOpt, FittedOpt,
-    CalibratedOpt, ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, _mode, _parse_ints)
+from .app import (_Command, app, out, err, ValidateFmt, _emit, ModelsArg, GroupOpt, FamilyOpt, FittedOpt, _one_hw,
+    CalibratedOpt, ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, UserModelsOpt, _mode, _parse_ints)
+from .models import _model_names
 from .views import _progress
 
 
@@ -71,6 +72,12 @@ def fit(
 
     if output is not None:
         check_writable(output)
+        check_not_input(output, measured, base)
+    yaml_out = output is not None and str(output) == "-"  # the YAML on stdout: the report goes to stderr
+
+    def say(*args) -> None:
+        print(*args, file=sys.stderr if yaml_out else sys.stdout)
+
     if kind not in KINDS:
         raise RooflineError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if jobs < 1 or jobs > 256:
@@ -81,6 +88,9 @@ def fit(
         from ..fit.terms import TERMS
 
         chosen = [] if terms.strip() == "none" else [t.strip() for t in terms.split(",") if t.strip()]
+        if not chosen and terms.strip() != "none":
+            raise RooflineError(f"--terms {terms!r} names no term; give terms (kernel,inference) or none for Eq. 1 "
+                                f"alone")
         bad = [t for t in chosen if t not in TERMS]
         if bad:
             raise RooflineError(f"unknown term {bad[0]!r} in --terms; use none or any of {', '.join(TERMS)}")
@@ -110,39 +120,40 @@ def fit(
     if len(f.dropped) > 5:
         err.print(f"warning: {len(f.dropped) - 5} more rows dropped (could not be traced)", style="yellow")
     p = f.params
-    print(f"fitted {f.n_rows} rows of {f.n_models} models ({len(f.dropped)} dropped); convention {f.convention}, "
-          f"{f.execution} execution; least squares on log latency (Huber), class factors shrunk toward 1")
-    print(f"terms ({f.method}):")
+    say(f"fitted {f.n_rows} rows of {f.n_models} models ({len(f.dropped)} dropped); convention {f.convention}, "
+        f"{f.execution} execution; least squares on log latency (Huber), class factors shrunk toward 1")
+    say(f"terms ({f.method}):")
     for dt, peak in p.peak_macs_per_s.items():
-        print(f"  peak ({dt}, dense conv): {units.count(peak, 'MAC/s')}; ridge point {p.ridge_point(dt):.1f} "
-              f"MAC/B")
-    print(f"  bandwidth: {units.count(p.mem_bw_bytes_per_s, 'B/s')}")
+        say(f"  peak ({dt}, dense conv): {units.count(peak, 'MAC/s')}; ridge point {p.ridge_point(dt):.1f} "
+            f"MAC/B")
+    say(f"  bandwidth: {units.count(p.mem_bw_bytes_per_s, 'B/s')}")
     if "kernel" in p.terms:
-        print(f"  per kernel: {units.seconds(p.per_kernel_s)}")
+        say(f"  per kernel: {units.seconds(p.per_kernel_s)}")
     if "inference" in p.terms:
-        print(f"  per inference: {units.seconds(p.per_inference_s)}")
+        say(f"  per inference: {units.seconds(p.per_inference_s)}")
     if "reduction" in p.terms:
-        print(f"  reduction half-length: {p.reduction_half:.3g} MACs per output element (a compute layer runs at "
-              f"1 / (1 + this / its MACs per output) of its class's rate)")
+        say(f"  reduction half-length: {p.reduction_half:.3g} MACs per output element (a compute layer runs at "
+            f"1 / (1 + this / its MACs per output) of its class's rate)")
     for c, v in p.efficiency.items():
-        print(f"  {CLASS_TEXT[c]}: {v:.3g} x its roofline (efficiency, 1 = dense conv's)")
+        say(f"  {CLASS_TEXT[c]}: {v:.3g} x its roofline (efficiency, 1 = dense conv's)")
     for fam, g in p.family.items():
-        print(f"  family {fam}: x{g:.3g} latency (a model of this family on this device; others x1)")
-    print("candidates tried (held-out median |predicted/measured - 1|):")
+        say(f"  family {fam}: x{g:.3g} latency (a model of this family on this device; others x1)")
+    say("candidates tried (held-out median |predicted/measured - 1|):")
     for r in f.candidates.itertuples():
         conv_ = f"{r.convention}: " if f.candidates["convention"].nunique() > 1 else ""
-        print(f"  {conv_}{r.terms}: {r.heldout_median_error:.1%}{'  <- chosen' if r.chosen else ''}")
+        say(f"  {conv_}{r.terms}: {r.heldout_median_error:.1%}{'  <- chosen' if r.chosen else ''}")
     ins, held, macs = f.errors("insample_s"), f.errors("heldout_s"), f.errors("macs_heldout_s")
-    print("accuracy (|predicted/measured - 1|; Spearman of predicted vs measured):")
-    print(f"  {'':22s}{'median':>9s}{'worst':>9s}{'Spearman':>10s}")
-    print(f"  {'in-sample':22s}{ins['median']:>9.1%}{ins['worst']:>9.1%}{ins['spearman']:>10.3f}")
-    print(f"  {'held out':22s}{held['median']:>9.1%}{held['worst']:>9.1%}{held['spearman']:>10.3f}")
-    print(f"  {'MACs only, held out':22s}{macs['median']:>9.1%}{macs['worst']:>9.1%}{f.macs_spearman:>10.3f}")
-    print(f"80 % band: measured / predicted from {f.band[0]:.2f} to {f.band[1]:.2f} (held-out, conformal)")
+    say("accuracy (|predicted/measured - 1|; Spearman of predicted vs measured):")
+    say(f"  {'':22s}{'median':>9s}{'worst':>9s}{'Spearman':>10s}")
+    say(f"  {'in-sample':22s}{ins['median']:>9.1%}{ins['worst']:>9.1%}{ins['spearman']:>10.3f}")
+    say(f"  {'held out':22s}{held['median']:>9.1%}{held['worst']:>9.1%}{held['spearman']:>10.3f}")
+    say(f"  {'MACs only, held out':22s}{macs['median']:>9.1%}{macs['worst']:>9.1%}{f.macs_spearman:>10.3f}")
+    say(f"80 % band: measured / predicted from {f.band[0]:.2f} to {f.band[1]:.2f} (held-out, conformal)")
     if f.new_family_band:
-        print(f"80 % band for a model of a family without a multiplier: {f.new_family_band[0]:.2f} to "
-              f"{f.new_family_band[1]:.2f} (the same held-out rows predicted without family multipliers)")
-    profile = f.profile(name or (output.stem if output else "fitted-device"), kind, base_profile)
+        say(f"80 % band for a model of a family without a multiplier: {f.new_family_band[0]:.2f} to "
+            f"{f.new_family_band[1]:.2f} (the same held-out rows predicted without family multipliers)")
+    profile = f.profile(name or (output.stem if output is not None and not yaml_out else "fitted-device"), kind,
+                        base_profile)
     if output is not None:
         _emit(profile_to_yaml(profile), output)
     else:
@@ -155,7 +166,8 @@ def profile(
     dtype: Annotated[Optional[str], typer.Option(help="Comma-separated dtypes to measure: fp32,fp16,bf16,int8 "
                                                  "(default: fp32 on cpu, fp16,fp32 on cuda).")] = None,
     threads: Annotated[Optional[int], typer.Option(help="CPU threads (default: torch's).")] = None,
-    quick: Annotated[bool, typer.Option("--quick", help="A few seconds: smaller sizes, fewer trials.", metavar="")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="15-20 s on 2 cores (about half the full run): smaller "
+                                        "sizes, fewer trials.", metavar="")] = False,
     ceilings: Annotated[bool, typer.Option("--ceilings/--no-ceilings", help="Also measure per-op-class "
                                            "ceilings (3x3, 1x1, depthwise conv, FC, BN, activation, add, "
                                            "pool).", metavar="")] = True,
@@ -176,6 +188,7 @@ def profile(
 
     if output is not None:
         check_writable(output)
+    yaml_out = output is not None and str(output) == "-"
     check_device(device)
     dtypes = tuple(d.strip() for d in (dtype or ("fp16,fp32" if device == "cuda" else "fp32")).split(",") if d.strip())
     batches = _parse_ints(batch, "--batch")
@@ -201,17 +214,20 @@ def profile(
                       f"fixed {f.fixed_s * 1e6:.3g} µs per kernel + "
                       + ("MACs / rate(shape)" if f.shape else "bytes / rate")
                       + f" over {f.shapes} shapes, median fit error {f.median_fit_error:.0%}")
-    out.print(t)
+    report = err if yaml_out else out  # the YAML on stdout: the report goes to stderr
+    report.print(t)
     for label in run.noisy:
-        err.print(f"warning: {label} is noisy (spread above 20 % after extra trials): the machine is loaded",
-                  style="yellow")
+        err.print(f"warning: {label} is noisy (spread above {run.limit(label) * 100:.0f} % after extra trials): the "
+                  f"machine is loaded" + ("; the ridge point made from it is unreliable" if label.startswith("peak ")
+                                          else ""), style="yellow")
     if run.check:
         c = run.check
-        out.print(f"self-check: {c['network']}: predicted {units.seconds(c['predicted_s'])}, measured "
+        report.print(f"self-check: {c['network']}: predicted {units.seconds(c['predicted_s'])}, measured "
                   f"{units.seconds(c['measured_s'])} ({c['error']:+.1%})")
-    prof = to_profile(run, name or (output.stem if output else f"local-{device}"), allow_noisy)
+    prof = to_profile(run, name or (output.stem if output is not None and not yaml_out else f"local-{device}"),
+                      allow_noisy)
     r = prof.roof()
-    out.print(f"ridge point ({r.dtype}): {r.ridge_point:.2f} MACs/byte")
+    report.print(f"ridge point ({r.dtype}): {r.ridge_point:.2f} MACs/byte")
     if output is not None:
         _emit(f"# Measured by roofline profile on {run.machine['date']}\n" + profile_to_yaml(prof), output)
 
@@ -222,11 +238,20 @@ class Exec(str, Enum):
     compile = "compile"
 
 
+# validate's terminal table: words with units (CSV and JSON keep the data names)
+VALIDATE_HEADERS = {"model": "model", "macs": "MACs", "kernels": "kernels", "roofline_ms": "Eq. 1 (ms)",
+                    "overhead_ms": "overheads (ms)", "predicted_ms": "predicted (ms)", "measured_ms": "measured (ms)",
+                    "spread": "spread (%)", "process_spread": "spread between processes (%)",
+                    "error": "error (%)", "page_faults": "page faults"}
+
+
 @app.command(cls=_Command)
 def validate(
-    models: ModelsArg = None, groups: GroupOpt = None, families: FamilyOpt = None,
-    hw_name: Annotated[str, typer.Option("--hw", help="Profile to predict with (e.g. one written by "
-                                         "'roofline profile').")] = "",
+    models: ModelsArg = None, user_models: UserModelsOpt = None, groups: GroupOpt = None,
+    families: FamilyOpt = None,
+    hw_name: Annotated[str, typer.Option("--hw", callback=_one_hw, help="One profile to predict with: a name or "
+                                         "YAML file "
+                                         "(e.g. one written by 'roofline profile').")] = "",
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
     runs: Annotated[int, typer.Option(help="Timed runs per model (median).")] = 10,
     batch: BatchOpt = 1,
@@ -272,6 +297,7 @@ def validate(
         check_report_folder(output)
     if save_band is not None:
         check_writable(save_band)
+        check_not_input(save_band, hw_name, *(profile_run or []))
         from ..measure.validate import check_band_reading
 
         check_band_reading(load_hardware(hw_name), dtype, _mode(fitted, calibrated))  # before any run
@@ -292,10 +318,7 @@ def validate(
         path = write_report(v, output or from_report, runs_table)
         err.print(f"wrote {path}")
         return
-    from ..trace.user_model import is_model_spec
-
-    specs = [m for m in models or [] if is_model_spec(m)]  # model files run as given, after the named ones
-    rest = [m for m in models or [] if not is_model_spec(m)]
+    rest, specs = _model_names(models, user_models)  # model files run as given, after the named ones
     names = (expand_models(rest, groups or [], families or []) if rest or groups or families or not specs
              else []) + specs
     # the report folder is made before measuring: one that cannot be written fails at once
@@ -317,7 +340,10 @@ def validate(
             def num(x: float, f: str) -> str:
                 return "n/a" if x != x else format(x, f)
 
-            print(f"{v.setup}; predicted with {next(iter(v.analyses.values())).latency.describe(sources=False)}")
+            import textwrap
+
+            head = f"{v.setup}; predicted with {next(iter(v.analyses.values())).latency.describe(sources=False)}"
+            print(textwrap.fill(head, max(out.width, 40), break_on_hyphens=False))  # not one 600-character line
             view = v.models.copy()
             if "macs" in view:
                 view["macs"] = [units.count(float(x)) for x in view["macs"]]
@@ -326,8 +352,7 @@ def validate(
                     view[c] = (view[c] * 100).round(1)
             if "page_faults" in view:
                 view["page_faults"] = view["page_faults"].round(0).astype(int)
-            view = view.rename(columns={"macs": "MACs", "spread": "spread (%)", "process_spread": "process_spread (%)",
-                                        "error": "error (%)"})
+            view = view.rename(columns=lambda c: VALIDATE_HEADERS.get(c, c.replace("_", " ")))
             print(view.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
             print(f"median |predicted/measured - 1|: {v.median_abs_error:.1%} (models), "
                   f"{num(v.median_abs_error_layers, '.1%')} (layers); Spearman predicted vs measured: "

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from ..core import units
 from ..core.errors import RooflineError, UnsupportedOpWarning
-from ..core.io import check_writable
+from ..core.io import check_not_input, check_writable
 
 from .app import (_Command, app, out, err, Fmt, _emit, _output_format, UserModelOpt, InputShapeOpt, ModelArg,
     _parse_shape)
@@ -52,19 +52,48 @@ def models(
     out.print(t)
 
 
+def _option_model(name: str) -> None:
+    """``--model NAME``: a zoo or library name, or a spec; a name that is neither is read as a malformed
+    spec (``--model mynet`` forgot its ``:factory``)."""
+    from ..trace.user_model import check_spec, is_model_spec
+    from ..zoo import resolve
+
+    if is_model_spec(name):
+        return
+    try:
+        resolve(name)
+    except RooflineError:
+        check_spec(name)
+
+
+def _model_names(models: Optional[list[str]], user_models: Optional[list[str]]) -> tuple[list[str], list[str]]:
+    """The models of a command that takes several (positional MODELs and repeated --model, one meaning):
+    (zoo and library names, model files and MODULE:FACTORY specs), each in the order given."""
+    from ..trace.user_model import check_spec, is_model_spec
+
+    for m in user_models or []:
+        _option_model(m)
+    given = list(models or []) + list(user_models or [])
+    specs = [m for m in given if is_model_spec(m)]
+    for m in specs:
+        check_spec(m)  # a malformed spec or a missing file fails before any work
+    return [m for m in given if not is_model_spec(m)], specs
+
+
 def _load_model(model: Optional[str], user_model: Optional[str], input_shape,
                 resolution: Optional[int]):
     """The zoo name or user Module to trace, its input shape, and its resolution (224 for user models)."""
-    from ..trace.user_model import USER_MODEL_RESOLUTION, load_factory
+    from ..trace.user_model import USER_MODEL_RESOLUTION, is_model_spec, load_factory
 
+    if user_model and model:
+        raise RooflineError("give a MODEL or --model, not both")
+    name = user_model or model
     if user_model:
-        if model:
-            raise RooflineError("give a zoo MODEL or --model FILE:FACTORY, not both")
-        target = load_factory(user_model)
-    elif not model:
+        _option_model(user_model)
+    if not name:
         raise RooflineError("missing MODEL (a zoo name; 'roofline models' lists them) or --model FILE:FACTORY")
-    else:
-        target = model
+    # one model argument: MODEL and --model both take a zoo or library name or a model file
+    target = load_factory(name) if is_model_spec(name) else name
     shape = _parse_shape(input_shape)
     if not isinstance(target, str) and resolution is None and shape is None:
         resolution = USER_MODEL_RESOLUTION
@@ -98,6 +127,7 @@ def trace(
     if output is not None:
         fmt = _output_format(output, fmt)
         check_writable(output)
+        check_not_input(output, model, user_model)
     target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsupportedOpWarning)  # listed below, one line per op

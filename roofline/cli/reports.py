@@ -12,19 +12,33 @@ import typer
 
 from ..core import units
 from ..core.errors import RooflineError, UnsupportedOpWarning
-from ..core.io import check_report_folder, check_writable
+from ..core.io import check_not_input, check_report_folder, check_writable
 
 from .app import (_Command, app, err, Fmt, _output_format, ModelsArg, GroupOpt, FamilyOpt, HwOpt, FittedOpt,
     CalibratedOpt, DtypeOpt, ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, ExecOpt, OverheadOpt, OnChipOpt,
-    UserModelOpt, InputShapeOpt, VaryOpt, PeakOpt, BwOpt, ModelArg, _mode, _canonical_name)
+    UserModelOpt, UserModelsOpt, InputShapeOpt, VaryOpt, PeakOpt, BwOpt, ModelArg, _mode, _canonical_name, HwListOpt,
+    _hw_list, _sweep_peak)
 from .views import _emit_frame, _progress
-from .models import _load_model
+from .models import _load_model, _model_names
+
+
+def _sweep_models(models, user_models, groups, families, width) -> list:
+    """sweep's and pareto's models: canonical zoo and library names (groups and families expanded), then
+    each model file's (spec, Module) (traced by the sweep at --resolution, else 224 px)."""
+    from ..studies.sweep import expand_models
+    from ..trace.user_model import load_factory
+
+    rest, specs = _model_names(models, user_models)
+    if specs and width is not None:
+        raise RooflineError(f"--width scales zoo models; {specs[0]} is a model file: build the width you want there")
+    names = expand_models(rest, groups or [], families or []) if rest or groups or families or not specs else []
+    return names + [(s, load_factory(s)) for s in specs]  # a model file's rows are named as it was given
 
 
 @app.command(cls=_Command)
 def report(
     model: ModelArg = None,
-    hw_names: Annotated[Optional[list[str]], typer.Option("--hw", help="A profile; repeat to compare several.")] = None,
+    hw_names: HwListOpt = None,
     fitted: FittedOpt = None, calibrated: CalibratedOpt = False, dtype: DtypeOpt = None,
     convention: ConventionOpt = None, resolution: ResolutionOpt = None, width: WidthOpt = None,
     batch: BatchOpt = 1, execution: ExecOpt = None, overhead: OverheadOpt = True, on_chip: OnChipOpt = False,
@@ -34,13 +48,13 @@ def report(
     """One self-contained HTML report of a model on one or more profiles (no network needed to view it)."""
     from ..present.report import write_html_report
 
-    if not hw_names:
-        raise RooflineError("missing --hw (one or more profiles; 'roofline hw' lists them)")
+    hw_names = _hw_list(hw_names)
     if output is None:
         raise RooflineError("missing -o FILE.html")
     if output.suffix.lower() not in (".html", ".htm"):
         raise RooflineError(f"the report is HTML: give -o a .html file name, got {output}")
     check_writable(output)
+    check_not_input(output, model, user_model, *hw_names)
     target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsupportedOpWarning)
@@ -53,13 +67,15 @@ def report(
 
 @app.command(cls=_Command)
 def sweep(
-    models: ModelsArg = None, groups: GroupOpt = None, families: FamilyOpt = None,
+    models: ModelsArg = None, user_models: UserModelsOpt = None, groups: GroupOpt = None,
+    families: FamilyOpt = None,
     rp: Annotated[str, typer.Option("--rp", help="Ridge points (MACs/byte): 0:500:5 or 0,5,50,500.")] = "0:500:5",
     hw_name: HwOpt = None, fitted: FittedOpt = None, bw: BwOpt = None, vary: VaryOpt = "peak", peak: PeakOpt = None,
     convention: ConventionOpt = None, dtype: DtypeOpt = None, resolution: ResolutionOpt = None,
     width: WidthOpt = None, batch: BatchOpt = 1, execution: ExecOpt = None, overhead: OverheadOpt = True,
-    fmt: Annotated[Fmt, typer.Option("--format", metavar="FORMAT", help="table, csv, json or markdown "
-                                     "(default: from -o's suffix, else table).")] = Fmt.table,
+    fmt: Annotated[Optional[Fmt], typer.Option("--format", metavar="FORMAT", help="table, csv, json or "
+                                               "markdown (default: from -o's suffix, else table; with --plot, "
+                                               "no table unless -o or --format).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the table to this file "
                                                    "(.csv, .json, .md pick the format).")] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Latency against ridge point, one line per "
@@ -73,14 +89,18 @@ def sweep(
 
     Shared options mean what they mean in analyze; --calibrated is left out on purpose (measured
     per-op-class ceilings are not one roofline that a ridge point could vary)."""
-    from ..studies.sweep import expand_models, parse_rps
+    from ..studies.sweep import parse_rps
     from ..studies.sweep import sweep as run_sweep
 
+    table_asked = fmt is not None or output is not None
+    fmt = fmt or Fmt.table
     if output is not None:
         fmt = _output_format(output, fmt, "--plot")
         check_writable(output)
     if plot is not None:
         check_writable(plot)
+    for f in (output, plot):
+        check_not_input(f, hw_name, *(models or []), *(user_models or []))
     marked = {}
     for name in [m.strip() for m in (mark or "").split(",") if m.strip()]:
         from ..hardware import load_hardware
@@ -88,7 +108,8 @@ def sweep(
         # the spec sheet's: a fitted ridge point is a regression coefficient, not the hardware's balance
         marked[name] = load_hardware(name).roof(mode="spec").ridge_point
     parse_rps(rp)
-    names = expand_models(models or [], groups or [], families or [])
+    peak, dtype = _sweep_peak(peak, dtype)
+    names = _sweep_models(models, user_models, groups, families, width)
     bar, advance = _progress(len(names), "tracing")
     with bar:
         df = run_sweep(names, rp, hw=hw_name, bw=bw, peak=peak, vary=vary, convention=convention, dtype=dtype,
@@ -99,6 +120,8 @@ def sweep(
 
         plot_sweep(df, plot, relative_to=_canonical_name(relative_to) if relative_to else None, marks=marked)
         err.print(f"wrote {plot}")
+        if not table_asked:  # the plot was asked for: the table only with -o or --format
+            return
     title = f"RP sweep: {df.attrs['setup'].describe()}"
     if fmt is Fmt.table:
         cols = ["model", "rp_macs_per_byte", "latency_ms", "mem_time_share", "memory_bound_layers", "layers", "top1"]
@@ -120,7 +143,8 @@ def sweep(
 
 @app.command(cls=_Command)
 def pareto(
-    models: ModelsArg = None, groups: GroupOpt = None, families: FamilyOpt = None,
+    models: ModelsArg = None, user_models: UserModelsOpt = None, groups: GroupOpt = None,
+    families: FamilyOpt = None,
     rp: Annotated[str, typer.Option("--rp", help="Ridge points: 0:500:5 or 0,5,50,500.")] = "0,5,50,500",
     hw_name: HwOpt = None, fitted: FittedOpt = None, bw: BwOpt = None, vary: VaryOpt = "peak", peak: PeakOpt = None,
     convention: ConventionOpt = None, dtype: DtypeOpt = None, resolution: ResolutionOpt = None,
@@ -140,21 +164,23 @@ def pareto(
     Shared options mean what they mean in sweep; --calibrated is left out on purpose, as there."""
     from ..studies.pareto import front_ranges, read_accuracy_csv
     from ..studies.pareto import pareto as run_pareto
-    from ..studies.sweep import expand_models, parse_rps
+    from ..studies.sweep import parse_rps
     from ..studies.sweep import sweep as run_sweep
 
     for f in (output, plot, sweep_plot):
         if f is not None:
             check_writable(f)
+            check_not_input(f, accuracy, hw_name, *(models or []), *(user_models or []))
     rps = parse_rps(rp)
+    peak, dtype = _sweep_peak(peak, dtype)
     panel_rps = parse_rps(panels).tolist() if plot is not None else []
     absent = [v for v in panel_rps if not np.isclose(rps, v).any()]
     if absent:
         raise RooflineError(f"--panels {', '.join(f'{v:g}' for v in absent)}: not among the --rp ridge points")
-    names = expand_models(models or [], groups or [], families or [])
+    names = _sweep_models(models, user_models, groups, families, width)
     acc = read_accuracy_csv(str(accuracy)) if accuracy else None
-    if acc is not None:
-        missing = [n for n in names if n not in acc]
+    if acc is not None:  # a model file's accuracy is given under its spec (mynet.py:factory)
+        missing = [n for n in (m if isinstance(m, str) else m[0] for m in names) if n not in acc]
         if missing:
             raise RooflineError(f"{accuracy} has no top1 for {', '.join(missing)}")
     bar, advance = _progress(len(names), "tracing")

@@ -20,7 +20,7 @@ from .app import out, err, Fmt, _emit
 
 def _as_text(*renderables, width: int = 240) -> str:
     """Render rich tables and text to plain text (for a file, or a view wider than the terminal)."""
-    console = Console(record=True, width=width, file=io.StringIO(), highlight=False)
+    console = Console(record=True, width=width, file=io.StringIO(), highlight=False, markup=False, emoji=False)
     for r in renderables:
         console.print(r, markup=False)
     return console.export_text()
@@ -153,11 +153,11 @@ def _emit_frame(df, fmt: Fmt, output: Optional[Path], title: str) -> None:
         _emit(f"{title}\n\n" + (df.to_markdown(index=False) if _has_tabulate() else df.to_string(index=False)),
               output)
     else:
-        t = _rich_table(df, title)
-        if output is None:
+        t = _rich_table(df, title, out.width if output is None else 240)
+        if output is None and t.needed_width <= out.width:
             out.print(t)
-        else:
-            _emit(_as_text(t), output)
+        else:  # a file; or a table whose names and numbers alone are wider than the terminal: uncut
+            _emit(_as_text(t, width=max(240, t.needed_width)), output)
 
 
 def _cell(v) -> str:
@@ -170,19 +170,35 @@ def _cell(v) -> str:
     return str(v)
 
 
-def _rich_table(df, title: str) -> Table:
-    """A DataFrame as a rich table: numbers right-aligned with separators, units in the headers."""
+# Headers a terminal table shows for the data's column names (CSV and JSON keep the names)
+_HEADERS = {"top1": "top-1 (%)", "on_front_share": "share of RPs on the front", "universal": "on every front",
+            "rp_ranges": "RP ranges (MAC/B)"}
+
+
+def _rich_table(df, title: str, width: int = 240) -> Table:
+    """A DataFrame as a rich table: numbers right-aligned with separators, units in the headers. No cell
+    is cut or wrapped: where the table is wider than ``width``, headers wrap at spaces (the widest
+    first); ``needed_width`` is the table's width, more than ``width`` where even that cannot fit."""
     t = Table(title=title, title_justify="left")
-    for c in df.columns:
-        t.add_column(str(c), justify="right" if df[c].dtype.kind in "iuf" else "left")
-    for row in df.itertuples(index=False):
-        t.add_row(*[_cell(v) for v in row])
+    cells = [[_cell(v) for v in row] for row in df.itertuples(index=False)]
+    heads = [_HEADERS.get(str(c), str(c)) for c in df.columns]
+    widest = [max([len(r[i]) for r in cells] + [1]) for i in range(len(heads))]
+    least = [max([w] + [len(x) for x in h.split()]) for w, h in zip(widest, heads)]
+    widths = [max(w, len(h)) for w, h in zip(widest, heads)]
+    while sum(widths) + 3 * len(widths) + 1 > width and widths != least:
+        i = max(range(len(widths)), key=lambda k: widths[k] - least[k])
+        widths[i] -= 1
+    for i, c in enumerate(df.columns):
+        t.add_column(heads[i], justify="right" if df[c].dtype.kind in "iuf" else "left", width=widths[i])
+    for row in cells:
+        t.add_row(*row)
+    t.needed_width = sum(widths) + 3 * len(widths) + 1
     return t
 
 
 def _progress(total: int, label: str):
     """A rich progress bar on a terminal; a plain line per step on stderr otherwise."""
-    from rich.progress import Progress
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
     if not err.is_terminal:
         done = [0]
@@ -196,7 +212,9 @@ def _progress(total: int, label: str):
                 sys.stderr.flush()
 
         return contextlib.nullcontext(), line
-    bar = Progress(console=err, transient=True)
+    # rich's default columns, the description read as plain text: model names are the user's ([/], :smile:)
+    bar = Progress(TextColumn("{task.description}", style="progress.description", markup=False), BarColumn(),
+                   TaskProgressColumn(), TimeRemainingColumn(), console=err, transient=True)
     task = bar.add_task(label, total=total)
 
     def advance(name: str) -> None:

@@ -10,8 +10,13 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import os
 from collections.abc import Iterable
+from enum import Enum
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import InvalidInputError, RooflineError
 
@@ -29,8 +34,10 @@ BYTE_RATE = (1e6, 1e17)
 
 def show(value: Any) -> str:
     """A value as a user wrote it: plain numbers (no ``np.float64(...)``), short strings quoted."""
-    if isinstance(value, bool):
-        return str(value)
+    if isinstance(value, Enum):  # Mode.SPEC as the user wrote it: 'spec'
+        value = value.value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
     if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, numbers.Real):
@@ -78,9 +85,17 @@ def number(value: Any, what: str, lo: float | None = None, hi: float | None = No
 
 
 def flag(value: Any, what: str) -> bool:
-    if not isinstance(value, bool):
+    """True or False; numpy bools are accepted (and returned as Python bools), 0/1 and strings are not."""
+    if not isinstance(value, (bool, np.bool_)):
         raise InvalidInputError(f"{what} must be True or False, got {show(value)}")
-    return value
+    return bool(value)
+
+
+def file_path(value: Any, what: str = "path") -> Path:
+    """A file name: a string or path-like object, not empty."""
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
+        raise InvalidInputError(f"{what} must be a file name (a string or path), got {show(value)}")
+    return Path(value)
 
 
 def choice(value: Any, what: str, options: Iterable[str]) -> str:
@@ -134,4 +149,13 @@ def ascii_number(text: str, what: str) -> str:
     """Numbers on the command line are written in ASCII digits (one policy everywhere)."""
     if not text.isascii():
         raise InvalidInputError(f"{what} {text!r}: write numbers with ASCII digits (0-9)")
+    return text
+
+
+def number_text(text: str, what: str) -> str:
+    """A number in a data file (a table cell) follows the command line's rule: ASCII digits, and no ``_``
+    separators (Python's float() reads ``1_000`` and ``٥``; a table is not Python)."""
+    ascii_number(text, what)
+    if "_" in text:
+        raise InvalidInputError(f"{what} {text!r}: write numbers with ASCII digits (0-9), without _ separators")
     return text

@@ -9,7 +9,9 @@ an error of that model). Without the handlers (the Python API) every
 
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from collections.abc import Callable
 
@@ -56,3 +58,19 @@ def is_real(exc: BaseException) -> bool:
     if isinstance(exc, Terminated):
         return True
     return not _installed or _interrupted
+
+
+def die_with_parent(parent: int) -> None:
+    """In a child process (a timing process, a trace pool worker): be killed when the process
+    ``parent`` that started it ends, however it ends (an interrupted ``validate`` or a killed
+    ``fit -j`` leaves nothing running on the cores). Linux only; elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent ended before the request: end now
+        os._exit(1)

@@ -124,6 +124,85 @@ def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
     return p
 
 
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def check_not_input(output: str | os.PathLike | None, *inputs: str | os.PathLike | None) -> None:
+    """Fail, before anything is written, when ``output`` is one of ``inputs`` (files, or models given as
+    ``FILE:FACTORY``): the same path, a hard link to it, or a symlink to it. ``-`` and None are
+    skipped, and so are inputs that are not files (a profile or model name)."""
+    if output is None or str(output) == "-":
+        return
+    try:
+        out = os.stat(output)  # follows a symlink: a write to it changes its target
+    except OSError:
+        return  # nothing there yet: it cannot be an input
+    for i in inputs:
+        if i is None or str(i) == "-":
+            continue
+        try:
+            st = os.stat(i)
+        except OSError:  # a model given as FILE:FACTORY: its file
+            try:
+                st = os.stat(str(i).rpartition(":")[0]) if ":" in str(i) else None
+            except OSError:
+                st = None
+        if st is not None and _same_file(out, st):
+            raise OutputError(f"output {output} is the input {i}: writing it would replace the input; "
+                              f"give another output")
+
+
+def write_entry(path: str | os.PathLike, data: bytes) -> Path:
+    """Write a cache entry: never through a symlink or into anything but a regular file (a FIFO there
+    would hang the write). The temporary file is created with O_EXCL|O_NOFOLLOW in the same folder
+    and renamed over ``path`` (a rename replaces a link itself, never its target)."""
+    p = Path(path)
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise OutputError(f"cannot write {p}: {e.strerror}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"cannot write {p}: it is a symlink or not a regular file; left alone")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    tmp = p.parent / f".{p.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
+    try:
+        fd = os.open(tmp, flags, 0o644)
+    except OSError as e:
+        raise OutputError(f"cannot write {p}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, p)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {p}: {e.strerror}") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return p
+
+
+def read_entry(path: str | os.PathLike) -> bytes | None:
+    """The bytes of a cache entry, or None where there is none. Anything at ``path`` that is not a
+    regular file (a symlink, a FIFO, a device) is never opened: :class:`OutputError`."""
+    p = Path(path)
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputError(f"{p} is a symlink or not a regular file; ignored")
+    fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                 | getattr(os, "O_BINARY", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # swapped since the lstat
+            raise OutputError(f"{p} is not a regular file; ignored")
+        return f.read()
+
+
 def check_report_folder(path: str | os.PathLike) -> Path:
     """Fail early if ``path`` cannot become a report folder."""
     p = Path(path)
@@ -137,13 +216,47 @@ def check_report_folder(path: str | os.PathLike) -> Path:
     return p
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process (or cannot tell): alive
+    return True
+
+
+def remove_stale_temporaries(target: Path) -> list[Path]:
+    """Remove the temporary folders (``.NAME.PID.XXXXXXXX.tmp``/``.old``) that report runs for
+    ``target`` left behind when they were killed: only those whose process is gone."""
+    import re
+
+    parent = target.parent if str(target.parent) else Path(".")
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[A-Za-z0-9_]{{8}}\.(tmp|old)")
+    removed = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for e in entries:
+        m = pattern.fullmatch(e.name)
+        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            continue
+        if e.is_dir() and not e.is_symlink():
+            shutil.rmtree(e, ignore_errors=True)
+            removed.append(e)
+    return removed
+
+
 @contextlib.contextmanager
 def report_folder(path: str | os.PathLike) -> Iterator[Path]:
     """A temporary sibling of ``path`` to build a report in; renamed to ``path`` when the block ends
     without error (replacing an older report there, whose other files are kept), removed otherwise."""
     p = check_report_folder(path)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent) else "."))
+    remove_stale_temporaries(p)
+    try:  # the pid in the name: a later report removes the folder if this process is killed
+        tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp",
+                                    dir=p.parent if str(p.parent) else "."))
     except OSError as e:
         raise OutputError(f"cannot write the report to {p}: {e.strerror}") from None
     try:
@@ -151,7 +264,7 @@ def report_folder(path: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp, 0o755)
         old = None
         if p.is_dir():
-            old = Path(tempfile.mkdtemp(prefix=f".{p.name}.", suffix=".old", dir=tmp.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".old", dir=tmp.parent))
             os.replace(p, old / p.name)
         try:
             os.replace(tmp, p)

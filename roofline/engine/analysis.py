@@ -8,14 +8,16 @@ from typing import Any
 import pandas as pd
 
 from ..core import checks, units
-from ..core.conventions import Convention, get_convention
+from ..core.conventions import Convention
+from ..core.reading import Execution, Mode
 from ..core.errors import RooflineError
 from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, Roof, load_hardware
 from ..trace import LayerTable, trace
 from ..trace.table import exact_sum
 from .band import Band, band_for, no_band_reason
-from .latency import LatencyModel, add_overheads, check_execution, latency_model
+from .latency import LatencyModel, add_overheads, latency_model
 from .predict import family_multiplier
+from .reading import resolve_execution, resolve_reading  # resolve_execution: re-exported
 from .roofline import evaluate, layer_bytes
 
 
@@ -58,7 +60,7 @@ class Analysis:
     def roofline_label(self) -> str:
         """``Eq. 1``, ``roofline x class factors`` where the fitted roofline scales op classes (or
         layer rates by their reduction length), or ``roofline at measured ceilings`` (calibrated)."""
-        if self.roof.mode == "calibrated":
+        if self.roof.mode == Mode.CALIBRATED:
             return "roofline at measured ceilings"
         return "roofline x class factors" if self.roof.efficiency or self.roof.reduction_half else "Eq. 1"
 
@@ -110,12 +112,12 @@ class Analysis:
             fam, g = self.family
             lines.insert(1, f"family multiplier: x{g:.3g} on every layer and the per-inference cost: what the "
                             f"fit measured this device doing to {fam} models beyond their layers")
-        elif r.mode == "fitted" and self.hardware.fitted and self.hardware.fitted.family:
+        elif r.mode == Mode.FITTED and self.hardware.fitted and self.hardware.fitted.family:
             fams = ", ".join(self.hardware.fitted.family)
             lines.insert(1, "family multiplier: none (" + (
                 "Eq. 1 alone, without the fit's whole-model terms)" if self.latency.is_eq1 else
                 f"the fit measured {fams}, not this model's family)"))
-        if r.mode == "fitted" and r.reduction_half:
+        if r.mode == Mode.FITTED and r.reduction_half:
             lines.insert(1, f"short reductions: a compute layer runs at its class's rate / (1 + "
                             f"{r.reduction_half:.3g} / MACs per output element) (fitted reduction half-length)")
         if r.efficiency:
@@ -123,7 +125,7 @@ class Analysis:
 
             lines.insert(1, "per-op-class factors (share of its roofline a layer attains; dense conv 1): "
                             + describe_efficiency(r.efficiency))
-        if r.mode == "calibrated":
+        if r.mode == Mode.CALIBRATED:
             lines.insert(1, f"calibrated: per-op-class ceilings measured at batch {r.ceilings_batch}: "
                             + ", ".join(f"{k} {v:.3g} MAC/s" for k, v in (r.ceilings or {}).items())
                             + "".join(f", {k} {v:.3g} B/s" for k, v in (r.ceiling_bytes or {}).items())
@@ -162,7 +164,8 @@ class Analysis:
         })
 
     def slowest(self, n: int = 5) -> pd.DataFrame:
-        return self.layers.nlargest(n, "latency_s")
+        """The ``n`` layers with the largest predicted latency (``n`` a positive integer)."""
+        return self.layers.nlargest(checks.integer(n, "slowest(n)", lo=1), "latency_s")
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON document of ``roofline analyze --format json``."""
@@ -199,50 +202,19 @@ class Analysis:
         """The classic roofline chart (attainable MAC/s vs operational intensity, log-log)."""
         from ..present.plots import plot_roofline
 
-        return plot_roofline(self, path)
+        return plot_roofline(self, None if path is None else checks.file_path(path, "plot(path)"))
 
     def plot_layers(self, path: str | None = None):
         """Per-layer predicted latency in layer order, coloured by op type (the paper's Figure 3)."""
         from ..present.plots import plot_layer_latency
 
-        return plot_layer_latency([self], path)
-
-
-def resolve_execution(convention: str | Convention | None, execution: str | None) -> tuple[Convention, str]:
-    """Fill in whichever of convention and execution is missing from the other.
-
-    Fused execution counts the ``default`` convention; eager and graph execution
-    run every aten op, so they count ``unfused`` bytes.
-    """
-    if execution is not None:
-        check_execution(execution)
-    if convention is None:
-        convention = "default" if execution in (None, "fused") else "unfused"
-    conv = get_convention(convention)
-    if execution is None:
-        execution = "fused" if conv.fused else "eager"
-    return conv, execution
-
-
-def profile_reading(profile: HardwareProfile, convention: str | Convention | None, execution: str | None,
-                    mode: str = "auto") -> tuple[str | Convention | None, str | None]:
-    """Convention and execution, where neither is given: the ones the profile's fit counted with (its
-    validation holds for them); for a measured profile read through its ceilings, eager execution (as
-    ``roofline profile`` measured its per-kernel cost and ``validate`` runs models); else None (the
-    defaults)."""
-    f = profile.fitted
-    if convention is None and execution is None and f is not None and mode in ("auto", "fitted"):
-        return (f.convention or None), (f.execution or None)
-    if (execution is None and "eager" in profile.overhead.per_kernel_s
-            and (mode == "calibrated" or (mode == "auto" and profile.reads_calibrated()))):
-        return convention, "eager"
-    return convention, execution
+        return plot_layer_latency([self], None if path is None else checks.file_path(path, "plot_layers(path)"))
 
 
 def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | Convention | None = None,
-            mode: str = "auto", resolution: int | None = None, width: float | None = None,
+            mode: Mode | str = Mode.AUTO, resolution: int | None = None, width: float | None = None,
             batch: int = 1, input_shape: tuple[int, ...] | None = None, on_chip: bool = False,
-            execution: str | None = None, overhead: bool | None = None) -> Analysis:
+            execution: Execution | str | None = None, overhead: bool | None = None) -> Analysis:
     """Predict ``model``'s latency on ``hw`` (a profile name, YAML path, dict or HardwareProfile).
 
     ``mode``: ``auto`` (fitted roofline where the profile has one, else its measured ceilings where it
@@ -257,13 +229,15 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
     requires them.
     """
     profile = load_hardware(hw)
-    conv, execution = resolve_execution(*profile_reading(profile, convention, execution, mode))
-    checks.flag(on_chip, "on_chip")
+    first = model.input_shape[0] if isinstance(model, LayerTable) and model.input_shape else batch
+    reading = resolve_reading(profile, mode, convention, execution, dtype, first)  # see roofline.engine.reading
+    on_chip = checks.flag(on_chip, "on_chip")
     if overhead is not None:
-        checks.flag(overhead, "overhead")
+        overhead = checks.flag(overhead, "overhead")
     table = model if isinstance(model, LayerTable) else trace(
-        model, input_shape, resolution=resolution, batch=batch, width=width, fuse=conv.fused)
-    roof = profile.roof(dtype, mode, batch=table.input_shape[0] if table.input_shape else 1)
+        model, input_shape, resolution=resolution, batch=batch, width=width, fuse=reading.convention.fused)
+    reading = reading.at_batch(profile, table.input_shape[0] if table.input_shape else 1)  # the traced batch
+    roof, conv, execution = reading.roof, reading.convention, reading.execution
     if on_chip and profile.on_chip_bytes is None:
         raise RooflineError(f"profile {profile.name} gives no on_chip_bytes; on-chip caching needs it")
     layers = layer_bytes(table, conv, roof.dtype,

@@ -14,11 +14,11 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from ..core.reading import Mode
 from ..hardware import HardwareProfile, Roof
 
 PRIOR_FILE = "prior_bands.json"
@@ -68,12 +68,11 @@ def validated_reading(profile: HardwareProfile, roof: Roof, overhead: bool | Non
     if v is None or overhead is False:
         return False
     if v.status == "measured":  # validated by real runs: the reading they used (validate writes it), else the default
-        said = re.search(r"\bread (spec|fitted|calibrated) with", v.method)
-        return roof.mode == (said.group(1) if said else profile.roof(roof.dtype).mode)
+        return roof.mode == (v.reading or profile.roof(roof.dtype).mode)
     f = profile.fitted
     same = f is None or ((not f.convention or f.convention == convention) and
                          (not f.execution or f.execution == execution))
-    return roof.mode == "fitted" and same
+    return roof.mode == Mode.FITTED and same
 
 
 def band_for(profile: HardwareProfile, roof: Roof, overhead: bool | None = None, convention: str = "",

@@ -31,24 +31,23 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..core.checks import show
 from ..core.errors import RooflineError
-from ..hardware import EXECUTIONS, HardwareProfile, KernelCost, Overhead, Roof
+from ..core.reading import EXECUTIONS, Execution, Mode, parse_execution  # noqa: F401 (EXECUTIONS: re-exported)
+from ..hardware import HardwareProfile, KernelCost, Overhead, Roof
 from ..core.units import seconds as seconds_text
 from ..core.taxonomy import measured_class, measured_ops
 
 
-def check_execution(execution: str) -> str:
-    if not isinstance(execution, str) or execution not in EXECUTIONS:
-        raise RooflineError(f"unknown execution mode {show(execution)}; use one of {', '.join(EXECUTIONS)}")
-    return execution
+def check_execution(execution: Execution | str) -> Execution:
+    """``execution`` as an :class:`Execution` (its string is accepted); anything else is an error."""
+    return parse_execution(execution)
 
 
 def kernel_counts(layers: pd.DataFrame, execution: str) -> np.ndarray:
     """Kernels per layer: 1 when fused, else 1 + the ops fused into the row (one per aten op)."""
-    check_execution(execution)
+    execution = check_execution(execution)
     n = len(layers)
-    if execution == "fused" or "fused" not in layers:
+    if execution is Execution.FUSED or "fused" not in layers:
         return np.ones(n, dtype=np.int64)
     return np.array([1 + (len(f.split(",")) if f else 0) for f in layers["fused"]], dtype=np.int64)
 
@@ -61,7 +60,7 @@ def _cost(cost: KernelCost, op: str, kernel: str, groups: object, memory_only: b
 def kernel_overheads(layers: pd.DataFrame, cost: KernelCost, execution: str) -> np.ndarray:
     """Seconds of fixed per-kernel cost per layer (the layer's own op, plus its fused ops when
     they run as separate kernels)."""
-    check_execution(execution)
+    execution = check_execution(execution)
     if cost.value == 0 and not cost.by_op:
         return np.zeros(len(layers))
     kernels = layers["kernel"] if "kernel" in layers else [""] * len(layers)
@@ -71,7 +70,7 @@ def kernel_overheads(layers: pd.DataFrame, cost: KernelCost, execution: str) -> 
     out = np.empty(len(layers))
     for i, (op, k, g, m, f) in enumerate(zip(measured_ops(layers), kernels, groups, mem, fused)):
         t = _cost(cost, op, k, g, bool(m))
-        if execution != "fused" and f:
+        if execution is not Execution.FUSED and f:
             t += sum(_cost(cost, x, "", 1, True) for x in f.split(","))
         out[i] = t
     return out
@@ -81,12 +80,15 @@ def kernel_overheads(layers: pd.DataFrame, cost: KernelCost, execution: str) -> 
 class LatencyModel:
     """Which terms a prediction uses beyond Eq. 1, and their values."""
 
-    execution: str = "fused"
+    execution: Execution = Execution.FUSED
     per_kernel: KernelCost = KernelCost(0.0)
     per_inference_s: float = 0.0
     source: str = ""
     fresh_memory_s_per_byte: float = 0.0
     fresh_memory_share: float | None = None  # of all layers' activation bytes; None: the largest layer's
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "execution", check_execution(self.execution))  # an Execution, also from a string
 
     @property
     def is_eq1(self) -> bool:
@@ -125,10 +127,10 @@ class LatencyModel:
                 + (f" [{self.source}]" if self.source and sources else ""))
 
 
-def latency_model(profile: HardwareProfile, execution: str = "fused", overhead: bool | None = None
-                  ) -> LatencyModel:
+def latency_model(profile: HardwareProfile, execution: Execution | str = Execution.FUSED,
+                  overhead: bool | None = None) -> LatencyModel:
     """The profile's overhead terms for ``execution``; ``overhead=False`` gives Eq. 1 alone."""
-    check_execution(execution)
+    execution = check_execution(execution)
     if overhead is False:
         return LatencyModel(execution)
     o: Overhead = profile.overhead
@@ -136,7 +138,7 @@ def latency_model(profile: HardwareProfile, execution: str = "fused", overhead: 
     if overhead is True and not o.per_kernel_s and o.per_inference_s is None and o.fresh_memory_s_per_byte is None:
         raise RooflineError(f"profile {profile.name} has no overhead block; 'roofline profile' measures one "
                             f"and 'roofline fit' fits one")
-    fresh = o.fresh_memory_s_per_byte if execution == "eager" else None
+    fresh = o.fresh_memory_s_per_byte if execution is Execution.EAGER else None
     share = o.fresh_memory_share if fresh else None
     src = "; ".join(dict.fromkeys(s for s in (cost.source, o.per_inference_s.source if o.per_inference_s else "",
                                 fresh.source if fresh else "", share.source if share else "")
@@ -174,7 +176,7 @@ def add_overheads(layers: pd.DataFrame, model: LatencyModel, roof: Roof | None =
     out["roofline_s"] = out["latency_s"]
     out["overhead_s"] = kernel_overheads(out, model.per_kernel, model.execution)
     if not model.is_eq1:
-        if roof is not None and roof.mode == "calibrated":
+        if roof is not None and roof.mode == Mode.CALIBRATED:
             out["overhead_s"] = out["overhead_s"] + parallel_overheads(out, roof)
         out["latency_s"] = out["roofline_s"] + out["overhead_s"]
     return out

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.reading import Mode
 from ..hardware import HardwareProfile
 
 
@@ -85,11 +86,11 @@ def model_total(layers_s: Any, per_kernel_s: Any = 0.0, per_inference_s: Any = 0
     return base * family
 
 
-def family_multiplier(profile: HardwareProfile | None, roof_mode: str | None, model: str,
+def family_multiplier(profile: HardwareProfile | None, roof_mode: Mode | str | None, model: str,
                       overhead: bool | None) -> tuple[str, float] | None:
     """The family of ``model`` and the multiplier the profile's fit gives it, where one applies: a
     fitted reading of a profile whose fit has a multiplier for the family. A whole-model term like the
     overheads: Eq. 1 alone (``overhead=False``) goes without it."""
-    if profile is None or roof_mode != "fitted" or not profile.fitted or overhead is False:
+    if profile is None or roof_mode != Mode.FITTED or not profile.fitted or overhead is False:
         return None
     return profile.fitted.family_factor(model)

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..core.conventions import Convention
 from ..core.errors import RooflineError
+from ..core.reading import Mode
 from ..core.taxonomy import measured_class, measured_ops
 from ..hardware import BYTES_PER_ELEMENT, Roof
 from ..trace import LayerTable
@@ -97,7 +98,7 @@ def fitted_terms(layers: pd.DataFrame, roof: Roof) -> tuple[np.ndarray | None, n
     """The fitted reading's per-layer class factor (roofline.engine.efficiency) and reduction
     slow-down ``h / R`` (MACs per output element ``R``; roofline.engine.shape), each None where the
     roof has no such term (every other reading)."""
-    if roof.mode != "fitted":
+    if roof.mode != Mode.FITTED:
         return None, None
     factor = factors(layers, roof.efficiency) if roof.efficiency else None
     slow = None

@@ -21,6 +21,8 @@ import pandas as pd
 from ..core import checks
 from ..core.errors import InvalidInputError, RooflineError
 from ..hardware import BYTES_PER_ELEMENT
+from ..zoo import resolve
+from ..zoo.libraries import is_library_name
 
 MAX_ROWS = 10_000
 LATENCY_MS = (1e-6, 1e7)  # a nanosecond to about three hours, per call (a whole batch)
@@ -43,17 +45,23 @@ def _blank(v: object) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
-def _canonical(name: str, source: str = "zoo") -> str:
-    """The canonical model name: zoo aliases resolved; library and file names kept as given; a bare
-    name from ``source`` (timm, torchvision) gets its prefix."""
+def _canonical(name: str, source: str = "zoo", width: float | None = None, at: str = "the table") -> str:
+    """The canonical model name: zoo aliases resolved, with the row's ``width`` (``mnv2`` at width 0.5 is
+    ``mnv2-0.5x``, one model); library and file names kept as given; a bare name from ``source`` (timm,
+    torchvision) gets its prefix."""
     from ..zoo import model_name, resolve
     from ..zoo.libraries import is_library_name
 
     if source != "zoo" and not is_library_name(name) and ":" not in name:
         return f"{source}:{name}"
-    if is_library_name(name) or ".py:" in name or (":" in name and not name.startswith(("timm", "torchvision"))):
+    if is_library_name(name):
         return name
-    return model_name(*resolve(name))
+    if ":" in name and not name.startswith(("timm", "torchvision")):
+        from ..trace.user_model import check_data_spec
+
+        check_data_spec(name, at)  # a table names model files by path; it never imports a module
+        return name
+    return model_name(*resolve(name, width))
 
 
 def read_measurements(path: str | Path, columns: Columns = Columns(), dtype: str = "int8",
@@ -75,6 +83,10 @@ def read_measurements(path: str | Path, columns: Columns = Columns(), dtype: str
         raise RooflineError(f"cannot read {path} as CSV: {str(e).splitlines()[0]}") from None
     if len(raw) > MAX_ROWS:
         raise RooflineError(f"{path} has {len(raw):,} rows; fit takes at most {MAX_ROWS:,}")
+    for opt, col in (("--models-col", columns.model), ("--latency-col", columns.ms),
+                     ("--throughput-col", columns.throughput)):
+        if col is not None and (not isinstance(col, str) or not col.strip()):
+            raise InvalidInputError(f"{opt} names no column (got {checks.show(col)}); give a column name")
     latency_col = columns.throughput or columns.ms
     for col, opt in ((columns.model, "--models-col"), (latency_col, "--throughput-col" if columns.throughput
                                                        else "--latency-col")):
@@ -108,10 +120,15 @@ def read_measurements(path: str | Path, columns: Columns = Columns(), dtype: str
         lo, hi = LATENCY_MS
         if not lo <= ms <= hi:
             raise RooflineError(f"{at}: latency {ms:g} ms is outside the plausible range {lo:g} to {hi:g} ms")
-        try:
-            canon = _canonical(name, source)
-        except RooflineError as e:
-            raise RooflineError(f"{at}: {e}") from None
+        if ":" in name and not name.startswith(("timm", "torchvision")) and not is_library_name(name):
+            canon = _canonical(name, source, width, at)  # a model file: its errors name the line already
+        else:
+            try:
+                canon = _canonical(name, source, width)
+                if source == "zoo" and ":" not in canon:  # the width is part of the name: one model, one group
+                    width = resolve(canon)[1]
+            except RooflineError as e:
+                raise RooflineError(f"{at}: {e}") from None
         if width is not None and abs(width - 1.0) < 1e-12:
             width = None
         rows.append({"model": canon, "resolution": res, "batch": batch, "dtype": dt, "width": width,
@@ -133,22 +150,38 @@ def read_measurements(path: str | Path, columns: Columns = Columns(), dtype: str
 
 
 def _data_lines(path: Path, n: int) -> list[int]:
-    """The file line of each data row (comments and blank lines skipped, after the header)."""
-    out = []
-    header_seen = False
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for i, line in enumerate(f, start=1):
-            s = line.strip()
-            if not s or s.startswith("#"):
-                continue
-            if not header_seen:
-                header_seen = True
-                continue
-            out.append(i)
+    """The file line of each data row (comments and blank lines skipped, after the header): the physical
+    line where the row starts, a quoted cell over several lines counted as the lines it spans. A column
+    name given twice in the header is refused (pandas would rename the second ``ms.1``)."""
+    import csv
+
+    out: list[int] = []
+    header: list[str] | None = None
+    header_line = 1
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        reader = csv.reader(f)
+        start = 1
+        try:
+            for rec in reader:
+                first, start = start, reader.line_num + 1
+                if not rec or (len(rec) == 1 and not rec[0].strip()) or rec[0].lstrip().startswith("#"):
+                    continue
+                if header is None:
+                    header, header_line = rec, first
+                    continue
+                out.append(first)
+        except csv.Error:  # pandas read it: number what was read, the rest as before
+            pass
+    names = [c.strip() for c in header or []]
+    twice = next((c for i, c in enumerate(names) if c in names[:i]), None)
+    if twice is not None:
+        raise RooflineError(f"{path}: line {header_line}: column {twice!r} appears twice in the header; give each "
+                            f"column one name")
     return (out + list(range(out[-1] + 1 if out else 2, n + 3)))[:n]
 
 
 def _float_cell(v: object, at: str, what: str) -> float:
+    checks.number_text(str(v).strip(), f"{at}: {what}")
     try:
         x = float(str(v).strip())
     except ValueError:

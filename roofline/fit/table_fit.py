@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -22,6 +21,7 @@ import yaml
 from ..core.conventions import Convention, get_convention
 from ..engine import layer_costs
 from ..core import checks
+from ..core.clock import today
 from ..core.errors import InvalidInputError, RooflineError
 from ..hardware import (Figure, Fitted, HardwareProfile, KernelCost, Overhead,
                         Validation, load_hardware, profile_to_yaml)
@@ -171,14 +171,14 @@ class TableFit:
         return Validation("fitted", self.data, self.n_rows, self.n_models, self.folds, self.method,
                           held["median"], self.band[0], self.band[1], self.params.terms, ins["median"],
                           held["worst"], held["spearman"], self.macs_spearman, macs["median"],
-                          f"roofline fit on {date.today().isoformat()}",
+                          f"roofline fit on {today()}",
                           *(self.new_family_band or (None, None)))
 
     def profile(self, name: str, kind: str, base: HardwareProfile | None = None) -> HardwareProfile:
         """A profile that predicts with the fitted terms; ``base`` keeps its spec numbers and notes."""
         p = self.params
         bw = p.mem_bw_bytes_per_s
-        how = (f"roofline fit on {date.today().isoformat()} to {self.data}: least squares on log latency, "
+        how = (f"roofline fit on {today()} to {self.data}: least squares on log latency, "
                f"convention {self.convention}, {self.execution} execution; {self.method}; held-out median "
                f"error {self.errors('heldout_s')['median']:.1%}")
         others = {dt: p.ridge_point(dt) for dt in p.peak_macs_per_s if dt != self.dtype}

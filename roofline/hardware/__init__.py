@@ -39,10 +39,11 @@ field of every problem.
 """
 
 from .load import builtin_profiles, list_hardware, load_hardware
+from .patterns import expand_hardware
 from .model import (BYTES_PER_ELEMENT, CONFIDENCE, EXECUTIONS, KINDS, Ceilings, Figure, Fitted, HardwareProfile,
                     KernelCost, Overhead, Roof, ShapeTerms, Validation)
 from .write import profile_to_yaml, validation_to_dict
 
 __all__ = ["BYTES_PER_ELEMENT", "CONFIDENCE", "EXECUTIONS", "KINDS", "Ceilings", "Figure", "Fitted",
            "HardwareProfile", "KernelCost", "Overhead", "Roof", "ShapeTerms", "Validation", "builtin_profiles",
-           "list_hardware", "load_hardware", "profile_to_yaml", "validation_to_dict"]
+           "expand_hardware", "list_hardware", "load_hardware", "profile_to_yaml", "validation_to_dict"]

@@ -14,7 +14,9 @@ import yaml
 
 from ..core.checks import number
 from ..core.errors import ProfileError, UnknownHardwareError, closest
+from ..core.reading import Mode
 from ..core.taxonomy import EFFICIENCY_CLASSES
+from .consistency import check_validation
 from .model import (BYTES_PER_ELEMENT, CEILING_KEYS, CONFIDENCE, Ceilings, EFFICIENCY_RANGE, EXECUTIONS, FIGURE_KEYS,
                     FITTED_KEYS, Figure, Fitted, HardwareProfile, KINDS, KernelCost, MAX_PER_BYTE_S,
                     MAX_PER_INFERENCE_S, MAX_PER_KERNEL_S, MAX_REDUCTION_HALF, MAX_RIDGE_POINT, MIN_RIDGE_POINT, OVERHEAD_KEYS, Overhead,
@@ -239,7 +241,7 @@ def _parse(data: Any, where: str) -> HardwareProfile:
     _check_keys(act, FIGURE_KEYS, where, "activations_on_chip.")
     if act.get("value") and on_chip is None:
         raise ProfileError(f"{where}: activations_on_chip needs on_chip_bytes")
-    validation = _validation(data.get("validation"), where)
+    validation = check_validation(_validation(data.get("validation"), where), fitted, where)
     machine = data.get("machine") or {}
     if not isinstance(machine, dict):
         raise ProfileError(f"{where}: machine must be a mapping")
@@ -351,11 +353,19 @@ def _validation(raw: Any, where: str) -> Validation | None:
     if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
         raise ProfileError(f"{where}: validation.terms must be a list of term names")
     return Validation(status, _text(raw.get("data"), where, "validation.data"), counts["rows"], counts["models"],
-                      counts["folds"], _text(raw.get("method"), where, "validation.method"),
+                      counts["folds"], (method := _text(raw.get("method"), where, "validation.method")),
                       frac("heldout_median_error"), p10, p90, tuple(terms), frac("insample_median_error"),
                       frac("heldout_worst_error"), corr("heldout_spearman"), corr("macs_spearman"),
                       frac("macs_heldout_median_error"), _text(raw.get("source"), where, "validation.source"),
-                      n10, n90)
+                      n10, n90, _validation_reading(raw.get("reading"), method, where))
+
+
+def _validation_reading(raw: Any, method: str, where: str) -> Mode | None:
+    """The reading a validation's runs used: its ``reading`` key, else (older files) the method text's."""
+    if raw is None:
+        said = re.search(r"\bread (spec|fitted|calibrated) with", method)  # what validate wrote before the key
+        return Mode(said.group(1)) if said else None
+    return Mode(_choice(raw, where, "validation.reading", (Mode.SPEC, Mode.FITTED, Mode.CALIBRATED)))
 
 
 def _rates(d: Any, where: str, field_name: str, unit_key: str) -> dict[str, float]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..core.checks import show
 from ..core.errors import InvalidInputError, ProfileError
+from ..core.reading import EXECUTIONS, Mode, parse_mode
 from ..core.taxonomy import family_of
 
 BYTES_PER_ELEMENT: dict[str, int] = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
@@ -19,7 +20,6 @@ CONFIDENCE = ("high", "medium", "low", "medium/high", "high/medium", "medium/low
 TOP_KEYS = {"name", "kind", "description", "default_dtype", "peak_macs_per_s", "mem_bw_bytes_per_s",
             "on_chip_bytes", "fitted", "machine", "ceilings_macs_per_s", "ceilings", "overhead",
             "activations_on_chip", "validation"}
-EXECUTIONS = ("fused", "eager", "graph")
 OVERHEAD_KEYS = {"per_inference_s", "per_kernel_s", "fresh_memory_s_per_byte", "fresh_memory_share"}
 CEILING_KEYS = {"batch", "macs_per_s", "bytes_per_s", "source", "shape", "parallel"}
 REQUIRED = ("name", "kind", "default_dtype", "mem_bw_bytes_per_s")
@@ -29,7 +29,7 @@ FITTED_KEYS = {"dtype", "ridge_point_macs_per_byte", "mem_bw_bytes_per_s", "sour
 VALIDATION_KEYS = {"status", "data", "rows", "models", "folds", "method", "terms", "insample_median_error",
                    "heldout_median_error", "heldout_worst_error", "heldout_spearman", "macs_spearman",
                    "macs_heldout_median_error", "ratio_p10", "ratio_p90", "new_family_ratio_p10",
-                   "new_family_ratio_p90", "source"}
+                   "new_family_ratio_p90", "source", "reading"}
 STATUSES = ("fitted", "measured", "transferred")
 MAX_RIDGE_POINT = 1e6  # MACs per byte: far above any accelerator (the paper sweeps to 500)
 MIN_RIDGE_POINT = 1e-3
@@ -115,6 +115,9 @@ class Validation:
     # without the family multipliers (None: the fit had no family term, ratio_p10/p90 hold for all)
     new_family_ratio_p10: float | None = None
     new_family_ratio_p90: float | None = None
+    # the reading the validating runs used (``validate --save-band``: its ``reading`` key, or in older
+    # files the method text); None: the profile's default reading
+    reading: Mode | None = None
 
     def describe(self) -> str:
         how = "leave-one-out" if self.folds >= self.models else f"{self.folds}-fold CV"
@@ -197,7 +200,7 @@ class Roof:
     peak_macs_per_s: float
     mem_bw_bytes_per_s: float
     dtype: str
-    mode: str  # "spec", "fitted" or "calibrated"
+    mode: Mode  # SPEC, FITTED or CALIBRATED (never AUTO)
     ceilings: dict[str, float] | None = None  # calibrated: attainable MAC/s per op class
     ceiling_bytes: dict[str, float] | None = None  # calibrated: attainable bytes/s of memory-only ops
     ceilings_batch: int | None = None  # the batch size the ceilings were measured at
@@ -205,6 +208,12 @@ class Roof:
     ceiling_parallel: dict[str, tuple[float, float]] | None = None  # calibrated: parallel kernels' extra cost
     efficiency: dict[str, float] | None = None  # fitted: per-op-class factors (roofline.engine.efficiency)
     reduction_half: float | None = None  # fitted: compute layers run at 1 / (1 + this / MACs per output)
+
+    def __post_init__(self) -> None:
+        mode = parse_mode(self.mode)  # a Mode, also where a caller wrote the string
+        if mode is Mode.AUTO:
+            raise InvalidInputError("a Roof is one reading of a profile: spec, fitted or calibrated, not auto")
+        object.__setattr__(self, "mode", mode)
 
     @property
     def ridge_point(self) -> float:
@@ -268,7 +277,7 @@ class HardwareProfile:
         fitted = self.fitted is not None and self.fitted.ridge_point(dtype) is not None
         return bool(self.ceilings) and not fitted and dtype == self.default_dtype
 
-    def roof(self, dtype: str | None = None, mode: str = "auto", batch: int = 1) -> Roof:
+    def roof(self, dtype: str | None = None, mode: Mode | str = Mode.AUTO, batch: int = 1) -> Roof:
         """The roofline for ``dtype`` (default: the profile's).
 
         ``mode``: ``"spec"`` (vendor peak and bandwidth), ``"fitted"`` (the fitted
@@ -285,28 +294,27 @@ class HardwareProfile:
         dtype = self.default_dtype if dtype is None else dtype
         if not isinstance(dtype, str) or dtype not in BYTES_PER_ELEMENT:
             raise InvalidInputError(f"unknown dtype {show(dtype)}; use one of {', '.join(BYTES_PER_ELEMENT)}")
-        if not isinstance(mode, str) or mode not in ("auto", "spec", "fitted", "calibrated"):
-            raise InvalidInputError(f"roofline mode must be auto, spec, fitted or calibrated, got {show(mode)}")
-        if mode == "auto" and self.reads_calibrated(dtype):
-            mode = "calibrated"
-        if mode == "calibrated":
+        mode = parse_mode(mode)
+        if mode is Mode.AUTO and self.reads_calibrated(dtype):
+            mode = Mode.CALIBRATED
+        if mode is Mode.CALIBRATED:
             c = self.ceilings_for(batch)
             if c is None:
                 raise ProfileError(f"profile {self.name} has no measured op ceilings (ceilings); "
                                    f"'roofline profile' measures them")
-            spec = self.roof(dtype, "spec")
-            return Roof(spec.peak_macs_per_s, spec.mem_bw_bytes_per_s, dtype, "calibrated",
+            spec = self.roof(dtype, Mode.SPEC)
+            return Roof(spec.peak_macs_per_s, spec.mem_bw_bytes_per_s, dtype, Mode.CALIBRATED,
                         dict(c.macs_per_s), dict(c.bytes_per_s), c.batch, ceiling_shape=dict(c.shape) or None,
                         ceiling_parallel=dict(c.parallel) or None)
         fit = self.fitted if self.fitted and self.fitted.ridge_point(dtype) is not None else None
-        if mode == "fitted" and fit is None:
+        if mode is Mode.FITTED and fit is None:
             have = f"for {', '.join([self.fitted.dtype, *self.fitted.other_dtypes])} only" if self.fitted else "none"
             raise ProfileError(f"profile {self.name} has no fitted roofline for {dtype} ({have})")
-        if fit is not None and mode in ("auto", "fitted"):
+        if fit is not None and mode in (Mode.AUTO, Mode.FITTED):
             bw = fit.mem_bw_bytes_per_s or self.mem_bw_bytes_per_s.value
-            return Roof(fit.ridge_point(dtype) * bw, bw, dtype, "fitted", efficiency=dict(fit.efficiency) or None,
+            return Roof(fit.ridge_point(dtype) * bw, bw, dtype, Mode.FITTED, efficiency=dict(fit.efficiency) or None,
                         reduction_half=fit.reduction_half)
         if dtype not in self.peak_macs_per_s:
             have = ", ".join(self.peak_macs_per_s) or "none"
             raise ProfileError(f"profile {self.name} has no peak for dtype {dtype} (it has: {have})")
-        return Roof(self.peak_macs_per_s[dtype].value, self.mem_bw_bytes_per_s.value, dtype, "spec")
+        return Roof(self.peak_macs_per_s[dtype].value, self.mem_bw_bytes_per_s.value, dtype, Mode.SPEC)

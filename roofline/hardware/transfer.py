@@ -21,12 +21,26 @@ from dataclasses import replace
 
 from ..core import checks
 from ..core.errors import ProfileError, RooflineError
-from . import BYTES_PER_ELEMENT, Figure, Fitted, HardwareProfile, load_hardware
+from . import BYTES_PER_ELEMENT, Figure, Fitted, HardwareProfile, list_hardware, load_hardware
+
+
+def _check_new_name(name: object) -> None:
+    """The new profile's name: one line of text, not a shipped profile's (``--hw NAME`` would still find
+    the shipped one, and the derived profile would be shadowed)."""
+    if not isinstance(name, str) or not name.strip():
+        raise RooflineError(f"the new profile needs a name, got {checks.show(name)}")
+    if name != name.strip() or any(not c.isprintable() for c in name):
+        raise RooflineError(f"profile name {name!r} must be one line of text without leading or trailing "
+                            f"spaces or control characters")
+    if name in list_hardware():
+        raise RooflineError(f"{name!r} is a shipped profile: --hw {name} would still read the shipped one; "
+                            f"give the new device another name")
 
 
 def derive(name: str, like: str | HardwareProfile, peak: dict[str, float], bandwidth: float,
            description: str = "", source: str = "") -> HardwareProfile:
     """A transferred profile: ``peak`` (dtype -> MAC/s) and ``bandwidth`` (B/s) from a spec sheet."""
+    _check_new_name(name)
     base = load_hardware(like)
     if base.validation is None or base.fitted is None:
         raise ProfileError(f"profile {base.name} is {base.status}: derive needs a profile validated against "

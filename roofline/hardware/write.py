@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from ..core.reading import Execution, Mode
 from .model import Figure, HardwareProfile, Validation
 
 def profile_to_yaml(p: HardwareProfile) -> str:
@@ -87,7 +88,10 @@ def profile_to_yaml(p: HardwareProfile) -> str:
 def validation_to_dict(v: Validation) -> dict[str, Any]:
     """A validation block as written to YAML (None fields left out)."""
     d: dict[str, Any] = {"status": v.status, "data": v.data, "rows": v.rows, "models": v.models,
-                         "folds": v.folds, "method": v.method, "terms": list(v.terms)}
+                         "folds": v.folds, "method": v.method}
+    if v.reading is not None:  # the reading the runs used (files before this key say it in the method only)
+        d["reading"] = str(v.reading)
+    d["terms"] = list(v.terms)
     for k in ("insample_median_error", "heldout_median_error", "heldout_worst_error", "heldout_spearman",
               "macs_spearman", "macs_heldout_median_error", "ratio_p10", "ratio_p90", "new_family_ratio_p10",
               "new_family_ratio_p90"):
@@ -113,3 +117,5 @@ def _float(dumper: yaml.SafeDumper, v: float) -> yaml.Node:
 
 
 _Dumper.add_representer(float, _float)
+for _enum in (Mode, Execution):  # a reading's enums as their plain text (fitted, eager)
+    _Dumper.add_representer(_enum, lambda dumper, v: dumper.represent_str(str(v)))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..core.errors import RooflineError
+from ..core.interrupts import die_with_parent  # noqa: F401  (run in each timing process)
 
 TIMEOUT_S = 600
 
@@ -54,21 +55,6 @@ def run_fresh(entry: Callable[[], None], job: Any, what: str, error: type[Roofli
 def read_job(cls: type[Job]) -> Job:
     """In a fresh process: the job of dataclass ``cls`` that :func:`run_fresh` sent it."""
     return cls(**json.loads(sys.argv[1]))
-
-
-def die_with_parent(parent: int) -> None:
-    """In a timing process: be killed when the process that started it ends, however it ends (an
-    interrupted ``validate`` leaves no model running on the cores). Linux only; elsewhere a no-op."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:  # the parent ended before the request: end now
-        os._exit(1)
 
 
 def minor_faults() -> int:

@@ -7,11 +7,11 @@ import contextlib
 import os
 import platform
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import torch
 
+from ..core.clock import today
 from ..core.errors import RooflineError
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.int8}
@@ -44,7 +44,7 @@ def machine_facts(device: str, threads: int) -> dict[str, object]:
         pass
     facts: dict[str, object] = {"cpu": cpu, "logical_cpus": os.cpu_count() or 0, "threads_used": threads,
                                 "torch": str(torch.__version__), "python": platform.python_version(),
-                                "os": platform.platform(), "date": date.today().isoformat()}
+                                "os": platform.platform(), "date": today()}
     llc = llc_bytes()
     if llc:
         facts["last_level_cache_bytes"] = llc

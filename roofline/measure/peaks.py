@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from ..core.errors import RooflineError
 from .budget import Budget
 from .machine import TORCH_DTYPES, true_fp32
-from .timing import Measurement, rate, steady_times
+from .timing import PEAK_NOISY_SPREAD, Measurement, rate, steady_times
 
 
 def measure_matmul(device: str, dtype: str, b: Budget) -> Measurement:
@@ -27,11 +27,11 @@ def measure_matmul(device: str, dtype: str, b: Budget) -> Measurement:
         what = f"torch.mm {n}x{n}x{n} {dtype}" + (" (TF32 off)" if dtype == "fp32" and device == "cuda" else "")
     try:
         with true_fp32(device if dtype == "fp32" else "cpu"):
-            times = steady_times(fn, b.trials, b.warmup, device)
+            times = steady_times(fn, b.trials, b.warmup, device, limit=PEAK_NOISY_SPREAD)
     except RuntimeError as e:
         raise RooflineError(f"dtype {dtype} is not supported for matrix multiplies on {device}: "
                             f"{str(e).splitlines()[0]}") from None
-    return rate(float(n) ** 3, times, "MAC/s", what)
+    return rate(float(n) ** 3, times, "MAC/s", what, PEAK_NOISY_SPREAD)
 
 
 def _conv_rate(device: str, dtype: str, b: Budget, cin: int, cout: int, k: int, groups: int, hw: int,
@@ -41,10 +41,11 @@ def _conv_rate(device: str, dtype: str, b: Budget, cin: int, cout: int, k: int, 
     w = torch.randn(cout, cin // groups, k, k, device=dev, dtype=dt)
     macs = float(cout * hw * hw * (cin // groups) * k * k)
     with torch.inference_mode(), true_fp32(device if dtype == "fp32" else "cpu"):
-        times = steady_times(lambda: F.conv2d(x, w, None, 1, k // 2, 1, groups), b.trials, b.warmup, device)
+        times = steady_times(lambda: F.conv2d(x, w, None, 1, k // 2, 1, groups), b.trials, b.warmup, device,
+                             limit=PEAK_NOISY_SPREAD)
     tf32 = " (TF32 off)" if dtype == "fp32" and device == "cuda" else ""
     return rate(macs, times, "MAC/s", f"{label}: conv2d 1x{cin}x{hw}x{hw} -> {cout}, {k}x{k}, groups {groups}, "
-                                       f"{dtype}{tf32}")
+                                       f"{dtype}{tf32}", PEAK_NOISY_SPREAD)
 
 
 def measure_conv(device: str, dtype: str, b: Budget) -> Measurement:

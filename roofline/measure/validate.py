@@ -30,8 +30,9 @@ import torch
 from torch import nn
 
 from ..core.errors import RooflineError
+from ..core.reading import Execution
 from ..core.stats import spearman
-from ..engine import Analysis, analyze
+from ..engine import Analysis, analyze, resolve_reading
 from ..fit.selection import conformal_band
 from ..hardware import HardwareProfile, Validation, load_hardware
 from ..trace.user_model import USER_MODEL_RESOLUTION, check_spec, is_model_spec, load_factory
@@ -43,7 +44,7 @@ from .timing import NOISY_SPREAD, cuda_graph, spread
 
 EXECS = ("eager", "graph", "compile")
 WARMUP = 3  # untimed runs before the timed ones
-PREDICT_WITH = {"eager": "eager", "graph": "graph", "compile": "fused"}
+PREDICT_WITH = {"eager": Execution.EAGER, "graph": Execution.GRAPH, "compile": Execution.FUSED}  # analyze's
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class ValidationRun:
             len(m), f"real runs of models the profile's microbenchmarks never ran, read {a.roof.mode} with "
             f"{self.execution} execution and convention {a.convention.name}", self.median_abs_error, lo, hi, (),
             None, float(np.max(np.abs(m["error"]))), self.spearman_models if len(m) > 2 else None,
-            self.spearman_macs if len(m) > 2 else None, None, "roofline validate --save-band")
+            self.spearman_macs if len(m) > 2 else None, None, "roofline validate --save-band", reading=a.roof.mode)
         return replace(self.profile, validation=block)
 
     @property
@@ -255,11 +256,11 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
                         f"{torch.get_num_threads()}: per-kernel costs and ceilings may not transfer"]
     else:
         warnings_pre = []
-    roof = profile.roof(dtype, mode, batch=batch)
+    predict = PREDICT_WITH[execution]
+    roof = resolve_reading(profile, mode, convention, predict, dtype, batch).roof  # what analyze reads
     run_dtype = roof.dtype if roof.dtype in ("fp32", "fp16", "bf16") else "fp32"
     if device == "cpu" and run_dtype != "fp32":
         run_dtype = "fp32"  # CPU fp16/bf16 kernels here are reference paths, not what deployments use
-    predict = PREDICT_WITH[execution]
     model_rows, layer_frames, analyses, warnings = [], [], {}, warnings_pre
     for name in models:
         if progress:
@@ -270,7 +271,7 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
         job = TimingJob(name, width, res, batch, device, run_dtype, channels_last, execution, runs,
                         torch.get_num_threads())
         per_process = [run_fresh(_time_model_child, job, f"timing {name}") for _ in range(processes)]
-        profiled = layers and execution != "compile" and a.latency.execution != "fused"
+        profiled = layers and execution != "compile" and a.latency.execution is not Execution.FUSED
         if not processes or profiled:
             model, x = _build(job, module)
             with torch.inference_mode():
@@ -378,6 +379,10 @@ def load_validation(folder: str | Path, hw: Any) -> ValidationRun:
     pw = doc["predicted_with"]
     analyses = {}
     for name in models["model"]:
+        if is_model_spec(str(name)):  # a report's table names model files by path; it never imports a module
+            from ..trace.user_model import check_data_spec
+
+            check_data_spec(str(name), f"{folder / 'models.csv'}")
         a = _predict(name, profile, dtype=pw.get("dtype", doc["dtype"]), convention=pw["convention"],
                      mode=pw["roofline"], batch=int(doc["batch"]), execution=pw["execution"])[0]
         row = models[models["model"] == name].iloc[0]

@@ -7,6 +7,7 @@ styles and the table-sorting script are inline, figures are inline SVG.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ table.rl { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 table.rl th, table.rl td { padding: 3px 8px; border-bottom: 1px solid #e3e3e3; text-align: right; }
 table.rl th { background: #f4f4f4; position: sticky; top: 0; cursor: pointer; user-select: none; }
 table.rl td.l, table.rl th.l { text-align: left; }
+table.rl td.n { white-space: nowrap; }
 table.rl th.sorted-asc::after { content: " ▲"; } table.rl th.sorted-desc::after { content: " ▼"; }
 .memory { color: #c0392b; font-weight: 600; } .compute { color: #1f5fa8; font-weight: 600; }
 pre.assumptions { background: #f8f8f8; padding: 0.8em; white-space: pre-wrap; font-size: 0.85em; }
@@ -92,6 +94,14 @@ def esc(v: Any) -> str:
     return html.escape(str(v), quote=True)
 
 
+_NUMBER_TEXT = re.compile(r"[-+−]?(\d|\.\d)")  # a number with its unit ("23.9 M", "2.3–3.5 ms", "-4 %")
+
+
+def _numeric(text: str, kind: str) -> bool:
+    """A cell that holds a number (numeric column, or a short text that starts with one): kept on one line."""
+    return kind in "iuf" or (len(text) <= 24 and _NUMBER_TEXT.match(text) is not None)
+
+
 def table(df: pd.DataFrame, columns: dict[str, tuple[str, Any]] | None = None, sortable: bool = False,
           max_rows: int | None = None) -> str:
     """A DataFrame as an HTML table with human units; sortable tables sort on the raw values."""
@@ -106,6 +116,8 @@ def table(df: pd.DataFrame, columns: dict[str, tuple[str, Any]] | None = None, s
         for c, v in zip(cols, r):
             text = columns[c][1](v) if v == v else ""
             cls = ["l"] if df[c].dtype.kind not in "iuf" else []
+            if _numeric(text, df[c].dtype.kind):
+                cls.append("n")
             if c == "bound":
                 cls.append(str(v))
             cells.append(f'<td class="{" ".join(cls)}" data-v="{esc(v)}">{esc(text)}</td>')

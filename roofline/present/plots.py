@@ -11,24 +11,20 @@ they do not overlap, and titles say model, hardware, dtype and convention.
 
 from __future__ import annotations
 
-import contextlib
-import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib import rc_context
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.patches import Patch
 
 from ..core import units
 from ..core.taxonomy import op_group  # noqa: F401  (figures group layers by it)
 from ..core.errors import RooflineError
-from ..core.io import check_writable, write_atomic
+from .figures import (FORMATS, STYLE, RooflineFigure, figure, label_log_axis, notebook_format,  # noqa: F401
+                      save_figure)
 
 # Plots take the engine's results (roofline.engine.Analysis) without importing the engine:
 # data flows one way, engine -> plots.
@@ -43,87 +39,9 @@ OP_GROUPS = {
     "attention": ("attention / matmul", "#d62728"),
     "memory": ("memory-only", "#7f7f7f"),
 }
-FORMATS = ("png", "svg", "pdf")
-STYLE = {
-    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-    "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.grid": True, "grid.alpha": 0.3,
-    "axes.spines.top": False, "axes.spines.right": False, "figure.dpi": 100,
-    "svg.fonttype": "none", "pdf.fonttype": 42,  # text stays text in vector formats
-}
-
-
-_NOTEBOOK = {"format": "png"}
-
-
-def notebook_format(fmt: str = "png") -> None:
-    """How figures show in a notebook: ``png`` (default) or ``svg``. One format only, so that an
-    executed notebook stores each figure once."""
-    if fmt not in ("png", "svg"):
-        raise RooflineError(f"notebook figures are png or svg, got {fmt!r}")
-    _NOTEBOOK["format"] = fmt
-
-
-class RooflineFigure(Figure):
-    """A matplotlib Figure that shows itself in a notebook, with no ``%matplotlib`` magic."""
-
-    def _render(self, fmt: str) -> bytes:
-        buf = io.BytesIO()
-        with rc_context(STYLE):
-            self.savefig(buf, format=fmt, dpi=110 if fmt == "png" else None, bbox_inches="tight")
-        return buf.getvalue()
-
-    def _repr_png_(self) -> bytes | None:
-        return self._render("png") if _NOTEBOOK["format"] == "png" else None
-
-    def _repr_svg_(self) -> str | None:
-        return self.to_svg() if _NOTEBOOK["format"] == "svg" else None
-
-    def to_png(self) -> bytes:
-        return self._render("png")
-
-    def to_svg(self) -> str:
-        """The figure as an inline SVG document (for HTML reports)."""
-        return self._render("svg").decode("utf-8")
-
-
-@contextlib.contextmanager
-def figure(figsize: tuple[float, float]) -> Iterator[RooflineFigure]:
-    """A new figure of ``figsize`` inches in the package's style (constrained layout, Agg canvas)."""
-    with rc_context(STYLE):
-        fig = RooflineFigure(figsize=figsize, layout="constrained")
-        FigureCanvasAgg(fig)
-        yield fig
 
 
 _figure = figure  # the name the plots in this module use
-
-
-def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Save ``fig`` atomically; the format comes from the suffix (png, svg or pdf)."""
-    fmt = Path(path).suffix.lower().lstrip(".")
-    if fmt not in FORMATS:
-        raise RooflineError(f"cannot save a figure as {path}: use a .png, .svg or .pdf file name")
-    check_writable(path)
-    buf = io.BytesIO()
-    with rc_context(STYLE):
-        fig.savefig(buf, format=fmt, dpi=150, bbox_inches="tight")
-    return write_atomic(path, buf.getvalue())
-
-
-def _plain(v: float, _pos: Any = None) -> str:
-    return f"{v:g}"
-
-
-def label_log_axis(axis: Any) -> None:
-    """Tick labels on a log axis however small its span: minor ticks are labelled too when the axis
-    spans less than a decade (matplotlib then has no major tick to label)."""
-    lo, hi = sorted(axis.get_view_interval())
-    axis.set_major_formatter(FuncFormatter(_plain))
-    if lo > 0 and hi / lo < 10:
-        axis.set_minor_locator(LogLocator(base=10, subs=(1.0, 2.0, 3.0, 5.0)))
-        axis.set_minor_formatter(FuncFormatter(_plain))
-    else:
-        axis.set_minor_formatter(NullFormatter())
 
 
 def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], texts: Sequence[str],
@@ -159,6 +77,12 @@ def place_labels(ax: Any, xs: Sequence[float], ys: Sequence[float], texts: Seque
     return left_out
 
 
+def _no_layers(ax: Any, text: str) -> None:
+    """Say in an empty panel why it is empty (a model with no layers, e.g. ``nn.Identity``)."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="#555555",
+            bbox={"facecolor": "white", "edgecolor": "#bbbbbb", "boxstyle": "round"})
+
+
 def _setup(a: Analysis) -> str:
     """``hardware, dtype, convention, execution`` for titles."""
     return (f"{a.hardware.name}, {a.roof.dtype}, {a.roof.mode} roofline, convention {a.convention.name}, "
@@ -184,6 +108,7 @@ def plot_roofline(analysis: Analysis, path: str | Path | None = None) -> Rooflin
                 label=f"roofline ({roof.mode}): {roof.peak_macs_per_s:.3g} MAC/s, "
                       f"{roof.mem_bw_bytes_per_s:.3g} B/s")
         ax.axvline(roof.ridge_point, color="black", ls=":", lw=1)
+        _class_roofs(ax, x, roof, layers)
         ax.annotate(f"ridge point {roof.ridge_point:.1f} MAC/B", (roof.ridge_point, roof.peak_macs_per_s),
                     textcoords="offset points", xytext=(5, -15), fontsize=8)
         lat = layers["latency_s"].to_numpy()
@@ -194,6 +119,9 @@ def plot_roofline(analysis: Analysis, path: str | Path | None = None) -> Rooflin
             if sel.any():
                 ax.scatter(intensity[sel], attained[sel], s=10 + scale * lat[sel], c=colour, alpha=0.7,
                            label=label, edgecolors="none")
+        if not len(layers):
+            _no_layers(ax, "no layers with MACs: nothing to place on the roofline" if len(analysis.layers)
+                       else "no layers: the model has nothing to place on the roofline")
         ax.set_xscale("log")
         ax.set_yscale("log")
         label_log_axis(ax.xaxis)
@@ -213,6 +141,27 @@ def plot_roofline(analysis: Analysis, path: str | Path | None = None) -> Rooflin
     return fig
 
 
+# compute class -> the OP_GROUPS colour of its layers
+_CLASS_GROUP = {"dwconv": "dwconv", "grouped": "conv", "matmul": "fc", "attention": "attention"}
+
+
+def _class_roofs(ax: Any, x: np.ndarray, roof: Any, layers: pd.DataFrame) -> None:
+    """A fitted class factor above 1 puts that class's layers above the roofline (they attain more
+    than the dense-conv roof): draw each such class's own roof, the roofline times its factor."""
+    from ..core.taxonomy import CLASS_TEXT, compute_class
+
+    if not roof.efficiency or not len(layers):
+        return
+    groups = layers["groups"] if "groups" in layers else [1] * len(layers)
+    present = {compute_class(op, g) for op, g in zip(layers["op"], groups)}
+    for c, f in sorted(roof.efficiency.items()):
+        if f > 1 and c in present:
+            ax.plot(x, f * np.minimum(roof.peak_macs_per_s, x * roof.mem_bw_bytes_per_s), lw=1.3, ls="--",
+                    color=OP_GROUPS[_CLASS_GROUP.get(c, "conv")][1],
+                    label=f"{CLASS_TEXT.get(c, c)} roof: class factor {f:.3g} > 1\n(its layers attain more "
+                          f"than the roofline)")
+
+
 def plot_layer_latency(analyses: list[Analysis], path: str | Path | None = None,
                        titles: list[str] | None = None, suptitle: str | None = None) -> RooflineFigure:
     """Per-layer predicted latency (µs) against layer index, one panel per analysis."""
@@ -230,6 +179,8 @@ def plot_layer_latency(analyses: list[Analysis], path: str | Path | None = None,
                 sel = (groups == g).to_numpy()
                 if sel.any():
                     ax.scatter(idx[sel], lat_us[sel], s=12, c=colour, label=label)
+            if not len(lat_us):
+                _no_layers(ax, "no layers: the model has nothing to predict per layer")
             ax.set_title(titles[k] if titles else f"{a.model}, RP {a.roof.ridge_point:.0f} MAC/B", fontsize=9)
             ax.set_xlabel("layer index")
             ax.set_ylabel("predicted latency (µs)")
@@ -239,7 +190,8 @@ def plot_layer_latency(analyses: list[Analysis], path: str | Path | None = None,
         for ax in axes.flat:
             for h, lab in zip(*ax.get_legend_handles_labels()):
                 handles.setdefault(lab, h)
-        fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles))
+        if handles:
+            fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncol=len(handles))
         if suptitle is None and n == 1:
             suptitle = f"Per-layer predicted latency: {_setup(analyses[0])}"
         if suptitle:
@@ -318,12 +270,25 @@ def plot_accuracy_vs_latency(pareto_df: pd.DataFrame, rps: list[float] | None = 
     return fig
 
 
-def _line_style(model: str, per_family: dict[str, int]) -> tuple[str, Any]:
-    """A model's line: its family's colour and the next dash of that family (counted in ``per_family``)."""
-    fam = _family(model)
-    k = per_family.get(fam, 0)
-    per_family[fam] = k + 1
-    return FAMILY_COLOURS.get(fam, ("", "#333333"))[1], LINESTYLES[k % len(LINESTYLES)]
+FAMILY_MAPS = {"mobilenet_v4": "Reds", "mobilenet_v3": "Greens", "mobilenet_v2": "Purples",
+               "mobilenet_v1": "Blues"}  # a family's models: shades of its colour, one per model
+
+
+def _line_styles(models: Sequence[str]) -> dict[str, tuple[Any, Any]]:
+    """Each model's line: a shade of its family's colour of its own (a colormap across the family's
+    models, light to dark) and a dash of its own within the family."""
+    from matplotlib import colormaps
+
+    by_family: dict[str, list[str]] = {}
+    for m in dict.fromkeys(models):
+        by_family.setdefault(_family(m), []).append(m)
+    out = {}
+    for fam, ms in by_family.items():
+        cmap = colormaps[FAMILY_MAPS.get(fam, "Greys")]
+        shades = np.linspace(0.5, 0.95, len(ms)) if len(ms) > 1 else [0.75]
+        for k, (m, v) in enumerate(zip(ms, shades)):
+            out[m] = (cmap(float(v)), LINESTYLES[k % len(LINESTYLES)])
+    return out
 
 
 def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None,
@@ -334,11 +299,13 @@ def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None,
     1.0 means on the Pareto front; above 1.0, how much slower than a model that is as good. Each
     model has its own line (family colour, its own dash) and its name at the right end.
     """
+    import textwrap
+
     with _figure((9.5, 5.5)) as fig:
         ax = fig.add_subplot()
-        per_family: dict[str, int] = {}
+        styles = _line_styles(pareto_df["model"].tolist())
         for model, g in pareto_df.groupby("model", sort=False):
-            colour, ls = _line_style(model, per_family)
+            colour, ls = styles[model]
             g = g.sort_values("rp_macs_per_byte")
             ax.plot(g["rp_macs_per_byte"], g["slowdown_vs_front"], color=colour, alpha=0.9, ls=ls,
                     label=_short(model))
@@ -349,11 +316,38 @@ def plot_front_distance(pareto_df: pd.DataFrame, path: str | Path | None = None,
         ax.set_xlabel(f"ridge point (MACs per byte)\non the front at RP {last_rp:g}: "
                       + ", ".join(_short(m) for m in on))
         ax.set_ylabel("latency / fastest model with equal or better top-1")
-        ax.set_title(title)
-        fig.legend(loc="outside right upper", title="model (colour: family)")
+        ax.set_title("\n".join(textwrap.wrap(title, 100)), fontsize=9)  # wrapped: within the axes' width
+        n = pareto_df["model"].nunique()
+        fig.legend(loc="outside right upper", title="model (colour: family)", ncol=1 if n <= 24 else 2)
     if path is not None:
         save_figure(fig, path)
     return fig
+
+
+def _mark_lines(ax: Any, marks: dict[str, float]) -> list:
+    """Vertical lines at named ridge points, each named at the top; a name that would overlap another
+    goes one row lower (close profiles stack instead of printing over each other)."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    fig.draw_without_rendering()
+    rows: list[list[Any]] = []
+    anns = []
+    for name, rp in sorted(marks.items(), key=lambda kv: kv[1]):
+        ax.axvline(rp, color="#555555", lw=0.9, ls=":")
+        for row in range(len(rows) + 1):
+            ann = ax.annotate(f"{name}\nRP {rp:.3g}", (rp, 1.0), xycoords=("data", "axes fraction"),
+                              xytext=(3, -4 - 24 * row), textcoords="offset points", fontsize=7, va="top",
+                              color="#333333", bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8,
+                                                     "pad": 0.5})
+            box = ann.get_window_extent(renderer)
+            if row == len(rows):
+                rows.append([])
+            if not any(box.overlaps(b) for b in rows[row]):
+                rows[row].append(box)
+                anns.append(ann)
+                break
+            ann.remove()
+    return anns
 
 
 def plot_sweep(sweep_df: pd.DataFrame, path: str | Path | None = None, relative_to: str | None = None,
@@ -375,24 +369,22 @@ def plot_sweep(sweep_df: pd.DataFrame, path: str | Path | None = None, relative_
         df = df.assign(value=df["latency_s"] * 1e3)
     with _figure((9.5, 5.8)) as fig:
         ax = fig.add_subplot()
-        per_family: dict[str, int] = {}
+        styles = _line_styles(df["model"].tolist())
         ends = []
         for model, g in df.groupby("model", sort=False):
-            colour, ls = _line_style(model, per_family)
+            colour, ls = styles[model]
             g = g.sort_values("rp_macs_per_byte")
             ax.plot(g["rp_macs_per_byte"], g["value"], color=colour, ls=ls, lw=1.4, label=_short(model))
             ends.append((float(g["rp_macs_per_byte"].iloc[-1]), float(g["value"].iloc[-1]), _short(model)))
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for name, rp in (marks or {}).items():
-            ax.axvline(rp, color="#555555", lw=0.9, ls=":")
-            ax.annotate(f"{name}\nRP {rp:.3g}", (rp, 1.0), xycoords=("data", "axes fraction"),
-                        xytext=(3, -4), textcoords="offset points", fontsize=7, va="top", color="#333333")
         label_log_axis(ax.xaxis)
         label_log_axis(ax.yaxis)
+        _mark_lines(ax, marks or {})
         skipped = int((sweep_df["rp_macs_per_byte"] == 0).any())
         ax.set_xlabel("ridge point (MACs per byte)" + ("; RP 0 (MACs only) is not on a log axis" if skipped else ""))
-        ax.set_ylabel(f"latency / {relative_to}'s at the same RP" if relative_to else "predicted latency (ms)")
+        ax.set_ylabel(f"latency relative to {relative_to} (its latency at the same RP = 1)" if relative_to
+                      else "predicted latency (ms)")
         setup = sweep_df.attrs.get("setup")
         import textwrap
 
@@ -401,6 +393,62 @@ def plot_sweep(sweep_df: pd.DataFrame, path: str | Path | None = None, relative_
         xs, ys, texts = zip(*ends)
         place_labels(ax, xs, ys, texts, fontsize=7)
         fig.legend(loc="outside right upper", title="model (colour: family)")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+
+# One model across devices: a bar per profile, its 80 % band as an error bar, validated apart
+# from spec-only (unvalidated) bounds.
+VALIDATED = "#1f5fa8"   # a prediction whose band comes from the profile's own held-out measurements
+SPEC_ONLY = "#bbbbbb"   # a spec-sheet or unvalidated prediction: a bound, its band a prior (or none)
+
+
+def _validated(a: Any) -> bool:
+    return bool(a.band is not None and a.band.validated)
+
+
+def plot_devices(analyses: Sequence[Any], path: str | Path | None = None, title: str | None = None
+                 ) -> RooflineFigure:
+    """The model's predicted latency on each profile (one horizontal bar each, fastest on top, log
+    axis), with its 80 % band as an error bar. Solid blue: validated by the profile's own measurements;
+    grey, hatched: spec-only or unvalidated, a bound whose band (where any) is the prior of its kind."""
+    analyses = list(analyses)
+    if not analyses:
+        raise RooflineError("plot_devices needs at least one analysis (one per profile)")
+    rows = sorted(analyses, key=lambda a: a.total_latency_s)
+    ms = np.array([a.total_latency_s * 1e3 for a in rows])
+    lo = np.array([a.latency_band_s[0] * 1e3 if a.band is not None else np.nan for a in rows])
+    hi = np.array([a.latency_band_s[1] * 1e3 if a.band is not None else np.nan for a in rows])
+    ok = [_validated(a) for a in rows]
+    with _figure((8.5, 1.2 + 0.38 * len(rows))) as fig:
+        ax = fig.add_subplot()
+        y = np.arange(len(rows))[::-1]
+        ax.barh(y, ms, color=[VALIDATED if v else SPEC_ONLY for v in ok],
+                hatch=None, edgecolor=["none" if v else "#666666" for v in ok], height=0.65)
+        for bar, v in zip(ax.patches, ok):
+            if not v:
+                bar.set_hatch("///")
+        has = ~np.isnan(lo)  # the band from lo to hi (a prior band need not hold the prediction)
+        if has.any():
+            ax.errorbar((lo[has] + hi[has]) / 2, y[has], xerr=(hi[has] - lo[has]) / 2, fmt="none", ecolor="black",
+                        elinewidth=1, capsize=3)
+        ax.set_yticks(y, [f"{a.hardware.name} ({a.dtype})" for a in rows])
+        ax.set_xscale("log")
+        finite = np.concatenate([ms, lo[~np.isnan(lo)], hi[~np.isnan(hi)]])
+        ax.set_xlim(finite.min() / 1.6, finite.max() * 1.6)
+        label_log_axis(ax.xaxis)
+        for yi, a in zip(y, rows):
+            ax.annotate(units.seconds(a.total_latency_s), (a.total_latency_s * 1e3, yi), xytext=(3, 4), textcoords="offset points", fontsize=7)
+        ax.set_xlabel("predicted latency (ms, log scale); error bar: 80 % band")
+        first = rows[0]
+        ax.set_title(title or f"{first.model} across devices: predicted latency per profile "
+                              f"(convention {first.convention.name}, {first.latency.execution})", fontsize=9)
+        fig.legend(handles=[Patch(color=VALIDATED, label="validated: band from the profile's own measurements"),
+                            Patch(facecolor=SPEC_ONLY, edgecolor="#666666", hatch="///",
+                                  label="spec-only / unvalidated: a bound (band: prior of its kind, if any)")],
+                   loc="outside lower center", ncol=2)
     if path is not None:
         save_figure(fig, path)
     return fig

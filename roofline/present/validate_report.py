@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.io import report_folder, write_atomic
+from ..core.reading import Mode
 from ..engine import Analysis
 from ..hardware import BYTES_PER_ELEMENT, Roof
 from ..measure.validate import WARMUP, ValidationRun
@@ -175,7 +176,7 @@ def _timing_text(v: ValidationRun) -> str:
 
 def _ceilings_text(roof: Roof) -> str:
     """The calibrated roofline's per-op-class ceilings ('' for other readings)."""
-    if roof.mode != "calibrated":
+    if roof.mode != Mode.CALIBRATED:
         return ""
     return (f"Per-op-class ceilings measured at batch {roof.ceilings_batch}: "
             + ", ".join(f"{k} {x:.3g} MAC/s" for k, x in (roof.ceilings or {}).items())

@@ -19,15 +19,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from torch import nn
 
 from ..engine.band import band_for
 from ..engine import LatencyModel, costs_of, kernel_overheads, latency_model, layer_bytes, resolve_execution
+from ..core.reading import Mode
+from ..engine.reading import resolve_reading
 from ..engine.predict import family_multiplier, layer_times, model_total
 from ..engine.roofline import fitted_terms
 from ..core import checks, units
 from ..core.errors import InvalidInputError, RooflineError
 from ..hardware import load_hardware
 from ..trace import LayerTable, trace
+from ..trace.user_model import USER_MODEL_RESOLUTION
 from ..zoo import ARCHS, list_models, model_card, model_name, resolve
 
 CHUNK_CELLS = 2_000_000  # ridge points x layers per numpy step (16 MB per float array)
@@ -50,7 +54,12 @@ def expand_models(models: Iterable[str] = (), groups: Iterable[str] = (), famili
     out: list[str] = []
     for g in groups:
         if g not in MODEL_GROUPS:
-            raise RooflineError(f"unknown model group {g!r}; use one of {', '.join(MODEL_GROUPS)}")
+            try:
+                resolve(g)
+                hint = f"; {g!r} is a model: name models as arguments or with --model"
+            except RooflineError:
+                hint = ""
+            raise RooflineError(f"unknown model group {g!r}; use one of {', '.join(MODEL_GROUPS)}{hint}")
         out.extend(MODEL_GROUPS[g])
     for f in families:
         key = f.lower().replace("_", "-").replace("mobilenet-v", "mnv").replace("mobilenetv", "mnv")
@@ -189,7 +198,7 @@ class SweepSetup:
                 f"latency model: {self.latency_model}")
 
 
-def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:500:5", *, hw=None,
+def sweep(models: Sequence[str | LayerTable | nn.Module | tuple[str, nn.Module]], rps: str | Sequence[float] = "0:500:5", *, hw=None,
           bw: float | None = None, peak: float | None = None, vary: str = "peak",
           convention: str | None = None, dtype: str | None = None, accuracy: dict[str, float] | None = None,
           mode: str = "auto", resolution: int | None = None, width: float | None = None, batch: int = 1,
@@ -203,7 +212,8 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     from ``peak`` or ``hw``. With ``hw``, the profile's overhead terms are added as
     ``analyze`` adds them (``overhead=False``: Eq. 1 only), so a sweep at the
     profile's own ridge point equals ``analyze``. ``accuracy`` maps model -> top-1
-    (default: model cards).
+    (default: model cards). A model is a name, a traced table, an ``nn.Module`` (traced at
+    ``resolution``, else 224 px) or a pair (name, Module): the Module's rows carry that name.
     """
     models = checks.names(models)
     rp = parse_rps(rps)
@@ -212,10 +222,10 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         raise InvalidInputError(f"progress must be a function of the model name, got {checks.show(progress)}")
 
     profile = load_hardware(hw) if hw is not None else None
-    if profile is not None:
-        from ..engine.analysis import profile_reading
-
-        conv, execution = resolve_execution(*profile_reading(profile, convention, execution, mode))
+    reading = None
+    if profile is not None:  # a sweep's reading: no measured ceilings (see roofline.engine.reading)
+        reading = resolve_reading(profile, mode, convention, execution, dtype, batch, sweep=True)
+        conv, execution = reading.convention, reading.execution
     else:
         conv, execution = resolve_execution(convention, execution)
     checks.choice(vary, "vary", ("peak", "bandwidth"))
@@ -225,15 +235,11 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
         peak = checks.number(peak, "peak", *checks.MAC_RATE, unit="MAC/s")
     latency = LatencyModel(execution)
     roof_mode = hw_name = roof = band = own_rp = None
-    if hw is None and mode != "auto":
+    if hw is None and mode != Mode.AUTO:
         raise InvalidInputError(f"mode={checks.show(mode)} reads a hardware profile: give hw=, or leave mode "
                                 f"at 'auto'")
-    if profile is not None:
-        if mode == "calibrated":
-            raise InvalidInputError("a sweep varies the peak or the bandwidth: per-op-class ceilings "
-                                    "(--calibrated) do not apply; use --fitted or --spec")
-        roof = profile.roof(dtype, "spec" if mode == "auto" and profile.reads_calibrated(dtype) else mode,
-                            batch=checks.integer(batch, "batch", 1, checks.MAX_BATCH))  # ceilings: not a sweep
+    if profile is not None and reading is not None:
+        roof = reading.roof
         dtype, roof_mode, hw_name = roof.dtype, roof.mode, profile.name
         bw = bw if bw is not None else roof.mem_bw_bytes_per_s
         if peak is None and vary == "bandwidth":
@@ -247,10 +253,18 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
     peaks, bws = rooflines(rp, vary, bw, peak)
     frames = []
     for m in models:
+        given = None
+        if isinstance(m, tuple) and len(m) == 2 and isinstance(m[0], str) and isinstance(m[1], nn.Module):
+            given, m = m  # a model file's Module, under the name it was given by (mynet.py:factory)
         if progress:
-            progress(m if isinstance(m, str) else m.model)
-        table = m if isinstance(m, LayerTable) else trace(m, fuse=conv.fused, resolution=resolution,
-                                                           width=width, batch=batch)
+            progress(given or (m if isinstance(m, str) else m.model if isinstance(m, LayerTable)
+                               else type(m).__name__))
+        if isinstance(m, LayerTable):
+            table = m
+        elif isinstance(m, str):
+            table = trace(m, fuse=conv.fused, resolution=resolution, width=width, batch=batch)
+        else:  # a user's nn.Module: at the resolution given, else one 224-pixel image (as analyze)
+            table = trace(m, fuse=conv.fused, resolution=resolution or USER_MODEL_RESOLUTION, batch=batch)
         layers = layer_bytes(table, conv, dtype)
         macs, byts = costs_of(layers)
         factor, slow = fitted_terms(layers, roof) if roof is not None else (None, None)
@@ -268,7 +282,7 @@ def sweep(models: Sequence[str | LayerTable], rps: str | Sequence[float] = "0:50
             eq1[s:s + step] = lat.sum(axis=1)
             mem_lat[s:s + step] = np.where(mem_bound_s, lat, 0.0).sum(axis=1)
             n_mem[s:s + step] = mem_bound_s.sum(axis=1)
-        name = table.model
+        name = given or table.model
         fam = family_multiplier(profile, roof_mode, name, overhead)
         total = model_total(eq1, fixed, family=fam[1] if fam else 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
 import gc
@@ -203,28 +204,43 @@ def _trace_zoo(base: str, width: float, shape: tuple[int, ...], fuse: bool) -> L
     return _build_zoo(base, width, shape, fuse, RULES)
 
 
+def _meta_clone(model: nn.Module) -> nn.Module:
+    """A copy of ``model``'s module tree whose parameters and buffers are meta stand-ins, built without
+    touching ``model`` (other threads may be tracing or running it): each module is a new object of its
+    class with its own attribute dicts; modules and tensors it refers to (in attributes, lists, tuples
+    and dicts) are their copies and stand-ins; other objects are shared, not copied (no weights are
+    copied, and a deepcopy of a large model took as long as its trace)."""
+    memo: dict[int, object] = {}
+    for m in model.modules():
+        for t in (*m._parameters.values(), *m._buffers.values()):
+            if t is not None and id(t) not in memo:
+                meta = torch.empty_like(t, device="meta")
+                memo[id(t)] = nn.Parameter(meta, t.requires_grad) if isinstance(t, nn.Parameter) else meta
+    for m in model.modules():
+        memo[id(m)] = object.__new__(type(m))
+
+    def remap(v: object, depth: int = 0) -> object:
+        if id(v) in memo:
+            return memo[id(v)]
+        if depth < 4 and type(v) in (list, tuple, dict, collections.OrderedDict):
+            if isinstance(v, dict):
+                return type(v)((k, remap(x, depth + 1)) for k, x in v.items())
+            return type(v)(remap(x, depth + 1) for x in v)
+        return v
+
+    for m in model.modules():
+        memo[id(m)].__dict__.update({k: remap(v) for k, v in m.__dict__.items()})
+    return memo[id(model)]
+
+
 @_no_gc
 def _trace_module(model: nn.Module, inputs: Inputs, fuse: bool, name: str,
                   rules: Mapping[object, Rule]) -> LayerTable:
-    params = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
-    on_meta = all(t.is_meta for t in (*params.values(), *buffers.values()))
-    state = None
-    if not on_meta:  # swap in meta stand-ins: no real compute, the user's module is not touched
-        state = {k: torch.empty_like(v, device="meta") for k, v in (*params.items(), *buffers.items())}
-    # what forward may change (caches it fills, attributes it sets): put back afterwards, also on failure
-    saved = [(m, dict(m.__dict__), dict(m._parameters), dict(m._buffers), dict(m._modules))
-             for m in model.modules()]
-    model.eval()
-    try:
-        return _run(model, model, state, inputs, fuse, name, rules)
-    finally:
-        for m, attrs, p, b, mods in saved:
-            m.__dict__.clear()
-            m.__dict__.update(attrs)
-            for current, before in ((m._parameters, p), (m._buffers, b), (m._modules, mods)):
-                current.clear()
-                current.update(before)
+    """Trace a copy of ``model`` on the meta device (:func:`_meta_clone`): the user's module is never
+    changed, so other threads can trace or run it at the same time."""
+    clone = _meta_clone(model)
+    clone.eval()
+    return _run(clone, clone, None, inputs, fuse, name, rules)
 
 
 def _describe_inputs(inputs: Inputs) -> str:

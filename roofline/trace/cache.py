@@ -11,7 +11,10 @@ Entries are ``.npz`` files (read with ``allow_pickle=False``: a cache entry is
 data, never code) under ``$ROOFLINE_CACHE_DIR``, else ``$XDG_CACHE_HOME/roofline``,
 else ``~/.cache/roofline``; ``ROOFLINE_CACHE_DIR=off`` turns the cache off. A
 cache that cannot be read or written is a warning, never an error: the trace
-is then computed.
+is then computed. Entries are written through a new file and a rename, never
+through a symlink or into a FIFO or device (the keys are predictable, and the
+folder may be shared). The folder is kept under :data:`MAX_MB` (256 MB, or
+``$ROOFLINE_CACHE_MAX_MB``): the entries used least recently are removed first.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import CacheWarning, RooflineError
-from ..core.io import write_atomic
+from ..core.interrupts import die_with_parent
+from ..core.io import read_entry, write_entry
 from .table import COLUMNS, LayerTable
 
 FORMAT = 1  # bump when the entry layout changes (a change of the counting code changes rules_hash)
@@ -44,6 +48,7 @@ COUNTING_MODULES = ("roofline.trace.rules", "roofline.trace.recorder", "roofline
                     "roofline.zoo.libraries")
 _STRING_COLUMNS = ("name", "op", "in_shape", "out_shape", "kernel", "stride", "fused", "aten")
 _INT_COLUMNS = ("groups", "macs", "params", "weight_elems", "in_elems", "out_elems")
+MAX_MB = 256  # the default size cap of the trace cache; ROOFLINE_CACHE_MAX_MB overrides it
 
 
 @dataclass(frozen=True)
@@ -110,10 +115,14 @@ def load(req: TraceRequest, folder: Path | None = None) -> LayerTable | None:
     if folder is None:
         return None
     path = folder / f"{cache_key(req)}.npz"
-    if not path.is_file():
-        return None
     try:
-        with np.load(path, allow_pickle=False) as z:
+        data = read_entry(path)  # never opens a symlink, FIFO or device
+        if data is None:
+            return None
+        _touch(path)
+        import io
+
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             cols = {c: z[c] for c in COLUMNS}
         if meta.get("request") != [req.model, req.resolution, req.batch, req.width, req.fuse]:
@@ -155,9 +164,116 @@ def store(req: TraceRequest, table: LayerTable, folder: Path | None = None) -> N
 
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        write_atomic(folder / f"{cache_key(req)}.npz", buf.getvalue())
+        write_entry(folder / f"{cache_key(req)}.npz", buf.getvalue())
     except (OSError, RooflineError) as e:
         _warn(f"cannot write the trace cache in {folder} ({e}); traces are not kept")
+        return
+    _added(folder, len(buf.getvalue()))
+
+
+def _touch(path: Path) -> None:
+    """Mark an entry as used now (its mtime: the cache's least-recently-used order)."""
+    try:
+        os.utime(path, follow_symlinks=False)
+    except (OSError, NotImplementedError):
+        pass
+
+
+def max_bytes() -> int:
+    """The size cap of the trace cache in bytes: ``$ROOFLINE_CACHE_MAX_MB`` (megabytes, 10**6 bytes),
+    else :data:`MAX_MB`. A value that is not a non-negative number is a warning, and the default."""
+    env = os.environ.get("ROOFLINE_CACHE_MAX_MB")
+    if env is None or not env.strip():
+        return MAX_MB * 10**6
+    try:
+        mb = float(env)
+        if not (mb >= 0 and mb != float("inf")):
+            raise ValueError
+    except ValueError:
+        _warn(f"ROOFLINE_CACHE_MAX_MB={env[:40]!r} is not a size in MB; using {MAX_MB}")
+        return MAX_MB * 10**6
+    return int(mb * 10**6)
+
+
+def entries(folder: Path | None = None) -> list[tuple[Path, int, float]]:
+    """The cache's entries as (path, size in bytes, last use), regular files only."""
+    import stat
+
+    folder = cache_dir() if folder is None else folder
+    out = []
+    try:
+        with os.scandir(folder) as it:
+            for e in it:
+                if not e.name.endswith(".npz"):
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):
+                    out.append((Path(e.path), st.st_size, st.st_mtime))
+    except (OSError, TypeError):
+        return []
+    return out
+
+
+_size: dict[Path, int] = {}  # per folder: the bytes this process thinks it holds (None: not looked yet)
+
+
+def _added(folder: Path, n: int) -> None:
+    """After a write: remove the least recently used entries once the folder is over its cap. The
+    folder is listed on the first write of a process and again only when the running total passes
+    the cap."""
+    total = _size.get(folder)
+    total = sum(size for _, size, _ in entries(folder)) if total is None else total + n
+    cap = max_bytes()
+    if total > cap:
+        total = prune(folder, cap)
+    _size[folder] = total
+
+
+def prune(folder: Path | None = None, cap: int | None = None) -> int:
+    """Remove the least recently used entries until the folder holds at most 80 % of ``cap`` bytes
+    (default :func:`max_bytes`); returns the bytes left."""
+    folder = cache_dir() if folder is None else folder
+    cap = max_bytes() if cap is None else cap
+    found = sorted(entries(folder), key=lambda e: e[2])
+    total = sum(size for _, size, _ in found)
+    if total <= cap:
+        return total
+    for path, size, _ in found:
+        if total <= cap * 0.8:
+            break
+        try:
+            path.unlink()
+            total -= size
+        except FileNotFoundError:
+            total -= size
+        except OSError:
+            pass
+    return total
+
+
+def clear(folder: Path | None = None) -> tuple[int, int]:
+    """Remove every entry (and temporary file) of the trace cache; returns (entries, bytes) removed."""
+    folder = cache_dir() if folder is None else folder
+    if folder is None:
+        return 0, 0
+    n = size = 0
+    for path, b, _ in entries(folder):
+        try:
+            path.unlink()
+            n, size = n + 1, size + b
+        except OSError:
+            pass
+    try:
+        for e in folder.iterdir():
+            if e.name.startswith(".") and e.name.endswith(".tmp") and e.is_file() and not e.is_symlink():
+                e.unlink(missing_ok=True)
+    except OSError:
+        pass
+    _size.pop(folder, None)
+    return n, size
 
 
 def trace_request(req: TraceRequest, use_cache: bool = True) -> LayerTable:
@@ -219,7 +335,8 @@ def trace_many(requests: Sequence[TraceRequest], jobs: int = 1, use_cache: bool 
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
         with warnings.catch_warnings(), concurrent.futures.ProcessPoolExecutor(
-                max_workers=min(jobs, len(pending)), mp_context=ctx) as pool:
+                max_workers=min(jobs, len(pending)), mp_context=ctx, initializer=die_with_parent,
+                initargs=(os.getpid(),)) as pool:  # a killed fit leaves no worker running
             warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork with threads running
             futures = {pool.submit(_worker, req, use_cache): req for req in pending}
             for f in concurrent.futures.as_completed(futures):

@@ -12,6 +12,7 @@ unsupported. Module attribution comes from global forward hooks.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -161,6 +162,7 @@ class Recorder(TorchDispatchMode):
             if root is not None:
                 weights.append(root)
             elif t.dim() > 0:
+                self.keep.append(t)  # its id is now a key: no later tensor may reuse it
                 shape = tuple(t.shape)
                 k = self.key(t)
                 # a view reads at most its source's elements (an expanded shared K/V head: once)
@@ -170,10 +172,12 @@ class Recorder(TorchDispatchMode):
 
     def _alias_outputs(self, args: tuple, out: object) -> None:
         ins = _tensors(args)
-        if not ins:
+        outs = out if isinstance(out, (list, tuple)) else (out,)
+        if not ins:  # a factory (zeros, arange): a tensor a model fills in place and reads later, whose id
+            self.keep.extend(o for o in outs if isinstance(o, torch.Tensor))  # its views alias: keep it
             return
         src = ins[0]
-        outs = out if isinstance(out, (list, tuple)) else (out,)
+        self.keep.append(src)  # what the outputs alias: its id must stay its own
         root = self.weight_root.get(id(src))
         for o in outs:
             if not isinstance(o, torch.Tensor) or o is src:
@@ -229,6 +233,7 @@ class Recorder(TorchDispatchMode):
             mutating = self._mutating[func] = bool(func._schema.is_mutable)
         if mutating and isinstance(args[0], torch.Tensor):
             t = args[0]
+            self.keep.append(t)  # its id keys its version
             version = self.version.get(id(t), 0)
             into_view = self.key(t) != (id(t), version)  # it writes into another tensor's storage
             self.version[id(t)] = version + 1
@@ -279,12 +284,14 @@ class ModuleScope:
 
     def __enter__(self) -> ModuleScope:
         stack, names = self.recorder.stack, self.names
+        thread = threading.get_ident()  # the hooks are global: modules run by other threads are theirs
 
         def pre(module, args):
-            stack.append(names.get(id(module), type(module).__name__))
+            if threading.get_ident() == thread:
+                stack.append(names.get(id(module), type(module).__name__))
 
         def post(module, args, output):
-            if stack:
+            if stack and threading.get_ident() == thread:
                 stack.pop()
 
         self.handles = [nn.modules.module.register_module_forward_pre_hook(pre),

@@ -54,6 +54,20 @@ def check_spec(spec: str) -> tuple[str, str]:
     return target, attr
 
 
+def check_data_spec(spec: str, where: str) -> tuple[str, str]:
+    """``spec`` as a data file (a table, a report) may name it: only a model file given by its path
+    (``path/to/file.py:factory``, the file existing), never a module to import (``os:abort`` would run
+    whatever that module's function does). ``where`` (``t.csv: line 3``) starts the message."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr or not target.endswith(".py"):
+        raise TraceError(f"{where}: model {spec!r} names a module to import; a data file runs code only from a "
+                         f"model file named by its path (path/to/file.py:factory); give module:factory models "
+                         f"on the command line (--model)")
+    if not Path(target).is_file():
+        raise TraceError(f"{where}: model file {target} does not exist")
+    return target, attr
+
+
 def _is_path(target: str) -> bool:
     return target.endswith(".py") or "/" in target or "\\" in target
 
