@@ -115,8 +115,8 @@ def test_notebook_api(tmp_path):
     eq1 = roofline.analyze("mnv4-hybrid-l", hw="pixel8-edgetpu", overhead=False)
     assert r.roofline_latency_s == eq1.total_latency_s
     per_kernel = p.overhead.kernel_cost(r.latency.execution).value
-    g = p.fitted.family["mnv4"]  # the fit's multiplier for the MobileNetV4 family on this device
-    assert r.family == ("mnv4", g)
+    g = p.fitted.family["mobilenetv4"]  # the fit's multiplier for the MobileNetV4 family on this device
+    assert r.family == ("mobilenetv4", g)
     assert r.total_latency_s == pytest.approx(
         g * (eq1.total_latency_s + r.layers["kernels"].sum() * per_kernel + p.overhead.inference_s), rel=1e-12)
     s = r.summary()
@@ -136,9 +136,11 @@ def test_json_keys_are_stable(cli, tmp_path):
     assert {"model", "hardware", "convention", "totals", "layers"} <= set(doc)
     assert set(doc["totals"]) == {"macs", "params", "weight_bytes", "activation_bytes", "kernels",
                                   "roofline_latency_s", "overhead_s", "latency_s", "latency_low_s",
-                                  "latency_high_s"}
+                                  "latency_high_s", "latency_is_lower_bound", "estimate_s", "estimate_low_s",
+                                  "estimate_high_s"}
     assert set(doc["layers"][0]) == {"name", "op", "macs", "weight_bytes", "activation_bytes",
-                                     "mac_time_s", "mem_time_s", "kernels", "overhead_s", "latency_s", "bound"}
+                                     "mac_time_s", "mem_time_s", "kernels", "overhead_s", "family_multiplier",
+                                     "latency_s", "bound"}
     p = roofline.load_hardware("pixel6-cpu")  # the fitted overheads the profile ships
     assert doc["execution"] == "fused" and doc["per_kernel_s"] == p.overhead.kernel_cost("fused").value
     assert doc["per_inference_s"] == p.overhead.inference_s

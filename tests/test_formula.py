@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ import torch.nn.functional as F
 
 import roofline
 from roofline.core.conventions import get_convention
-from roofline.core.taxonomy import EFFICIENCY_CLASSES, family_of
+from roofline.core.taxonomy import EFFICIENCY_CLASSES
 from roofline.engine.predict import family_multiplier, layer_times, model_total
 from roofline.fit.terms import Params, build_design, predict
 from roofline.hardware import load_hardware
@@ -75,8 +77,8 @@ def _profile(p: Params, convention: str, execution: str) -> dict:
             "mem_bw_bytes_per_s": 1e10, "fitted": fitted, **({"overhead": overhead} if overhead else {})}
 
 
-def _fit_prediction(table, p: Params, convention: str, execution: str) -> float:
-    d = build_design([table], ["int8"], [1.0], [table.model], get_convention(convention), execution)
+def _fit_prediction(table, p: Params, convention: str, execution: str, family: str | None = None) -> float:
+    d = build_design([table], ["int8"], [1.0], [table.model], get_convention(convention), execution, [family])
     return float(predict(d, p)[0])
 
 
@@ -121,8 +123,7 @@ def test_analyze_equals_the_fits_prediction_for_every_term(convention, execution
 @pytest.mark.parametrize("convention,execution", READINGS)
 def test_the_family_multiplier_is_the_fits_in_analyze(convention, execution):
     table = _table(convention)
-    fam = family_of(table.model)
-    assert fam == "tiny"
+    fam = "tiny"  # a user's module has no family of its own: analyze(family=) gives it one
     own = Params(**ROOF, per_kernel_s=3e-6, per_inference_s=2e-4, terms=("kernel", "inference", "family"),
                  family={fam: 1.7, "mnv2": 0.8})
     other = Params(**ROOF, per_kernel_s=3e-6, per_inference_s=2e-4, terms=("kernel", "inference", "family"),
@@ -131,29 +132,31 @@ def test_the_family_multiplier_is_the_fits_in_analyze(convention, execution):
     totals = {}
     for name, p, want in (("own", own, (fam, 1.7)), ("other", other, None), ("without", without, None)):
         prof = _profile(p, convention, execution)
-        a = roofline.analyze(table, prof, convention=convention, execution=execution)
+        a = roofline.analyze(table, prof, convention=convention, execution=execution, family=fam)
         assert a.family == want, name
-        assert family_multiplier(load_hardware(prof), "fitted", table.model, None) == want
+        assert family_multiplier(load_hardware(prof), "fitted", table.model, None, fam) == want
+        assert roofline.analyze(table, prof, convention=convention, execution=execution).family is None
         totals[name] = a.total_latency_s
-        assert a.total_latency_s == pytest.approx(_fit_prediction(table, p, convention, execution), rel=1e-12)
+        assert a.total_latency_s == pytest.approx(_fit_prediction(table, p, convention, execution, fam), rel=1e-12)
     assert totals["own"] == pytest.approx(1.7 * totals["without"], rel=1e-12)
     assert totals["other"] == pytest.approx(totals["without"], rel=1e-12)
     # Eq. 1 alone goes without the whole-model terms; the spec reading has none
     prof = load_hardware(_profile(own, convention, execution))
-    assert roofline.analyze(table, prof, convention=convention, execution=execution, overhead=False).family is None
-    assert family_multiplier(prof, "fitted", table.model, False) is None
-    assert family_multiplier(prof, "spec", table.model, None) is None
-    assert family_multiplier(None, None, table.model, None) is None
+    assert roofline.analyze(table, prof, convention=convention, execution=execution, overhead=False,
+                            family=fam).family is None
+    assert family_multiplier(prof, "fitted", table.model, False, fam) is None
+    assert family_multiplier(prof, "spec", table.model, None, fam) is None
+    assert family_multiplier(None, None, table.model, None, fam) is None
 
 
 @pytest.mark.parametrize("convention,execution", READINGS)
 def test_a_sweep_at_the_profiles_own_ridge_point_equals_analyze(convention, execution):
-    table = _table(convention)
+    table = replace(_table(convention), model="mnv2")  # under a zoo name: its family, in analyze and the sweep
     p = Params(**{**TERM_SETS["all"].__dict__, "terms": (*TERM_SETS["all"].terms, "family"),
-                  "family": {family_of(table.model): 1.3}})
+                  "family": {"mobilenetv2": 1.3}})
     prof = _profile(p, convention, execution)
     a = roofline.analyze(table, prof)  # the fit's convention and execution: the profile's reading
-    assert (a.convention.name, a.latency.execution, a.family) == (convention, execution, ("tiny", 1.3))
+    assert (a.convention.name, a.latency.execution, a.family) == (convention, execution, ("mobilenetv2", 1.3))
     df = sweep([table], [a.roof.ridge_point, 1000.0], hw=prof)
     assert df["latency_s"].iloc[0] == pytest.approx(a.total_latency_s, rel=1e-12)
     assert df["latency_s"].iloc[0] == pytest.approx(_fit_prediction(table, p, convention, execution), rel=1e-12)

@@ -186,3 +186,22 @@ def test_a_traced_model_reads_the_table():
     assert list(layers["op"]) == ["conv2d", "hswish", "dwconv2d", "gelu", "conv2d", "softmax"]
     assert list(layer_classes(layers)) == ["conv", "elementwise", "dwconv", "activation", "grouped", "norm"]
     assert [T.op_group(o) for o in layers["op"]] == ["conv", "memory", "dwconv", "memory", "conv", "memory"]
+
+
+def test_onnx_rules_emit_only_kinds_of_the_table():
+    """The ONNX rules (roofline.trace.onnx_rules, one table of op types) name kinds the op table lists, in the
+    category they count them in; their compute kinds are those the PyTorch rules emit for the same ops."""
+    from roofline.trace import onnx_rules
+
+    for op, k in onnx_rules.ELEMENTWISE_KINDS.items():
+        assert "elementwise" in T.OPS[k].categories, op
+    for op, k in onnx_rules.MEMORY_KINDS.items():
+        assert "memory" in T.OPS[k].categories, op
+    for k in ("conv1d", "conv2d", "conv3d", "conv_transpose2d", "dwconv2d", "fc", "matmul", "attention"):
+        assert "compute" in T.OPS[k].categories
+    assert onnx_rules.aten_name("MaxPool") == "onnx::max_pool"
+    assert onnx_rules.aten_name("ReduceMean") == "onnx::reduce_mean"
+    layers = pd.DataFrame({"op": ["pool", "pool", "fc"],
+                           "aten": ["onnx::max_pool", "onnx::reduce_mean", "onnx::conv"],
+                           "in_shape": ["1x8x4x4", "1x8x4x4", "1x8x1x1"], "out_shape": ["1x8x2x2", "1x8x1x1", "1x4x1x1"]})
+    assert T.measured_ops(layers) == ["maxpool", "mean", "fc_conv"]  # the variants read ONNX rows as aten rows

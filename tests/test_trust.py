@@ -56,22 +56,56 @@ def test_analyze_prints_the_band_and_how_the_profile_was_validated(cli):
     assert doc["totals"]["latency_low_s"] == pytest.approx(lo) and doc["band"]["validated"] is True
 
 
-def test_a_spec_only_profile_says_so_and_gets_its_kinds_prior_band(cli):
+def test_a_spec_only_profile_prints_eq1_as_a_lower_bound_and_leads_with_an_estimate(cli):
     code, out, err = cli("analyze", "mnv4-hybrid-l", "--hw", "nvidia-h100")
     assert code == 0, err
     flat = " ".join(out.split())
-    assert "spec-only, unvalidated" in flat and "prior band" in flat
+    assert "spec-only, unvalidated" in flat and "Eq. 1 lower bound (spec sheet)" in flat and "estimated from" in flat
     a = roofline.analyze("mnv4-hybrid-l", "nvidia-h100")
-    gpu = prior_bands()["kinds"]["gpu"]
-    assert (a.band.low_ratio, a.band.high_ratio) == (gpu["low"], gpu["high"]) and not a.band.validated
-    assert "spec-only, unvalidated" in a.to_dict()["status"]
+    assert a.band is None and a.is_lower_bound  # Eq. 1 at the spec sheet has no band of its own
+    e = a.estimate
+    assert e.basis in ("transferred", "prior") and e.low_s <= e.seconds <= e.high_s and e.low_s < e.high_s
+    assert e.seconds > a.total_latency_s  # every validated gpu ran slower than its spec sheet's Eq. 1
+    doc = a.to_dict()
+    assert doc["totals"]["latency_low_s"] is None and doc["totals"]["latency_is_lower_bound"] is True
+    assert doc["totals"]["estimate_s"] == pytest.approx(e.seconds) and doc["estimate"]["basis"] == str(e.basis)
 
 
-def test_an_unvalidated_reading_of_a_validated_profile_falls_back_to_the_prior():
-    a = roofline.analyze("mnv2", "pixel8-edgetpu", mode="spec")
-    assert not a.band.validated and "unvalidated reading" in a.band.label
-    b = roofline.analyze("mnv2", "pixel8-edgetpu", overhead=False)
-    assert not b.band.validated
+def test_the_prior_estimate_is_spec_eq1_times_the_kinds_median():
+    from roofline.engine.band import prior
+    from roofline.engine.estimate import Basis, estimate
+
+    hw = roofline.load_hardware("pixel4-gpu")
+    spec = roofline.analyze("mnv2", hw, mode="spec", overhead=False, convention="default", estimate=False)
+
+    def reanalyze(profile, **reading):
+        if reading.get("mode") is None:  # no transfer: straight to the prior
+            raise roofline.RooflineError("no transfer in this test")
+        return roofline.analyze("mnv2", profile, estimate=False, **reading)
+
+    e = estimate(hw, "fp16", reanalyze)
+    pr = prior("gpu")
+    assert e.basis == Basis.PRIOR and e.seconds == pytest.approx(spec.total_latency_s * pr.median, rel=1e-12)
+    assert (e.low_s, e.high_s) == pytest.approx((spec.total_latency_s * pr.low, spec.total_latency_s * pr.high),
+                                                rel=1e-12)
+
+
+def test_an_unvalidated_reading_of_a_validated_profile_leads_with_its_validated_reading():
+    v = roofline.load_hardware("pixel8-edgetpu").validation
+    full = roofline.analyze("mnv2", "pixel8-edgetpu")
+    for a in (roofline.analyze("mnv2", "pixel8-edgetpu", mode="spec"),
+              roofline.analyze("mnv2", "pixel8-edgetpu", overhead=False)):
+        assert a.band is None and a.estimate.basis == "validated reading"
+        assert a.estimate.seconds == pytest.approx(full.total_latency_s, rel=1e-12)
+        assert (a.estimate.band.low_ratio, a.estimate.band.high_ratio) == (min(v.ratio_p10, 1), max(v.ratio_p90, 1))
+    assert "this reading (unvalidated)" in roofline.analyze("mnv2", "pixel8-edgetpu", overhead=False).latency_text()
+
+
+def test_a_band_holds_its_own_point():
+    from roofline.engine.band import Band
+
+    off = Band(1.05, 1.4, "a biased fit", True)  # held-out ratios all above 1: widened down to the prediction
+    assert (off.low_ratio, off.high_ratio) == (1.0, 1.4) and off.around(2.0) == (2.0, 2.8)
 
 
 def test_derive_transfers_terms_and_widens_the_band(cli, tmp_path):
@@ -296,7 +330,7 @@ def test_the_headline_says_how_the_total_is_made_with_a_family_multiplier(cli):
     a = roofline.analyze("mnv4-hybrid-l", "pixel8-edgetpu")
     g = a.family[1]
     assert a.total_latency_s == pytest.approx(g * (a.roofline_latency_s + a.overhead_s), rel=1e-12)
-    assert a.breakdown().endswith(f", all x{g:.3g} for the mnv4 family")
+    assert a.breakdown().endswith(f", all x{g:.3g} for the mobilenetv4 family")
     code, out, err = cli("analyze", "mnv4-hybrid-l", "--hw", "pixel8-edgetpu")
-    assert code == 0 and f"all x{g:.3g} for the mnv4 family" in " ".join(out.split())
-    assert f"all x{g:.3g} for the mnv4 family" in a._repr_html_()
+    assert code == 0 and f"all x{g:.3g} for the mobilenetv4 family" in " ".join(out.split())
+    assert f"all x{g:.3g} for the mobilenetv4 family" in a._repr_html_()

@@ -119,7 +119,7 @@ def test_report_has_the_cross_device_chart(cli, tmp_path):
     text = page.read_text()
     assert "<h2>Predicted latency across profiles</h2>" in text
     chart = text.split("<h2>Predicted latency across profiles</h2>")[1].split("<h2>")[0]
-    assert "validated: band from the profile" in chart and "spec-only / unvalidated" in chart
+    assert "validated: band from the profile" in chart and "unvalidated reading: estimate" in chart
 
 
 def test_plot_devices_bars_bands_and_validated_apart():
@@ -135,19 +135,24 @@ def test_plot_devices_bars_bands_and_validated_apart():
     by_name = {at[round(b.get_y() + b.get_height() / 2)]: b for b in bars}
     assert set(by_name) == {a.hardware.name for a in an}
     top_down = sorted(by_name, key=lambda n: -by_name[n].get_y())
-    assert top_down == [a.hardware.name for a in sorted(an, key=lambda a: a.total_latency_s)]  # fastest on top
+    # the bars are the estimates (the reading itself where validated), fastest on top
+    assert top_down == [a.hardware.name for a in sorted(an, key=lambda a: a.estimate.seconds)]
     for a in an:
-        assert by_name[a.hardware.name].get_width() == pytest.approx(a.total_latency_s * 1e3)
+        assert by_name[a.hardware.name].get_width() == pytest.approx(a.estimate.seconds * 1e3)
     hatched = {n: bool(b.get_hatch()) for n, b in by_name.items()}
     for a in an:
         assert hatched[a.hardware.name] == (not (a.band is not None and a.band.validated))
     assert any(hatched.values()) and not all(hatched.values())
-    # error bars: the 80 % band of each
+    # error bars: the 80 % band of each estimate, which holds its bar's end
     segs = [s for c in ax.collections for s in c.get_segments()]
     spans = sorted((round(s[0][0], 9), round(s[1][0], 9)) for s in segs)
-    want = sorted((round(a.latency_band_s[0] * 1e3, 9), round(a.latency_band_s[1] * 1e3, 9)) for a in an
-                  if a.band is not None)
+    want = sorted((round(a.estimate.low_s * 1e3, 9), round(a.estimate.high_s * 1e3, 9)) for a in an)
     assert spans == want
+    for a in an:
+        assert a.estimate.low_s <= a.estimate.seconds <= a.estimate.high_s
+    # the spec-only ones' Eq. 1 lower bounds: a tick each
+    ticks = sorted(x for line in ax.lines if line.get_gid() == "eq1-lower-bound" for x in line.get_xdata())
+    assert ticks == pytest.approx(sorted(a.total_latency_s * 1e3 for a in an if a.band is None and a.is_lower_bound))
     assert any(len(t.get_text()) > 1 for t in ax.get_xticklabels())
 
 

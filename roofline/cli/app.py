@@ -146,8 +146,9 @@ def _output_format(output: Optional[Path], fmt: "Fmt", figure_option: str = "") 
 
 
 # One model argument everywhere: a positional MODEL or --model, with the same meaning in every command.
-MODEL_HELP = ("a zoo name or alias (mnv4-conv-s, mnv2-1.5x), timm:NAME, torchvision:NAME, or a model file "
-              "FILE.py:FACTORY (a function that returns the nn.Module; FILE a path)")
+MODEL_HELP = ("a zoo name or alias (mnv4-conv-s, mnv2-1.5x), timm:NAME, torchvision:NAME, an ONNX file "
+              "PATH.onnx (or onnx:PATH), or a model file FILE.py:FACTORY (a function that returns the nn.Module; "
+              "FILE a path)")
 
 
 ModelsArg = Annotated[Optional[list[str]], typer.Argument(help=f"Models: {MODEL_HELP}.")]
@@ -163,6 +164,11 @@ GroupOpt = Annotated[Optional[list[str]], typer.Option("--group", "--models", he
 
 
 FamilyOpt = Annotated[Optional[list[str]], typer.Option("--family", help="A family: mnv1, mnv2, mnv3, mnv4.")]
+
+
+ModelFamilyOpt = Annotated[Optional[str], typer.Option(
+    "--family", help="The model's family, for a fitted profile's family multipliers (mobilenetv2, resnet, "
+    "fastvit); default: its architecture's (zoo, timm or torchvision); a model file has none unless given.")]
 
 
 # The options every command that predicts shares, with one meaning everywhere.

@@ -16,9 +16,10 @@ from ..core.io import check_not_input, check_writable
 
 from .app import (_Command, app, out, err, Fmt, _emit, _output_format, FittedOpt, CalibratedOpt, DtypeOpt,
     ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, ExecOpt, OverheadOpt, OnChipOpt, UserModelOpt, InputShapeOpt,
-    ModelArg, _mode, HwListOpt, _hw_list)
-from .views import _as_text, _fitted_table, _emit_comparison, _summary_view, _summary_text, _emit_frame, _has_tabulate
-from .models import _load_model
+    ModelArg, _mode, HwListOpt, _hw_list, ModelFamilyOpt)
+from .views import (_as_text, _fitted_table, _emit_comparison, _summary_view, _summary_text, _emit_frame,
+                    _family_line, _has_tabulate)
+from .models import _load_model, _warn_unsupported
 
 
 @app.command(cls=_Command)
@@ -40,7 +41,8 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
                       units.count(p.mem_bw_bytes_per_s.value, "B/s"),
                       f"{spec.value / p.mem_bw_bytes_per_s.value:.1f}" if spec else "-",
                       f"{p.fitted.ridge_point_macs_per_byte:.4g}" if p.fitted else "",
-                      p.status + (f" ({p.validation.heldout_median_error:.0%})" if p.validation else ""))
+                      p.status + (" ({:.1%} {})".format(*p.validation.headline())
+                                  if p.validation and p.validation.status != "transferred" else ""))
         out.print(t)
         return
     p = load_hardware(name)
@@ -108,15 +110,28 @@ def hw(name: Annotated[Optional[str], typer.Argument(help="A profile name or YAM
         lines.append("  machine: " + ", ".join(f"{k}={v}" for k, v in p.machine.items()))
     v = p.validation
     if v is None:
-        from ..engine.band import prior_band
+        from ..engine.band import prior
 
-        pb = prior_band(p.kind, p.status)
-        lines.append(f"  status: {p.status}" + (f"; band {pb.low_ratio:.2f}-{pb.high_ratio:.2f} x the "
-                                                 f"prediction ({pb.label})" if pb else ""))
+        pr = prior(p.kind)
+        lines.append(f"  status: {p.status}" + (
+            f"; its Eq. 1 is a lower bound: measured / spec-only Eq. 1 ran {pr.low:.2f}-{pr.high:.2f} (80 %, "
+            f"median {pr.median:.2f}) on {pr.profiles} validated {pr.kind} profiles ({pr.rows} measurements); "
+            f"analyze leads with a calibrated estimate" if pr else ""))
     else:
         lines.append(f"  status: {v.status}: {v.data}; {v.method}; terms {', '.join(v.terms) or 'none'}")
         extra = "".join(f", {label} {x:.1%}" for label, x in (("in-sample median error", v.insample_median_error),
                                                               ("held-out worst", v.heldout_worst_error)) if x is not None)
+        if v.nested_heldout_median_error is not None:
+            parts = [f"median error {v.nested_heldout_median_error:.1%}"]
+            for label, x, spec in (("worst", v.nested_heldout_worst_error, ".1%"), ("Spearman", v.nested_spearman, ".3f"),
+                                   ("80 % band coverage", v.nested_band_coverage, ".0%")):
+                if x is not None:
+                    parts.append(f"{label} {x:{spec}}")
+            lines.append(f"  nested check ({v.nested_folds} outer folds, each training part running the whole "
+                         f"selection; the honest figure): " + ", ".join(parts))
+            extra += " (the selection's own folds: optimistic)"
+        if v.status == "transferred":  # the figures are the source device's, not this one's
+            extra += " (the source device's, on its own measurements: none of this device checked it)"
         lines.append(f"  held-out median error {v.heldout_median_error:.1%}{extra}"
                      + (f"; Spearman {v.heldout_spearman:.3f} (MAC count {v.macs_spearman:.3f})"
                         if v.heldout_spearman is not None and v.macs_spearman is not None else "")
@@ -141,7 +156,7 @@ def analyze(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write to this file.")] = None,
     compare_measured: Annotated[bool, typer.Option("--compare-measured", help="Compare predictions with the "
                                                    "latencies measured on this device in the MobileNetV4 paper.", metavar="")] = False,
-    user_model: UserModelOpt = None, input_shape: InputShapeOpt = None,
+    user_model: UserModelOpt = None, input_shape: InputShapeOpt = None, family: ModelFamilyOpt = None,
 ) -> None:
     """Predict a model's latency on a piece of hardware, layer by layer (roofline, Eq. 1)."""
     from ..studies.compare import compare_measured as run_compare
@@ -172,16 +187,16 @@ def analyze(
             warnings.simplefilter("ignore", UnsupportedOpWarning)
             analyses = [run_analyze(target, h, dtype=dtype, convention=convention, mode=mode, resolution=resolution,
                                     width=width, batch=batch, input_shape=shape, on_chip=on_chip,
-                                    execution=execution, overhead=None if overhead else False) for h in hw_names]
+                                    execution=execution, overhead=None if overhead else False, family=family)
+                        for h in hw_names]
         _emit_comparison(analyses, fmt, output)
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsupportedOpWarning)  # listed below, one line per op
         a = run_analyze(target, hw_name, dtype=dtype, convention=convention, mode=mode, resolution=resolution,
                         width=width, batch=batch, input_shape=shape, on_chip=on_chip, execution=execution,
-                        overhead=None if overhead else False)
-    for op, n in a.table.unsupported.items():
-        err.print(f"warning: no counting rule for {op} ({n} calls): counted as 0 MACs", style="yellow")
+                        overhead=None if overhead else False, family=family)
+    _warn_unsupported(a.table)
     layers = a.layers if top is None else a.layers.loc[a.layers["latency_s"].nlargest(top).index.sort_values()]
     if fmt is Fmt.json:
         _emit(json.dumps(a.to_dict(), indent=2), output)
@@ -189,7 +204,7 @@ def analyze(
         _emit(f"# {a.assumptions().replace(chr(10), chr(10) + '# ')}\n" + layers.to_csv(index=False), output)
     elif fmt is Fmt.markdown:
         cols = ["name", "op", "macs", "weight_bytes", "activation_bytes", "intensity_macs_per_byte",
-                "mac_time_s", "mem_time_s", "kernels", "overhead_s", "latency_s", "bound"]
+                "mac_time_s", "mem_time_s", "kernels", "overhead_s", "family_multiplier", "latency_s", "bound"]
         body = layers[cols].to_markdown(index=False) if _has_tabulate() else layers[cols].to_string(index=False)
         _emit(f"# {a.model} on {a.hardware.name}\n\n```\n{a.assumptions()}\n```\n\n{body}\n\n"
               + _summary_text(a), output)
@@ -199,7 +214,7 @@ def analyze(
                  units.plain(r.overhead_s * 1e6), units.plain(r.latency_s * 1e6)) for r in layers.itertuples(index=False)]
         heads = ["layer", "op", "MACs", "bytes", "MAC/B", "bound", "roofline", "overhead", "latency"]
         t, w = _fitted_table(f"{a.model} on {a.hardware.name} ({a.roof.mode} roofline, {a.dtype}); times in µs; "
-                             f"every column: --format csv", heads, rows, {"layer", "op", "bound"},
+                             f"{_family_line(a)}every column: --format csv", heads, rows, {"layer", "op", "bound"},
                              ("overhead", "MAC/B", "roofline", "bytes"), 120)
         _emit(_as_text(t, _summary_text(a), width=w), output)
     else:
@@ -231,7 +246,11 @@ def derive(
     source: Annotated[str, typer.Option(help="Where the spec numbers come from.")] = "",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Profile YAML to write.")] = None,
 ) -> None:
-    """A profile for a device with only a spec sheet, transferring a validated profile's fitted terms."""
+    """A profile for a device with only a spec sheet, transferring a validated profile's fitted terms.
+
+    Carried: its fitted / spec shares of peak and bandwidth, its convention and execution, class
+    factors, reduction half-length and overheads; not its family multipliers (its new-family band,
+    widened, is the band). Nothing is written unless the profile loads back."""
     from ..hardware import profile_to_yaml
     from ..hardware.transfer import derive as run_derive
 

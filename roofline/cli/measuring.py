@@ -26,7 +26,8 @@ from .views import _progress
 def fit(
     measured: Annotated[Path, typer.Argument(help="CSV of measurements: one row per measurement (model and "
                                               "ms, or a throughput column; optional resolution, batch, dtype, "
-                                              "width).")],
+                                              "width, family: a model file's family, or another for a "
+                                              "model).")],
     models_col: Annotated[str, typer.Option("--models-col", help="Column with model names (zoo, timm:NAME, "
                                             "torchvision:NAME, file.py:factory).")] = "model",
     latency_col: Annotated[str, typer.Option("--latency-col", help="Column with latency per call in ms.")] = "ms",
@@ -55,10 +56,15 @@ def fit(
                                                  "default: chosen by cross-validated error.")] = None,
     folds: Annotated[int, typer.Option(help="Cross-validation folds (grouped by model; leave-one-model-out "
                                        "below 20 models).")] = 4,
+    outer_folds: Annotated[Optional[int], typer.Option("--outer-folds", help="Folds of the nested check: an outer "
+                                                       "grouped split whose training parts each run the whole "
+                                                       "selection, the honest held-out error (0: none; default "
+                                                       "4 from 12 models, else none).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Traces computed in parallel.")] = 1,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not read or write the trace cache.", metavar="")] = False,
     base: Annotated[Optional[str], typer.Option("--base", help="A profile whose spec numbers the written "
-                                                "profile keeps (name or YAML).")] = None,
+                                                "profile keeps (name or YAML), and that bound the fitted peak "
+                                                "(0.01-10x) and bandwidth (0.01-100x).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Profile name (default: the output file's stem).")] = None,
     kind: Annotated[str, typer.Option(help="cpu, gpu, dsp or npu.")] = "cpu",
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Profile YAML to write (without it "
@@ -82,6 +88,8 @@ def fit(
         raise RooflineError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if jobs < 1 or jobs > 256:
         raise RooflineError(f"--jobs must be from 1 to 256, got {jobs}")
+    if outer_folds is not None and (outer_folds < 0 or outer_folds == 1):
+        raise RooflineError(f"--outer-folds must be 0 (no nested check) or at least 2, got {outer_folds}")
     base_profile = load_hardware(base) if base else None
     chosen = None
     if terms is not None:
@@ -112,13 +120,26 @@ def fit(
         warnings.simplefilter("always")
         f = fit_measurements(rows, convention=convention, execution=execution, terms=chosen, folds=folds,
                              jobs=jobs, use_cache=not no_cache, progress=advance,
-                             data=f"{measured.name}: {len(rows)} rows, {n_models} models")
+                             data=f"{measured.name}: {len(rows)} rows, {n_models} models", base=base_profile,
+                             outer_folds=outer_folds)
     for w in {str(w.message): w for w in caught if issubclass(w.category, UserWarning)}.values():
         err.print(f"warning: {w.message}", style="yellow")
     for m, why in f.dropped[:5]:
         err.print(f"warning: dropped {m}: {why}", style="yellow")
     if len(f.dropped) > 5:
         err.print(f"warning: {len(f.dropped) - 5} more rows dropped (could not be traced)", style="yellow")
+    if f.unexplained is not None and len(f.unexplained):
+        say(f"{len(f.unexplained)} row{'s' if len(f.unexplained) > 1 else ''} the fit cannot explain by 10x or more "
+            f"(a typo or a unit error in the table?):")
+        for r in f.unexplained.itertuples():
+            try:
+                at = f"{int(r.resolution)} px"
+            except (TypeError, ValueError):  # None or NaN: the model's own
+                at = "native resolution"
+            say(f"  {r.model} ({at}, batch {int(r.batch)}): measured {units.seconds(r.measured_s)}, predicted "
+                f"{units.seconds(r.predicted_s)}")
+    if f.note:
+        err.print(f"warning: {f.note}", style="yellow")
     p = f.params
     say(f"fitted {f.n_rows} rows of {f.n_models} models ({len(f.dropped)} dropped); convention {f.convention}, "
         f"{f.execution} execution; least squares on log latency (Huber), class factors shrunk toward 1")
@@ -138,16 +159,30 @@ def fit(
         say(f"  {CLASS_TEXT[c]}: {v:.3g} x its roofline (efficiency, 1 = dense conv's)")
     for fam, g in p.family.items():
         say(f"  family {fam}: x{g:.3g} latency (a model of this family on this device; others x1)")
-    say("candidates tried (held-out median |predicted/measured - 1|):")
+    say("candidates tried (held-out median |predicted/measured - 1|; the criterion selected by: mean "
+        "|ln(predicted/measured)| on held-out rows, lowest wins):")
     for r in f.candidates.itertuples():
         conv_ = f"{r.convention}: " if f.candidates["convention"].nunique() > 1 else ""
-        say(f"  {conv_}{r.terms}: {r.heldout_median_error:.1%}{'  <- chosen' if r.chosen else ''}")
+        say(f"  {conv_}{r.terms}: median {r.heldout_median_error:.1%}, criterion {r.score:.4f}"
+            + (f" (dropped: {r.dropped})" if r.dropped else "") + ("  <- chosen" if r.chosen else ""))
+    best = f.candidates[f.candidates["chosen"]].iloc[0]
+    say(f"chosen by the criterion: {best['terms']} (held-out mean |ln(predicted/measured)| {best['score']:.4f})")
     ins, held, macs = f.errors("insample_s"), f.errors("heldout_s"), f.errors("macs_heldout_s")
     say("accuracy (|predicted/measured - 1|; Spearman of predicted vs measured):")
     say(f"  {'':22s}{'median':>9s}{'worst':>9s}{'Spearman':>10s}")
     say(f"  {'in-sample':22s}{ins['median']:>9.1%}{ins['worst']:>9.1%}{ins['spearman']:>10.3f}")
     say(f"  {'held out':22s}{held['median']:>9.1%}{held['worst']:>9.1%}{held['spearman']:>10.3f}")
     say(f"  {'MACs only, held out':22s}{macs['median']:>9.1%}{macs['worst']:>9.1%}{f.macs_spearman:>10.3f}")
+    if f.nested:
+        n = f.nested.summary()
+        say(f"  {f'nested ({f.nested.folds} outer folds)':22s}{n['median']:>9.1%}{n['worst']:>9.1%}"
+            f"{n['spearman']:>10.3f}")
+        say(f"nested check: each of {f.nested.folds} outer training parts ran the whole selection and predicted "
+            f"models it never saw (the honest figure; 'held out' above chose the terms on its own folds); "
+            f"{n['coverage']:.0%} of those rows lie inside their training part's 80 % band")
+        for r in f.nested.fits.itertuples():
+            say(f"  outer fold {r.fold}: {r.convention + ': ' if r.convention else ''}{r.terms}"
+                + (f" (at a bound: {r.at_bound})" if r.at_bound else "") + (f" ({r.note})" if r.note else ""))
     say(f"80 % band: measured / predicted from {f.band[0]:.2f} to {f.band[1]:.2f} (held-out, conformal)")
     if f.new_family_band:
         say(f"80 % band for a model of a family without a multiplier: {f.new_family_band[0]:.2f} to "
@@ -321,6 +356,10 @@ def validate(
     rest, specs = _model_names(models, user_models)  # model files run as given, after the named ones
     names = (expand_models(rest, groups or [], families or []) if rest or groups or families or not specs
              else []) + specs
+    if save_band is not None:
+        from ..measure.validate import check_band_models
+
+        check_band_models(len(dict.fromkeys(names)))  # before any run: a band needs enough models
     # the report folder is made before measuring: one that cannot be written fails at once
     with report_folder(output) if output is not None else contextlib.nullcontext() as folder:
         bar, advance = _progress(len(names), "running")

@@ -54,10 +54,14 @@ def models(
 
 def _option_model(name: str) -> None:
     """``--model NAME``: a zoo or library name, or a spec; a name that is neither is read as a malformed
-    spec (``--model mynet`` forgot its ``:factory``)."""
+    spec (``--model mynet`` forgot its ``:factory``); an ONNX file (``PATH.onnx``, ``onnx:PATH``) must exist."""
+    from ..trace.onnx_graph import is_onnx_model, onnx_path
     from ..trace.user_model import check_spec, is_model_spec
     from ..zoo import resolve
 
+    if is_onnx_model(name):
+        onnx_path(name)
+        return
     if is_model_spec(name):
         return
     try:
@@ -68,16 +72,33 @@ def _option_model(name: str) -> None:
 
 def _model_names(models: Optional[list[str]], user_models: Optional[list[str]]) -> tuple[list[str], list[str]]:
     """The models of a command that takes several (positional MODELs and repeated --model, one meaning):
-    (zoo and library names, model files and MODULE:FACTORY specs), each in the order given."""
+    (zoo and library names and ONNX files, model files and MODULE:FACTORY specs), each in the order given."""
+    from ..trace.onnx_graph import is_onnx_model, onnx_path
     from ..trace.user_model import check_spec, is_model_spec
 
     for m in user_models or []:
         _option_model(m)
     given = list(models or []) + list(user_models or [])
+    for m in given:
+        if is_onnx_model(m):
+            onnx_path(m)  # a missing ONNX file fails before any work
     specs = [m for m in given if is_model_spec(m)]
     for m in specs:
         check_spec(m)  # a malformed spec or a missing file fails before any work
     return [m for m in given if not is_model_spec(m)], specs
+
+
+def _warn_unsupported(table) -> None:
+    """One line per op without a counting rule; for an ONNX file, per node, with its share of the graph's bytes."""
+    nodes = getattr(table, "unsupported_nodes", ())
+    for name, op, share in nodes[:10]:
+        err.print(f"warning: no counting rule for ONNX {op} node {name!r}: counted memory-only (0 MACs), "
+                  f"{share:.1%} of the graph's bytes", style="yellow")
+    if len(nodes) > 10:
+        err.print(f"warning: and {len(nodes) - 10} more nodes without a counting rule "
+                  f"({sum(s for _, _, s in nodes[10:]):.1%} of the graph's bytes)", style="yellow")
+    for op, n in ({} if nodes else table.unsupported).items():
+        err.print(f"warning: no counting rule for {op} ({n} calls): counted as 0 MACs", style="yellow")
 
 
 def _load_model(model: Optional[str], user_model: Optional[str], input_shape,
@@ -92,6 +113,10 @@ def _load_model(model: Optional[str], user_model: Optional[str], input_shape,
         _option_model(user_model)
     if not name:
         raise RooflineError("missing MODEL (a zoo name; 'roofline models' lists them) or --model FILE:FACTORY")
+    from ..trace.onnx_graph import is_onnx_model, onnx_path
+
+    if is_onnx_model(name):
+        onnx_path(name)  # read as a model by the trace: a missing file fails here, before any work
     # one model argument: MODEL and --model both take a zoo or library name or a model file
     target = load_factory(name) if is_model_spec(name) else name
     shape = _parse_shape(input_shape)
@@ -129,12 +154,15 @@ def trace(
         check_writable(output)
         check_not_input(output, model, user_model)
     target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
+    from ..trace.onnx_graph import is_onnx_model
+
+    if check and is_onnx_model(target):
+        raise RooflineError("--check compares a PyTorch trace with fvcore's; an ONNX file has no PyTorch module")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsupportedOpWarning)  # listed below, one line per op
         table = run_trace(target, shape, resolution=resolution, batch=batch, width=width,
                           fuse=not no_fuse, strict=strict)
-    for op, n in table.unsupported.items():
-        err.print(f"warning: no counting rule for {op} ({n} calls): counted as 0 MACs", style="yellow")
+    _warn_unsupported(table)
     df = table.layers
     if depth is not None:
         rolled = table.by_module(depth)

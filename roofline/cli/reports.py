@@ -17,7 +17,7 @@ from ..core.io import check_not_input, check_report_folder, check_writable
 from .app import (_Command, app, err, Fmt, _output_format, ModelsArg, GroupOpt, FamilyOpt, HwOpt, FittedOpt,
     CalibratedOpt, DtypeOpt, ConventionOpt, ResolutionOpt, WidthOpt, BatchOpt, ExecOpt, OverheadOpt, OnChipOpt,
     UserModelOpt, UserModelsOpt, InputShapeOpt, VaryOpt, PeakOpt, BwOpt, ModelArg, _mode, _canonical_name, HwListOpt,
-    _hw_list, _sweep_peak)
+    _hw_list, _sweep_peak, ModelFamilyOpt)
 from .views import _emit_frame, _progress
 from .models import _load_model, _model_names
 
@@ -44,6 +44,7 @@ def report(
     batch: BatchOpt = 1, execution: ExecOpt = None, overhead: OverheadOpt = True, on_chip: OnChipOpt = False,
     user_model: UserModelOpt = None, input_shape: InputShapeOpt = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="The HTML file to write.")] = None,
+    family: ModelFamilyOpt = None,
 ) -> None:
     """One self-contained HTML report of a model on one or more profiles (no network needed to view it)."""
     from ..present.report import write_html_report
@@ -61,7 +62,7 @@ def report(
         path = write_html_report(target, hw_names, output, dtype=dtype, convention=convention,
                                  mode=_mode(fitted, calibrated), resolution=resolution, width=width, batch=batch,
                                  input_shape=shape, on_chip=on_chip, execution=execution,
-                                 overhead=None if overhead else False)
+                                 overhead=None if overhead else False, family=family)
     err.print(f"wrote {path}")
 
 

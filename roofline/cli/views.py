@@ -54,7 +54,9 @@ def _fmt_int(n: float) -> str:
 
 
 def _emit_comparison(analyses: list, fmt: "Fmt", output: Optional[Path]) -> None:
-    """One row per profile: latency, its 80 % band, trust, memory-bound share and the slowest layer."""
+    """One row per profile: the estimate and its 80 % band (the reading itself where it is validated),
+    what it rests on, the reading's own number where that is a bound, trust, memory-bound share and the
+    slowest layer."""
     if fmt is Fmt.json:
         _emit(json.dumps([a.to_dict() for a in analyses], indent=2), output)
         return
@@ -62,28 +64,35 @@ def _emit_comparison(analyses: list, fmt: "Fmt", output: Optional[Path]) -> None
     for a in analyses:
         s = a.summary()
         slow = a.slowest(1).iloc[0]
-        band = a.latency_band_s
+        e = a.estimate
         rows.append({
-            "profile": a.hardware.name, "dtype": a.dtype, "latency_s": a.total_latency_s,
-            "latency_low_s": band[0] if band else float("nan"), "latency_high_s": band[1] if band else float("nan"),
+            "profile": a.hardware.name, "dtype": a.dtype,
+            "latency_s": e.seconds if e else a.total_latency_s,
+            "latency_low_s": e.low_s if e else float("nan"), "latency_high_s": e.high_s if e else float("nan"),
+            "basis": str(e.basis) if e else "reading, no band",
+            "bound_s": a.total_latency_s if a.band is None and a.is_lower_bound else float("nan"),
             "trust": a.hardware.status + ("" if a.band is None else " (its own band)" if a.band.validated
-                                          else " (prior band of its kind)"),
+                                          else " (transferred band)"),
             "memory_bound_share": s["memory_bound_time_share"], "slowest_layer": slow["name"],
             "slowest_layer_s": float(slow["latency_s"])})
     df = pd.DataFrame(rows)
-    title = f"{analyses[0].model} on {len(analyses)} profiles (80 % bands; JSON and CSV keep seconds)"
+    title = (f"{analyses[0].model} on {len(analyses)} profiles (80 % bands; 'from': the profile's own validated "
+             f"reading, a transferred profile or the prior of its kind; Eq. 1 bounds apart; JSON and CSV keep "
+             f"seconds)")
     if fmt is not Fmt.table:
         _emit_frame(df, fmt, output, title)
         return
     t = Table(title=title, title_justify="left")
-    for c in ("profile", "dtype", "latency", "80 % band", "memory-bound", "slowest layer", "trust"):
-        t.add_column(c, justify="right" if c in ("latency", "memory-bound") else "left",
+    for c in ("profile", "dtype", "latency", "80 % band", "from", "Eq. 1 bound", "memory-bound", "slowest layer"):
+        t.add_column(c, justify="right" if c in ("latency", "Eq. 1 bound", "memory-bound") else "left",
                      no_wrap=c in ("profile", "latency", "80 % band"), overflow="fold")
     for r in rows:
         t.add_row(r["profile"], r["dtype"], units.seconds(r["latency_s"]),
                   units.seconds_range(r["latency_low_s"], r["latency_high_s"]) if r["latency_low_s"] == r["latency_low_s"]
-                  else "none", units.share(r["memory_bound_share"]),
-                  f"{r['slowest_layer']} ({units.seconds(r['slowest_layer_s'])})", r["trust"])
+                  else "none", r["basis"],
+                  units.seconds(r["bound_s"]) if r["bound_s"] == r["bound_s"] else "",
+                  units.share(r["memory_bound_share"]),
+                  f"{r['slowest_layer']} ({units.seconds(r['slowest_layer_s'])})")
     if output is None:
         out.print(t)
     else:
@@ -97,8 +106,9 @@ def _summary_view(a, top: int) -> list:
     from ..engine.efficiency import op_group
 
     s = a.summary()
-    head = Text(f"{a.model} on {a.hardware.name}: {a.latency_text()} predicted ({a.breakdown()}); "
-                f"profile {a.hardware.status}", style="bold")
+    head = Text(f"{a.model} on {a.hardware.name}: {a.latency_text()}"
+                + (" predicted" if a.band is not None or a.estimate is None else "")
+                + f" ({a.breakdown()}); profile {a.hardware.status}", style="bold")
     assumptions = Text("Assumptions:\n  " + a.assumptions().replace("\n", "\n  "))
     totals = Table(title="Totals", title_justify="left")
     for c in ("params", "MACs", "weights", "activations", "layers", "kernels", "memory-bound"):
@@ -123,6 +133,14 @@ def _summary_view(a, top: int) -> list:
                     units.seconds(float(d["latency_s"].sum())), units.share(float(d["latency_s"].sum()) / total_lat))
     note = Text("--all shows every layer; --format csv/json/markdown the full table.", style="dim")
     return [head, assumptions, totals, slow, ops, note]
+
+
+def _family_line(a) -> str:
+    """The per-layer table's line for the family multiplier (empty without one)."""
+    if not a.family:
+        return ""
+    fam, g = a.family
+    return f"latency = (roofline + overhead) x {g:.4g}, the fitted {fam} family multiplier; "
 
 
 def _summary_text(a) -> str:

@@ -143,9 +143,11 @@ def check_not_input(output: str | os.PathLike | None, *inputs: str | os.PathLike
             continue
         try:
             st = os.stat(i)
-        except OSError:  # a model given as FILE:FACTORY: its file
+        except OSError:  # a model given as FILE:FACTORY (or onnx:FILE): its file
             try:
-                st = os.stat(str(i).rpartition(":")[0]) if ":" in str(i) else None
+                text = str(i)
+                st = (os.stat(text[5:]) if text.startswith("onnx:") else
+                      os.stat(text.rpartition(":")[0]) if ":" in text else None)
             except OSError:
                 st = None
         if st is not None and _same_file(out, st):

@@ -24,6 +24,9 @@ class _Text(str, Enum):
         return format(str(self.value), spec)
 
 
+TextEnum = _Text  # for enums of the layers above
+
+
 class Mode(_Text):
     """Which numbers the roofline takes: ``auto`` is resolved once (``roofline.engine.reading``) into
     ``spec`` (vendor peak and bandwidth), ``fitted`` (the fitted roofline) or ``calibrated`` (measured

@@ -18,7 +18,8 @@ a max pool and a spatial mean are both ``pool`` rows, but CPU kernels for them d
 Op names not in the table (a user's own rules, ops without a rule) are memory-only ``elementwise``
 rows in the ``memory`` group, measured as their own name.
 
-Also the model family a fit's whole-model multiplier belongs to (:func:`family_of`).
+Also the model families a fit's whole-model multipliers belong to (:data:`FAMILY_ALIASES`,
+:func:`canonical_family`; :mod:`roofline.zoo.families` resolves a model's).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import RooflineError
+from .errors import InvalidInputError, RooflineError
 
 # how rules count an op (roofline.trace.rules.Count.category)
 COMPUTE, ELEMENTWISE, MEMORY = "compute", "elementwise", "memory"
@@ -283,9 +284,89 @@ def _channels(shape: Any) -> int:
     return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
 
 
-def family_of(model: str) -> str:
-    """The architecture family of a model name: its first word, without source prefix, variant or
-    width (``timm:fastvit_sa12`` -> ``fastvit``, ``mnv4-conv-m`` -> ``mnv4``, ``mnv2-1.5x`` -> ``mnv2``).
-    ``resnet34`` and ``resnet50`` stay apart: a family is only what the name says for sure."""
-    name = model.rsplit(":", 1)[-1] if not model.endswith(".py") else model
-    return re.split(r"[_\-.]", name.lower(), maxsplit=1)[0] or name
+# --- model families ----------------------------------------------------------------------------------
+#
+# A family is what a fit's whole-model multiplier belongs to (roofline.fit.terms): one architecture,
+# whichever library builds it. roofline.zoo.families reads a model's *source key* from where its
+# architecture is defined, never from the first word of its name:
+#
+#   zoo:FAMILY                   the zoo's family (ModelSpec.family): zoo:mobilenet_v2
+#   timm:MODULE[.ARCH]           the timm module whose entrypoint builds it (timm:resnet, timm:fastvit);
+#                                where one module holds several architectures, ARCH tells them apart: the
+#                                generator the entrypoint calls (efficientnet.py's _gen_mobilenet_v2 ->
+#                                timm:efficientnet.mobilenet_v2) or, in MIXED_MODULES, the architecture
+#                                word of the name (byobnet.py's mobileone_s0 -> timm:byobnet.mobileone)
+#   torchvision:MODULE[.ARCH]    the torchvision module of its builder (torchvision:mobilenetv2; quantized
+#                                builds are their float architecture; video.resnet -> torchvision:video_resnet)
+#
+# FAMILY_ALIASES maps source keys to the canonical family, so one network from any source is one family
+# (the zoo's mnv2 == timm's mobilenetv2_100 == torchvision's mobilenet_v2 == ``mobilenetv2``). A key it
+# does not list is its last part in letters and digits (timm:fastvit -> ``fastvit``,
+# timm:byobnet.mobileone -> ``mobileone``). Bare keys are what a user (``--family``, a measurements
+# table's ``family`` column) or a profile written before families were resolved may say (``mnv4``).
+# A model from a user's file has no family unless one is given.
+
+MIXED_MODULES: dict[str, frozenset[str]] = {
+    # timm modules that build several architectures with one creator function
+    "timm": frozenset({"byobnet", "byoanet", "metaformer", "maxxvit", "cspnet", "convnext", "mlp_mixer"}),
+    # torchvision modules that hold two generations under one name
+    "torchvision": frozenset({"efficientnet", "swin_transformer"}),
+}
+
+FAMILY_ALIASES: dict[str, str] = {
+    # the zoo
+    "zoo:mobilenet_v1": "mobilenetv1", "zoo:mobilenet_v2": "mobilenetv2",
+    "zoo:mobilenet_v3": "mobilenetv3", "zoo:mobilenet_v4": "mobilenetv4",
+    # timm: the architectures of efficientnet.py and mobilenetv3.py (generator functions)
+    "timm:efficientnet.efficientnet": "efficientnet",
+    "timm:efficientnet.efficientnetv2_base": "efficientnetv2", "timm:efficientnet.efficientnetv2_s": "efficientnetv2",
+    "timm:efficientnet.efficientnetv2_m": "efficientnetv2", "timm:efficientnet.efficientnetv2_l": "efficientnetv2",
+    "timm:efficientnet.efficientnetv2_xl": "efficientnetv2",
+    "timm:efficientnet.mobilenet_v1": "mobilenetv1", "timm:efficientnet.mobilenet_v2": "mobilenetv2",
+    "timm:efficientnet.mnasnet_b1": "mnasnet", "timm:efficientnet.mnasnet_small": "mnasnet",
+    "timm:efficientnet.mnasnet_a1": "semnasnet",
+    "timm:efficientnet.mixnet_s": "mixnet", "timm:efficientnet.mixnet_m": "mixnet",
+    "timm:mobilenetv3.mobilenet_v3": "mobilenetv3", "timm:mobilenetv3.mobilenet_v3_rw": "mobilenetv3",
+    "timm:mobilenetv3.mobilenet_v4": "mobilenetv4", "timm:mobilenetv5.mobilenet_v5": "mobilenetv5",
+    # timm modules named otherwise than the same architecture in torchvision
+    "timm:vision_transformer": "vit", "timm:vision_transformer_hybrid": "vithybrid",
+    "timm:vision_transformer_relpos": "vitrelpos", "timm:vision_transformer_sam": "samvit",
+    "timm:swin_transformer": "swin", "timm:swin_transformer_v2": "swinv2", "timm:swin_transformer_v2_cr": "swinv2cr",
+    "timm:inception_v3": "inceptionv3", "timm:efficientvit_mit": "efficientvit",
+    "timm:efficientvit_msra": "efficientvitmsra",
+    # torchvision
+    "torchvision:vision_transformer": "vit", "torchvision:inception": "inceptionv3",
+    "torchvision:efficientnet.efficientnet": "efficientnet", "torchvision:efficientnet.efficientnetv2": "efficientnetv2",
+    "torchvision:swin_transformer.swin": "swin", "torchvision:swin_transformer.swinv2": "swinv2",
+    # bare keys: the zoo's short names (profiles fitted before families were resolved hold these)
+    "mnv1": "mobilenetv1", "mnv2": "mobilenetv2", "mnv3": "mobilenetv3", "mnv4": "mobilenetv4",
+}
+
+MAX_FAMILY_KEY = 64  # characters
+
+
+def canonical_family(key: str) -> str:
+    """The canonical family of a source key (``timm:efficientnet.mobilenet_v2`` -> ``mobilenetv2``) or of
+    a family as a person writes it (``mnv4``, ``MobileNet_V2`` -> ``mobilenetv4``, ``mobilenetv2``): the
+    :data:`FAMILY_ALIASES` entry, else the key's last part in lower-case letters and digits."""
+    k = str(key).strip().lower()
+    if k in FAMILY_ALIASES:
+        return FAMILY_ALIASES[k]
+    word = re.sub(r"[^a-z0-9]", "", k.rsplit(":", 1)[-1].rsplit(".", 1)[-1])
+    return FAMILY_ALIASES.get(word, word)
+
+
+def is_family_key(key: object) -> bool:
+    """Whether ``key`` can name a family: lower-case letters and digits, at most :data:`MAX_FAMILY_KEY`."""
+    return isinstance(key, str) and 0 < len(key) <= MAX_FAMILY_KEY and re.fullmatch(r"[a-z0-9]+", key) is not None
+
+
+def family_key(text: object, where: str = "family") -> str:
+    """A family a person gave (``--family``, a ``family`` cell), canonical: ``mnv4`` -> ``mobilenetv4``."""
+    written = isinstance(text, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\- ]*", text.strip()) is not None
+    fam = canonical_family(text) if written else ""
+    if not is_family_key(fam):
+        shown = repr(text) if isinstance(text, str) and len(text) <= 40 else type(text).__name__
+        raise InvalidInputError(f"{where} {shown} is not a model family: give a word of letters and digits "
+                            f"(mobilenetv2, resnet, fastvit), at most {MAX_FAMILY_KEY} characters")
+    return fam

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 def seconds(s: float) -> str:
     """``2.95 ms``, ``879 ns``, ``0 s``."""
@@ -35,14 +37,22 @@ def share(x: float) -> str:
 
 
 def seconds_range(lo: float, hi: float) -> str:
-    """``2.6–3.3 ms``, ``15–190 ms``: both ends in the unit of the upper one, no e-notation."""
-    def num(x: float) -> str:
-        return f"{x:,.0f}" if x >= 10 else f"{x:.1f}" if x >= 1 else f"{x:.2g}"
+    """``2.6–3.3 ms``, ``15–190 ms``: both ends in the unit of the upper one, no e-notation, rounded
+    outward (the low end down, the high end up), so a printed band holds every number it held before
+    printing."""
+    def num(x: float, up: bool) -> str:
+        step = 1.0 if x >= 10 else 0.1 if x >= 1 else 10.0 ** (math.floor(math.log10(x)) - 1) if x > 0 else 1.0
+        q = x / step
+        r = round(q)
+        if abs(q - r) > 1e-9 * max(abs(q), 1.0):  # not already on the printed grid: round outward
+            r = math.ceil(q) if up else math.floor(q)
+        v = r * step
+        return f"{v:,.0f}" if step >= 1 else f"{v:.1f}" if step == 0.1 else f"{v:.2g}"
 
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
         if abs(hi) >= scale or unit == "ns":
-            return f"{num(lo / scale)}–{num(hi / scale)} {unit}"
-    return f"{num(lo)}–{num(hi)} s"
+            return f"{num(lo / scale, False)}–{num(hi / scale, True)} {unit}"
+    return f"{num(lo, False)}–{num(hi, True)} s"
 
 
 def ridge_point(rp: float) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -15,7 +15,10 @@ from ..hardware import BYTES_PER_ELEMENT, HardwareProfile, Roof, load_hardware
 from ..trace import LayerTable, trace
 from ..trace.table import exact_sum
 from .band import Band, band_for, no_band_reason
+from .estimate import Basis, Estimate
+from .estimate import estimate as estimate_for
 from .latency import LatencyModel, add_overheads, latency_model
+from ..core.taxonomy import family_key
 from .predict import family_multiplier
 from .reading import resolve_execution, resolve_reading  # resolve_execution: re-exported
 from .roofline import evaluate, layer_bytes
@@ -33,9 +36,12 @@ class Analysis:
     layers: pd.DataFrame
     on_chip: bool = False
     latency: LatencyModel = field(default_factory=LatencyModel)
-    band: Band | None = None  # 80 % band of the total (see roofline.engine.band)
+    band: Band | None = None  # 80 % band of the total, where this reading is validated (roofline.engine.band)
     # the fitted multiplier of the model's family (already in ``layers["latency_s"]``), if any
     family: tuple[str, float] | None = None
+    # the number to lead with: this reading where it has a band, else a calibrated estimate whose band
+    # holds it (roofline.engine.estimate); None where there is none (a measured profile not yet validated)
+    estimate: Estimate | None = None
 
     @property
     def dtype(self) -> str:
@@ -44,17 +50,37 @@ class Analysis:
     @property
     def total_latency_s(self) -> float:
         """Predicted seconds: the layers' latency plus the per-inference cost (times the family multiplier)."""
-        g = self.family[1] if self.family else 1.0
-        return float(self.layers["latency_s"].sum()) + g * self.latency.inference_s(self.layers)
+        return float(self.layers["latency_s"].sum()) + self.per_inference_latency_s
+
+    @property
+    def per_inference_latency_s(self) -> float:
+        """The per-inference cost in :attr:`total_latency_s`: the profile's, times the family multiplier."""
+        return (self.family[1] if self.family else 1.0) * self.latency.inference_s(self.layers)
 
     @property
     def latency_band_s(self) -> tuple[float, float] | None:
         """Low and high ends of the 80 % band around :attr:`total_latency_s` (seconds), if any."""
         return self.band.around(self.total_latency_s) if self.band else None
 
+    @property
+    def is_lower_bound(self) -> bool:
+        """Whether :attr:`total_latency_s` is Eq. 1 at the spec sheet's peak and bandwidth, without
+        overheads: a lower bound on latency, not an estimate of it."""
+        return self.roof.mode == Mode.SPEC and self.overhead_s == 0 and self.family is None
+
+    @property
+    def reading_label(self) -> str:
+        """What :attr:`total_latency_s` is when the reading has no band of its own."""
+        return "Eq. 1 lower bound (spec sheet)" if self.is_lower_bound else "this reading (unvalidated)"
+
     def latency_text(self) -> str:
-        """``2.95 ms (80 %: 2.6-3.3 ms, 4-fold CV over 19 models)``."""
-        return band_text(self.total_latency_s, self.band)
+        """``2.95 ms (80 %: 2.6-3.3 ms, 4-fold CV over 19 models)``; for a reading without its own band,
+        the estimate first: ``1.9 ms estimated (80 %: ..., ...); Eq. 1 lower bound (spec sheet) 0.5 ms``."""
+        if self.band is not None or self.estimate is None:
+            return band_text(self.total_latency_s, self.band)
+        e = self.estimate
+        return (f"{band_text(e.seconds, e.band)} estimated from {e.basis}; {self.reading_label} "
+                f"{units.seconds(self.total_latency_s)}")
 
     @property
     def roofline_label(self) -> str:
@@ -91,7 +117,11 @@ class Analysis:
                 "roofline_latency_s": self.roofline_latency_s, "overhead_s": self.overhead_s,
                 "latency_s": self.total_latency_s,
                 "latency_low_s": self.latency_band_s[0] if self.band else None,
-                "latency_high_s": self.latency_band_s[1] if self.band else None}
+                "latency_high_s": self.latency_band_s[1] if self.band else None,
+                "latency_is_lower_bound": self.band is None and self.is_lower_bound,
+                "estimate_s": self.estimate.seconds if self.estimate else None,
+                "estimate_low_s": self.estimate.low_s if self.estimate else None,
+                "estimate_high_s": self.estimate.high_s if self.estimate else None}
 
     def assumptions(self) -> str:
         r = self.roof
@@ -106,7 +136,12 @@ class Analysis:
                if self.on_chip and self.hardware.activations_on_chip else ""),
             f"latency model: {self.latency.describe()}",
             f"trust: {self.hardware.status}"
-            + (f"; 80 % band: {self.band.label}" if self.band else f"; {no_band_reason(self.hardware)}"),
+            + (f" (median error {self.hardware.validation.headline()[0]:.1%} on models it never saw, "
+               f"{self.hardware.validation.headline()[1]})"
+               if self.hardware.validation is not None and self.hardware.validation.status != "transferred" else "")
+            + (f"; 80 % band: {self.band.label}" if self.band else
+               f"; this reading has no band of its own; the estimate: {self.estimate.label}" if self.estimate
+               else f"; {no_band_reason(self.hardware)}"),
         ]
         if self.family:
             fam, g = self.family
@@ -159,6 +194,9 @@ class Analysis:
             "overhead_ms": t["overhead_s"] * 1e3, "latency_ms": t["latency_s"] * 1e3,
             "latency_low_ms": t["latency_low_s"] * 1e3 if self.band else float("nan"),
             "latency_high_ms": t["latency_high_s"] * 1e3 if self.band else float("nan"),
+            "estimate_ms": t["estimate_s"] * 1e3 if self.estimate else float("nan"),
+            "estimate_low_ms": t["estimate_low_s"] * 1e3 if self.estimate else float("nan"),
+            "estimate_high_ms": t["estimate_high_s"] * 1e3 if self.estimate else float("nan"),
             "memory_bound_time_share": float(lat[mem].sum() / lat.sum()) if lat.sum() else 0.0,
             "memory_bound_layers": int(mem.sum()), "layers": len(self.layers),
         })
@@ -170,7 +208,7 @@ class Analysis:
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON document of ``roofline analyze --format json``."""
         cols = ["name", "op", "macs", "weight_bytes", "activation_bytes", "mac_time_s", "mem_time_s",
-                "kernels", "overhead_s", "latency_s", "bound"]
+                "kernels", "overhead_s", "family_multiplier", "latency_s", "bound"]
         layers = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
                   for row in self.layers[cols].to_dict(orient="records")]
         return {"model": self.model, "hardware": self.hardware.name,
@@ -180,11 +218,17 @@ class Analysis:
                 "per_kernel_s": self.latency.per_kernel.value,
                 "per_kernel_by_op_s": dict(self.latency.per_kernel.by_op),
                 "per_inference_s": self.latency.inference_s(self.layers),
+                # the per-inference cost as the total counts it (x the family multiplier): the layers'
+                # latency_s plus this is totals.latency_s
+                "per_inference_latency_s": self.per_inference_latency_s,
                 "family_multiplier": None if self.family is None else {"family": self.family[0],
                                                                       "multiplier": self.family[1]},
                 "status": self.hardware.status, "band": None if self.band is None else {
                     "low_ratio": self.band.low_ratio, "high_ratio": self.band.high_ratio,
                     "coverage": 0.8, "label": self.band.label, "validated": self.band.validated},
+                "estimate": None if self.estimate is None else {
+                    "seconds": self.estimate.seconds, "low_s": self.estimate.low_s, "high_s": self.estimate.high_s,
+                    "basis": self.estimate.basis, "label": self.estimate.label},
                 "assumptions": self.assumptions(), "totals": self.totals, "layers": layers}
 
     def __repr__(self) -> str:
@@ -214,7 +258,8 @@ class Analysis:
 def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | Convention | None = None,
             mode: Mode | str = Mode.AUTO, resolution: int | None = None, width: float | None = None,
             batch: int = 1, input_shape: tuple[int, ...] | None = None, on_chip: bool = False,
-            execution: Execution | str | None = None, overhead: bool | None = None) -> Analysis:
+            execution: Execution | str | None = None, overhead: bool | None = None,
+            estimate: bool = True, family: str | None = None) -> Analysis:
     """Predict ``model``'s latency on ``hw`` (a profile name, YAML path, dict or HardwareProfile).
 
     ``mode``: ``auto`` (fitted roofline where the profile has one, else its measured ceilings where it
@@ -226,9 +271,14 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
     convention), ``eager`` or ``graph`` (default with ``unfused``); see
     :mod:`roofline.engine.latency`. ``overhead``: ``None`` uses the profile's
     overhead terms where it has them, ``False`` gives Eq. 1 alone, ``True``
-    requires them.
+    requires them. ``estimate``: where the reading has no band of its own, also make the calibrated
+    estimate (:mod:`roofline.engine.estimate`; another analysis or two of the same model). ``family``:
+    the model's family (``mobilenetv2``, ``resnet``) for a fitted profile's family multipliers; by
+    default its architecture's (:mod:`roofline.zoo.families`), none for a user's ``nn.Module``.
     """
     profile = load_hardware(hw)
+    if family is not None:
+        family = family_key(family)
     first = model.input_shape[0] if isinstance(model, LayerTable) and model.input_shape else batch
     reading = resolve_reading(profile, mode, convention, execution, dtype, first)  # see roofline.engine.reading
     on_chip = checks.flag(on_chip, "on_chip")
@@ -245,11 +295,26 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
                          activations_on_chip=on_chip and profile.activations_on_chip)
     lat = latency_model(profile, execution, overhead)
     out = add_overheads(evaluate(layers, roof), lat, roof)
-    fam = family_multiplier(profile, roof.mode, table.model, overhead)
-    if fam is not None:  # on every layer (and, in the total, on the per-inference cost)
-        out["latency_s"] = out["latency_s"] * fam[1]
-    return Analysis(table.model, profile, roof, conv, table, out, on_chip, lat,
-                    band_for(profile, roof, overhead, conv.name, execution, table.model), fam)
+    # a user's Module has no family of its own (its class name is not an architecture's)
+    name = table.model if isinstance(model, (str, LayerTable)) else None
+    fam = family_multiplier(profile, roof.mode, name, overhead, family)
+    # on every layer (and, in the total, on the per-inference cost): latency_s = (roofline_s +
+    # overhead_s) x family_multiplier
+    out["family_multiplier"] = fam[1] if fam is not None else 1.0
+    out["latency_s"] = out["latency_s"] * out["family_multiplier"]
+    band = band_for(profile, roof, overhead, conv.name, execution, name, family)
+    a = Analysis(table.model, profile, roof, conv, table, out, on_chip, lat, band, fam)
+    if band is not None:
+        return replace(a, estimate=Estimate(a.total_latency_s, band, Basis.READING, band.label))
+    if not estimate:
+        return a
+    again = table if isinstance(model, LayerTable) else model
+
+    def reanalyze(hw: HardwareProfile, **reading) -> Analysis:
+        return analyze(again, hw, resolution=resolution, width=width, batch=batch, input_shape=input_shape,
+                       estimate=False, family=family, **reading)
+
+    return replace(a, estimate=estimate_for(profile, roof.dtype, reanalyze))
 
 
 def band_text(seconds: float, band: Band | None) -> str:

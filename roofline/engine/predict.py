@@ -86,11 +86,25 @@ def model_total(layers_s: Any, per_kernel_s: Any = 0.0, per_inference_s: Any = 0
     return base * family
 
 
-def family_multiplier(profile: HardwareProfile | None, roof_mode: Mode | str | None, model: str,
-                      overhead: bool | None) -> tuple[str, float] | None:
-    """The family of ``model`` and the multiplier the profile's fit gives it, where one applies: a
-    fitted reading of a profile whose fit has a multiplier for the family. A whole-model term like the
-    overheads: Eq. 1 alone (``overhead=False``) goes without it."""
-    if profile is None or roof_mode != Mode.FITTED or not profile.fitted or overhead is False:
+def model_family(model: str | None, family: str | None = None) -> str | None:
+    """The family a prediction of ``model`` reads multipliers for: ``family`` where one is given
+    (``--family``, canonical: ``mnv4`` -> ``mobilenetv4``), else the family of its architecture
+    (:func:`roofline.zoo.families.model_family`: none for a user's model)."""
+    from ..core.taxonomy import family_key
+    from ..zoo.families import model_family as architecture_family
+
+    if family is not None:
+        return family_key(family)
+    return architecture_family(model)
+
+
+def family_multiplier(profile: HardwareProfile | None, roof_mode: Mode | str | None, model: str | None,
+                      overhead: bool | None, family: str | None = None) -> tuple[str, float] | None:
+    """The family of ``model`` (or ``family``, given: see :func:`model_family`) and the multiplier the
+    profile's fit gives it, where one applies: a fitted reading of a profile whose fit has a multiplier
+    for the family. A whole-model term like the overheads: Eq. 1 alone (``overhead=False``) goes without
+    it."""
+    if (profile is None or roof_mode != Mode.FITTED or not profile.fitted or not profile.fitted.family
+            or overhead is False):
         return None
-    return profile.fitted.family_factor(model)
+    return profile.fitted.family_factor(model_family(model, family))

@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 
 from ..core.conventions import Convention
-from ..core.taxonomy import EFFICIENCY_CLASSES, MEMORY_CLASSES, family_of
+from ..core.taxonomy import EFFICIENCY_CLASSES, MEMORY_CLASSES
 from ..engine.efficiency import layer_classes
 from ..engine.latency import kernel_counts
 from ..engine.roofline import layer_bytes
 from ..engine.shape import layer_shapes
 from ..trace import LayerTable
+from ..zoo.families import model_family
 
 FAMILY_MIN_MODELS = 2  # a family effect needs this many models of the family measured
 
@@ -55,12 +56,13 @@ class Design:
     measured_s: np.ndarray  # per row
     groups: np.ndarray      # per row: the model (a cross-validation group)
     macs_total: np.ndarray  # per row
-    family: np.ndarray | None = None  # per row: the model's family (None: family_of(groups))
+    # per row: the model's family, None for none (not given: roofline.zoo.families.model_family of groups)
+    family: np.ndarray | None = None
     reduction: np.ndarray | None = None  # per entry: MACs per output element (None: all 1)
 
     def __post_init__(self) -> None:
         if self.family is None:
-            object.__setattr__(self, "family", np.array([family_of(str(g)) for g in self.groups], dtype=object))
+            object.__setattr__(self, "family", np.array([model_family(str(g)) for g in self.groups], dtype=object))
         if self.reduction is None:
             object.__setattr__(self, "reduction", np.ones(len(self.macs)))
 
@@ -136,8 +138,11 @@ def row_layers(table: LayerTable, convention: Convention, dtype: str, execution:
 
 
 def build_design(tables: Sequence[LayerTable], dtypes: Sequence[str], measured_s: Sequence[float],
-                 groups: Sequence[str], convention: Convention, execution: str) -> Design:
-    """The design of rows ``tables`` (one per measurement), counted with ``convention``."""
+                 groups: Sequence[str], convention: Convention, execution: str,
+                 families: Sequence[str | None] | None = None) -> Design:
+    """The design of rows ``tables`` (one per measurement), counted with ``convention``. ``families``: per
+    row, the model's family where one is given (a measurements table's ``family`` column), else its own
+    (:func:`~roofline.zoo.families.model_family` of its group)."""
     parts = []
     kernels = np.empty(len(tables))
     dtype_names = tuple(dict.fromkeys(dtypes))
@@ -168,4 +173,8 @@ def build_design(tables: Sequence[LayerTable], dtypes: Sequence[str], measured_s
                   keys[:, 2].astype(np.int64), keys[:, 3].astype(bool),
                   np.array([dtype_names.index(d) for d in dtypes], dtype=np.int64), dtype_names, kernels,
                   np.asarray(measured_s, dtype=np.float64), np.asarray(groups, dtype=object),
-                  np.array([float(t.macs) for t in tables]), reduction=keys[:, 4].copy())
+                  np.array([float(t.macs) for t in tables]),
+                  None if families is None else np.array(
+                      [f if isinstance(f, str) and f else model_family(str(g)) for f, g in zip(families, groups)],
+                      dtype=object),
+                  reduction=keys[:, 4].copy())

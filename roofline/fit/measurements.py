@@ -4,7 +4,9 @@ A row names a model (any name the tool takes: zoo, ``timm:``, ``torchvision:``,
 ``file.py:factory``) and its latency in ms, or its throughput in samples/s
 (converted with the row's batch). Optional columns give the resolution, batch,
 dtype and width multiplier; an empty cell means the model's default (native
-resolution, batch 1, the fit's dtype, width 1). The same model may appear at
+resolution, batch 1, the fit's dtype, width 1). A ``family`` column names the
+family of a model the tool cannot tell one for (a model file; see
+:mod:`roofline.zoo.families`), or overrides it: one family per model. The same model may appear at
 several resolutions and batches; a row that repeats another's model, resolution,
 batch, dtype and width is refused, naming both rows.
 """
@@ -20,6 +22,7 @@ import pandas as pd
 
 from ..core import checks
 from ..core.errors import InvalidInputError, RooflineError
+from ..core.taxonomy import family_key
 from ..hardware import BYTES_PER_ELEMENT
 from ..zoo import resolve
 from ..zoo.libraries import is_library_name
@@ -39,6 +42,7 @@ class Columns:
     batch: str = "batch"
     dtype: str = "dtype"
     width: str = "width"
+    family: str = "family"
 
 
 def _blank(v: object) -> bool:
@@ -131,10 +135,15 @@ def read_measurements(path: str | Path, columns: Columns = Columns(), dtype: str
                 raise RooflineError(f"{at}: {e}") from None
         if width is not None and abs(width - 1.0) < 1e-12:
             width = None
+        fam = r.get(columns.family)
+        fam = None if _blank(fam) else family_key(fam, f"{at}: family")
         rows.append({"model": canon, "resolution": res, "batch": batch, "dtype": dt, "width": width,
-                     "latency_s": ms / 1e3, "line": lines[i]})
-    df = pd.DataFrame({k: pd.Series([r[k] for r in rows], dtype=object if k in ("resolution", "width") else None)
+                     "latency_s": ms / 1e3, "line": lines[i], "family": fam})
+    df = pd.DataFrame({k: pd.Series([r[k] for r in rows], dtype=object if k in ("resolution", "width", "family") else None)
                        for k in rows[0]})  # resolution and width keep None (the model's own)
+    fams = df.dropna(subset=["family"]).groupby("model")["family"].nunique()
+    if (fams > 1).any():
+        raise RooflineError(f"{path}: model {fams.index[fams > 1][0]} is given more than one family; give one")
     key = pd.Series(["|".join(map(str, r)) for r in zip(df["model"], df["resolution"], df["batch"], df["dtype"],
                                                          df["width"])], index=df.index)
     dup = key.duplicated(keep=False)

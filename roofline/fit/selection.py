@@ -9,6 +9,11 @@
   + memory classes, each with and without family multipliers), and a forward
   step from the ladder's best set (the reduction half-length added to it, and
   to it without its class factors); a simpler set wins ties.
+- A candidate whose fit on any fold, or on every row, leaves a parameter at a bound
+  (:func:`roofline.fit.terms.fit_params`: peak or bandwidth at their multiples of the
+  spec sheet, a factor at 0.01 or 100, a half-length at 1e5; a degenerate, unidentified
+  fit), or whose profile the loader would refuse, is dropped (``cv_results_.dropped``
+  says why) and never chosen. If every candidate is, the plain roofline is.
 - The 80 % band of a prediction is [p x q_lo, p x q_hi], q_lo and q_hi the
   split-conformal quantiles of held-out measured / predicted: with n held-out
   ratios, the floor(0.1 (n + 1))-th and ceil(0.9 (n + 1))-th smallest (the extremes
@@ -27,7 +32,7 @@ import pandas as pd
 from ..core.errors import RooflineError
 from ..core.stats import spearman
 from ..core.taxonomy import COMPUTE_CLASSES, MEMORY_CLASSES
-from .terms import OVERHEAD_TERMS, SHAPE_TERMS, TERMS, Design, Params, fit_params, predict
+from .terms import OVERHEAD_TERMS, SHAPE_TERMS, TERMS, Bounds, Design, Params, fit_params, predict
 
 LOO_BELOW = 20  # models: fewer than this are cross-validated leave-one-model-out
 
@@ -119,6 +124,7 @@ class CVResult:
     terms: tuple[str, ...]
     heldout_s: np.ndarray  # per row: predicted by the fold that held it out
     heldout_plain_s: np.ndarray | None = None  # the same without family multipliers (a new family's view)
+    at_bound: str = ""  # the first fold whose fit left a parameter at a bound, and which ("": none)
 
     def errors(self, measured: np.ndarray) -> np.ndarray:
         return np.abs(self.heldout_s / measured - 1.0)
@@ -128,22 +134,25 @@ class CVResult:
         return float(np.mean(np.abs(np.log(self.heldout_s / measured))))
 
 
-def cross_validate(d: Design, terms: Sequence[str], folds: list[np.ndarray], lam: float | None = None
-                   ) -> CVResult:
+def cross_validate(d: Design, terms: Sequence[str], folds: list[np.ndarray], lam: float | None = None,
+                   bounds: Bounds | None = None) -> CVResult:
     """Held-out predictions of ``terms`` fitted on all folds but one, for each fold."""
     out = np.empty(d.n_rows)
     plain = np.empty(d.n_rows)
     every = np.arange(d.n_rows)
-    for held in folds:
+    at_bound = ""
+    for i, held in enumerate(folds):
         train = np.setdiff1d(every, held)
         train_d = d.subset(train)
         t = tuple(x for x in terms if x not in OVERHEAD_TERMS + SHAPE_TERMS or supported(
             len(set(train_d.groups.tolist())), [x], len(d.dtypes)))
-        p = fit_params(train_d, t, lam)
+        p = fit_params(train_d, t, lam, bounds)
+        if p.at_bound and not at_bound:
+            at_bound = f"fold {i + 1} of {len(folds)}: {p.at_bound[0]}"
         held_d = d.subset(held)
         out[held] = predict(held_d, p)
         plain[held] = predict(held_d, replace(p, family={})) if p.family else out[held]
-    return CVResult(tuple(terms), out, plain)
+    return CVResult(tuple(terms), out, plain, at_bound)
 
 
 def macs_only_heldout(d: Design, folds: list[np.ndarray]) -> np.ndarray:
@@ -168,20 +177,25 @@ def macs_only_heldout(d: Design, folds: list[np.ndarray]) -> np.ndarray:
 class Selection:
     """What :func:`select` chose: the convention and term set with the best held-out score, refitted
     on every row (``params_``), its cross-validation (``cv_``), the folds, and every candidate tried
-    with its held-out median error and score (``cv_results_``, one row each, ``chosen`` marking the
-    winner)."""
+    with its held-out median error, score and why it was dropped (``cv_results_``, one row each,
+    ``chosen`` marking the winner; ``dropped`` empty where it was not). ``note``: why the plain
+    roofline was chosen when every candidate was dropped."""
 
     convention: str
     params_: Params
     cv_: CVResult
     folds: list[np.ndarray]
     cv_results_: pd.DataFrame
+    note: str = ""
 
 
 def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = None, k: int = 4,
-           lam: float | None = None, progress: Callable[[str], None] | None = None) -> Selection:
+           lam: float | None = None, progress: Callable[[str], None] | None = None, bounds: Bounds | None = None,
+           admit: Callable[[str, Params], str | None] | None = None) -> Selection:
     """Choose the counting convention and the term set by grouped CV (or take ``terms``), then fit
-    the choice on every row. ``designs``: the same rows counted under each convention tried."""
+    the choice on every row. ``designs``: the same rows counted under each convention tried;
+    ``bounds``: the spec sheet the peak and bandwidth stay near; ``admit(convention, params)``: why a
+    final fit cannot be used (the loader's refusal), or None."""
     if isinstance(designs, Design):
         designs = {"": designs}
     first = next(iter(designs.values()))
@@ -202,26 +216,45 @@ def select(designs: Design | dict[str, Design], terms: Sequence[str] | None = No
         if progress:
             progress(f"{conv} {'+'.join(terms_i) or 'roofline'}".strip())
         d = designs[conv]
-        cv = cross_validate(d, terms_i, folds, lam)
+        cv = cross_validate(d, terms_i, folds, lam, bounds)
         results.append((conv, cv))
         rows.append({"convention": conv, "terms": ", ".join(terms_i) or "(roofline only)",
                      "heldout_median_error": float(np.median(cv.errors(d.measured_s))),
-                     "score": cv.score(d.measured_s)})
+                     "score": cv.score(d.measured_s), "dropped": cv.at_bound})
 
     for conv, terms_i in tasks:  # one process: forked workers were slower (OpenBLAS already uses the cores)
         run(conv, terms_i)
-    if terms is None:  # the forward step: each convention's best set with the reduction half-length
+    if terms is None:  # the forward step: each convention's best kept set with the reduction half-length
         for conv in designs:
-            mine = [i for i, (c, _) in enumerate(results) if c == conv]
-            best_i = min(mine, key=lambda i: rows[i]["score"])
-            for grown in with_shape(designs[conv], results[best_i][1].terms):
-                run(conv, grown)
+            mine = [i for i, (c, _) in enumerate(results) if c == conv and not rows[i]["dropped"]]
+            if mine:
+                best_i = min(mine, key=lambda i: rows[i]["score"])
+                for grown in with_shape(designs[conv], results[best_i][1].terms):
+                    run(conv, grown)
+    best, params, note = None, None, ""
+    # best score first; ties (to 1e-12): the simpler, listed first. The winner's fit on every row must be sound too.
+    for i in sorted((i for i, r in enumerate(rows) if not r["dropped"]), key=lambda i: (round(rows[i]["score"], 12), i)):
+        conv, cv = results[i]
+        p = fit_params(designs[conv], cv.terms, lam, bounds)
+        why = p.at_bound[0] if p.at_bound else (admit(conv, p) if admit else None)
+        if not why:
+            best, params = i, p
+            break
+        rows[i]["dropped"] = f"fit on every row: {why}"
+    if best is None:  # every candidate dropped: the plain roofline (its bandwidth is bounded: it cannot drift)
+        plain = [i for i, (_, cv) in enumerate(results) if not cv.terms]
+        if not plain:
+            run(next(iter(designs)), ())
+            plain = [len(rows) - 1]
+        best = min(plain, key=lambda i: (rows[i]["score"], i))
+        conv, cv = results[best]
+        params = fit_params(designs[conv], (), lam, bounds)
+        note = (f"every candidate term set was dropped (first: {rows[0]['terms']}: {rows[0]['dropped']}); "
+                f"fitted the plain roofline instead")
     table = pd.DataFrame(rows)
-    low = min(r["score"] for r in rows)
-    best = min(i for i, r in enumerate(rows) if r["score"] <= low + 1e-12)  # ties: the simpler, listed first
     table["chosen"] = [i == best for i in range(len(rows))]
     conv, cv = results[best]
-    return Selection(conv, fit_params(designs[conv], cv.terms, lam), cv, folds, table)
+    return Selection(conv, params, cv, folds, table, note)
 
 
 def summary(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

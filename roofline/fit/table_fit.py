@@ -7,7 +7,9 @@
   search over a log-spaced grid (then refined). Peak = RP x B.
 - ``fit_measurements`` (``roofline fit``): any table of measurements, the model of
   :mod:`roofline.fit.terms` with its terms chosen and checked by
-  :mod:`roofline.fit.selection`, into a profile with a ``validation`` block.
+  :mod:`roofline.fit.selection`, into a profile with a ``validation`` block; with a nested check
+  (``outer_folds``), its honest accuracy too: each training part of an outer grouped split runs the
+  whole selection and predicts the part it never saw.
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ from ..core.conventions import Convention, get_convention
 from ..engine import layer_costs
 from ..core import checks
 from ..core.clock import today
-from ..core.errors import InvalidInputError, RooflineError
+from ..core.errors import InvalidInputError, ProfileError, RooflineError
 from ..hardware import (Figure, Fitted, HardwareProfile, KernelCost, Overhead,
                         Validation, load_hardware, profile_to_yaml)
 from ..core.stats import spearman
 from ..trace import LayerTable, trace
 from .design import TABLE_GRID, RidgeGrid
-from .terms import Params
+from .terms import Bounds, Params
+
+NESTED_MIN_MODELS = 12  # the nested check runs by default from this many models (4 outer folds of 3+)
+UNEXPLAINED = 10.0      # measured / in-sample predicted above this, or below its inverse: a row the fit cannot explain
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,28 @@ def fit_roofline(costs, measured_s: np.ndarray, names: list[str] | None = None,
 # --- fitting any table of measurements ---------------------------------------------------------------
 
 @dataclass(frozen=True)
+class NestedCheck:
+    """The fit's honest accuracy: an outer grouped ``folds``-fold split (seed 1) in which each training part
+    runs the whole selection (convention, terms, band) and predicts the held-out part. ``outer`` per row:
+    model, resolution, batch, measured_s, predicted_s, band_low_s, band_high_s, inside_band, macs,
+    family_multiplier (whether the training part gave the row's family one). ``fits`` per outer fold: the
+    training part's chosen convention and terms, any parameter it left at a bound, and its selection's
+    note (the plain roofline fitted because every candidate was dropped)."""
+
+    folds: int
+    outer: pd.DataFrame
+    fits: pd.DataFrame | None = None  # fold, convention, terms, at_bound, note
+
+    def summary(self) -> dict[str, float]:
+        """Median and worst |predicted / measured - 1|, Spearman, and the 80 % band's coverage."""
+        from .selection import summary
+
+        o = self.outer
+        return {**summary(o["measured_s"].to_numpy(), o["predicted_s"].to_numpy()),
+                "coverage": float(o["inside_band"].mean())}
+
+
+@dataclass(frozen=True)
 class TableFit:
     """A latency model fitted to a table of measurements, with its cross-validated accuracy."""
 
@@ -138,6 +165,9 @@ class TableFit:
     execution: str
     data: str
     new_family_band: tuple[float, float] | None = None  # the same without family multipliers
+    nested: NestedCheck | None = None  # the nested check (None: not run)
+    unexplained: pd.DataFrame | None = None  # rows off by 10x or more in-sample: model, resolution, batch, measured_s, predicted_s
+    note: str = ""  # why the plain roofline was fitted (every candidate term set dropped), else empty
 
     @property
     def n_rows(self) -> int:
@@ -168,46 +198,67 @@ class TableFit:
     def validation(self) -> Validation:
         held, ins = self.errors("heldout_s"), self.errors("insample_s")
         macs = self.errors("macs_heldout_s")
+        n = self.nested.summary() if self.nested else {}
         return Validation("fitted", self.data, self.n_rows, self.n_models, self.folds, self.method,
                           held["median"], self.band[0], self.band[1], self.params.terms, ins["median"],
                           held["worst"], held["spearman"], self.macs_spearman, macs["median"],
                           f"roofline fit on {today()}",
-                          *(self.new_family_band or (None, None)))
+                          *(self.new_family_band or (None, None)),
+                          nested_heldout_median_error=n.get("median"), nested_heldout_worst_error=n.get("worst"),
+                          nested_spearman=n.get("spearman"), nested_band_coverage=n.get("coverage"),
+                          nested_folds=self.nested.folds if self.nested else None)
 
     def profile(self, name: str, kind: str, base: HardwareProfile | None = None) -> HardwareProfile:
         """A profile that predicts with the fitted terms; ``base`` keeps its spec numbers and notes."""
-        p = self.params
-        bw = p.mem_bw_bytes_per_s
+        nested = (f"; nested {self.nested.folds}-fold check: median error {self.nested.summary()['median']:.1%}"
+                  if self.nested else "")
         how = (f"roofline fit on {today()} to {self.data}: least squares on log latency, "
                f"convention {self.convention}, {self.execution} execution; {self.method}; held-out median "
-               f"error {self.errors('heldout_s')['median']:.1%}")
-        others = {dt: p.ridge_point(dt) for dt in p.peak_macs_per_s if dt != self.dtype}
-        fitted = Fitted(self.dtype, p.ridge_point(self.dtype), bw, how, "measured", dict(p.efficiency), others,
-                        self.convention, self.execution, dict(p.family),
-                        p.reduction_half if "reduction" in p.terms else None)
-        over = Overhead(
-            {self.execution: KernelCost(p.per_kernel_s, f"fitted ({how})", "measured")}
-            if "kernel" in p.terms else {},
-            Figure(p.per_inference_s, f"fitted ({how})", "measured") if "inference" in p.terms else None)
-        if base is not None:
-            keep = {k: getattr(base, k) for k in ("description", "default_dtype", "peak_macs_per_s",
-                                                   "mem_bw_bytes_per_s", "on_chip_bytes", "machine",
-                                                   "ceilings", "activations_on_chip",
-                                                   "activations_on_chip_source")}
-            if self.dtype not in keep["peak_macs_per_s"] and self.dtype != keep["default_dtype"]:
-                keep["default_dtype"] = self.dtype
-            prof = HardwareProfile(name=name, kind=base.kind, fitted=fitted, overhead=over,
-                                   validation=self.validation(), **keep)
-        else:
-            prof = HardwareProfile(
-                name=name, kind=kind, description=f"fitted to measured latency ({self.data})",
-                default_dtype=self.dtype,
-                peak_macs_per_s={dt: Figure(v, f"fitted: dense-conv peak ({how})", "measured")
-                                 for dt, v in p.peak_macs_per_s.items()},
-                mem_bw_bytes_per_s=Figure(bw, f"fitted effective bandwidth ({how})", "measured"),
-                fitted=fitted, overhead=over, validation=self.validation())
-        load_hardware(yaml.safe_load(profile_to_yaml(prof)))  # what will be written must load back
-        return prof
+               f"error {self.errors('heldout_s')['median']:.1%}{nested}")
+        try:
+            return fitted_profile(self.params, self.dtype, self.convention, self.execution, how, name, kind, base,
+                                  self.validation(), self.data)
+        except ProfileError as e:
+            u = self.unexplained
+            if u is None or not len(u):
+                raise
+            rows = ", ".join(f"{r.model} (measured {r.measured_s:.3g} s, predicted {r.predicted_s:.3g} s)"
+                             for r in u.head(3).itertuples())
+            raise ProfileError(f"the fitted profile would not load ({e}); {len(u)} row(s) the fit cannot explain "
+                               f"by 10x or more widen its band: {rows}; correct or remove them") from None
+
+
+def fitted_profile(p: Params, dtype: str, convention: str, execution: str, how: str, name: str, kind: str,
+                   base: HardwareProfile | None, validation: Validation | None, data: str = "measurements"
+                   ) -> HardwareProfile:
+    """The profile of fitted parameters ``p`` (``base`` keeps its spec numbers and notes), loaded back
+    (:class:`~roofline.core.errors.ProfileError` where the loader refuses it)."""
+    bw = p.mem_bw_bytes_per_s
+    others = {dt: p.ridge_point(dt) for dt in p.peak_macs_per_s if dt != dtype}
+    fitted = Fitted(dtype, p.ridge_point(dtype), bw, how, "measured", dict(p.efficiency), others,
+                    convention, execution, dict(p.family), p.reduction_half if "reduction" in p.terms else None)
+    over = Overhead(
+        {execution: KernelCost(p.per_kernel_s, f"fitted ({how})", "measured")} if "kernel" in p.terms else {},
+        Figure(p.per_inference_s, f"fitted ({how})", "measured") if "inference" in p.terms else None)
+    if base is not None:
+        keep = {k: getattr(base, k) for k in ("description", "default_dtype", "peak_macs_per_s",
+                                               "mem_bw_bytes_per_s", "on_chip_bytes", "machine",
+                                               "ceilings", "activations_on_chip",
+                                               "activations_on_chip_source")}
+        if dtype not in keep["peak_macs_per_s"] and dtype != keep["default_dtype"]:
+            keep["default_dtype"] = dtype
+        prof = HardwareProfile(name=name, kind=base.kind, fitted=fitted, overhead=over, validation=validation,
+                               **keep)
+    else:
+        prof = HardwareProfile(
+            name=name, kind=kind, description=f"fitted to measured latency ({data})",
+            default_dtype=dtype,
+            peak_macs_per_s={dt: Figure(v, f"fitted: dense-conv peak ({how})", "measured")
+                             for dt, v in p.peak_macs_per_s.items()},
+            mem_bw_bytes_per_s=Figure(bw, f"fitted effective bandwidth ({how})", "measured"),
+            fitted=fitted, overhead=over, validation=validation)
+    load_hardware(yaml.safe_load(profile_to_yaml(prof)))  # what will be written must load back
+    return prof
 
 
 def _trace_rows(rows: pd.DataFrame, fuse: bool, jobs: int, use_cache: bool, progress
@@ -239,24 +290,50 @@ def _trace_rows(rows: pd.DataFrame, fuse: bool, jobs: int, use_cache: bool, prog
 def fit_measurements(rows: pd.DataFrame, *, convention: str | Convention | None = None,
                      execution: str | None = None, terms: list[str] | None = None, folds: int = 4,
                      jobs: int = 1, use_cache: bool = True, data: str = "measurements",
-                     progress=None, step=None) -> TableFit:
+                     progress=None, step=None, base: HardwareProfile | None = None,
+                     outer_folds: int | None = None) -> TableFit:
     """Fit the latency model to ``rows`` (as :func:`roofline.fit.measurements.read_measurements` gives)
     and cross-validate it; see :mod:`roofline.fit.selection`. ``convention="auto"`` counts the
-    rows both fused (``default``) and unfused and keeps the one with the lower held-out error."""
+    rows both fused (``default``) and unfused and keeps the one with the lower held-out error.
+    ``base``: the profile whose spec sheet bounds the peak and bandwidth; ``outer_folds``: the nested
+    check's folds (0: none; None: 4 from :data:`NESTED_MIN_MODELS` models)."""
     if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2:
         raise RooflineError(f"folds must be a whole number of at least 2, got {folds!r}")
+    if outer_folds is not None and (not isinstance(outer_folds, int) or isinstance(outer_folds, bool)
+                                    or outer_folds < 0 or outer_folds == 1):
+        raise RooflineError(f"outer folds must be 0 (no nested check) or a whole number of at least 2, "
+                            f"got {outer_folds!r}")
     return fit_designs(*measurement_designs(rows, convention, execution, jobs, use_cache, progress),
-                       terms=terms, folds=folds, data=data, step=step)
+                       terms=terms, folds=folds, data=data, step=step, base=base, outer_folds=outer_folds)
+
+
+def spec_bounds(base: HardwareProfile | None) -> Bounds | None:
+    """The spec sheet of ``base`` as the fit's bounds (None: the loader's plausible ranges)."""
+    if base is None:
+        return None
+    return Bounds({dt: f.value for dt, f in base.peak_macs_per_s.items()}, base.mem_bw_bytes_per_s.value)
 
 
 def fit_designs(kept: pd.DataFrame, designs: dict, execution: str, dropped: tuple, *,
-                terms: list[str] | None = None, folds: int = 4, data: str = "measurements", step=None
-                ) -> TableFit:
+                terms: list[str] | None = None, folds: int = 4, data: str = "measurements", step=None,
+                base: HardwareProfile | None = None, outer_folds: int | None = None) -> TableFit:
     """The fit of rows already traced and counted (what :func:`measurement_designs` returns)."""
     from .selection import conformal_band, macs_only_heldout, select
     from .terms import predict
 
-    chosen = select(designs, terms, folds, progress=step)
+    main = str(kept["dtype"].value_counts().index[0])
+    bounds = spec_bounds(base)
+
+    def admit(conv: str, p: Params) -> str | None:
+        """Why the loader would refuse a profile of ``p`` (None: it loads)."""
+        try:
+            fitted_profile(p, main, conv, execution, "a candidate fit", "candidate", base.kind if base else "cpu",
+                           base, None)
+        except ProfileError as e:
+            return f"the profile loader refuses it: {e}"
+        return None
+
+    chosen = select(designs, terms, folds, progress=step, bounds=bounds, admit=admit)
     conv, params, cv, fold_rows, cands = (chosen.convention, chosen.params_, chosen.cv_, chosen.folds,
                                           chosen.cv_results_)
     d = designs[conv]
@@ -267,9 +344,58 @@ def fit_designs(kept: pd.DataFrame, designs: dict, execution: str, dropped: tupl
                          "heldout_s": cv.heldout_s, "macs": d.macs_total, "macs_heldout_s": macs_held})
     band = conformal_band(d.measured_s / cv.heldout_s)
     new_family = conformal_band(d.measured_s / cv.heldout_plain_s) if params.family else None
-    main = kept["dtype"].value_counts().index[0]
-    return TableFit(params, len(fold_rows), pred, cands, band, dropped, str(main), conv, execution, data,
-                    new_family)
+    ratio = d.measured_s / insample
+    off = (ratio > UNEXPLAINED) | (ratio < 1.0 / UNEXPLAINED)
+    unexplained = pred.loc[off, ["model", "resolution", "batch", "measured_s", "insample_s"]].rename(
+        columns={"insample_s": "predicted_s"}).reset_index(drop=True)
+    n_models = kept["model"].nunique()
+    k = (4 if n_models >= NESTED_MIN_MODELS else 0) if outer_folds is None else min(outer_folds, n_models)
+    if k and n_models - -(-n_models // k) < 3:
+        raise RooflineError(f"a nested check with {k} outer folds leaves training parts of fewer than 3 of the "
+                            f"{n_models} models; use more outer folds or 0 (no nested check)")
+    nested = nested_check(kept, designs, k, terms, folds, bounds, admit) if k else None
+    return TableFit(params, len(fold_rows), pred, cands, band, dropped, main, conv, execution, data,
+                    new_family, nested, unexplained, chosen.note)
+
+
+def nested_check(kept: pd.DataFrame, designs: dict, k: int, terms: list[str] | None = None, folds: int = 4,
+                 bounds: Bounds | None = None, admit=None) -> NestedCheck:
+    """An outer grouped ``k``-fold split (seed 1): each training part runs the whole selection (convention,
+    terms, band from its own cross-validation) and predicts the held-out part; a held-out row's band is the
+    training part's, or its band without family multipliers where it gave the row's family none."""
+    from .selection import conformal_band, group_folds, select
+    from .terms import predict
+
+    d0 = next(iter(designs.values()))
+    n = d0.n_rows
+    pred, lo, hi = np.empty(n), np.empty(n), np.empty(n)
+    seen = np.zeros(n, dtype=bool)
+    outer = group_folds(d0.groups, k, seed=1)
+    every = np.arange(n)
+    fits = []
+    for i, held in enumerate(outer):
+        train = np.setdiff1d(every, held)
+        try:
+            chosen = select({c: d.subset(train) for c, d in designs.items()}, terms, folds, bounds=bounds, admit=admit)
+        except RooflineError as e:
+            raise RooflineError(f"the nested check's outer fold {i + 1} of {len(outer)} (its training part: "
+                                f"{len(set(d0.groups[train]))} models): {e}; fewer outer folds, or 0, leave it "
+                                f"out") from None
+        conv, p, cv = chosen.convention, chosen.params_, chosen.cv_
+        fits.append({"fold": i + 1, "convention": conv, "terms": ", ".join(p.terms) or "(roofline only)",
+                     "at_bound": "; ".join(p.at_bound), "note": chosen.note})
+        measured = designs[conv].measured_s[train]
+        q = conformal_band(measured / cv.heldout_s)
+        qn = conformal_band(measured / cv.heldout_plain_s) if p.family else q  # a family the fit has not seen
+        pred[held] = predict(designs[conv].subset(held), p)
+        seen[held] = [f is not None and f in p.family for f in designs[conv].family[held]]
+        lo[held] = pred[held] * np.where(seen[held], q[0], qn[0])
+        hi[held] = pred[held] * np.where(seen[held], q[1], qn[1])
+    inside = (d0.measured_s >= lo) & (d0.measured_s <= hi)
+    return NestedCheck(len(outer), pd.DataFrame({
+        "model": kept["model"], "resolution": kept["resolution"], "batch": kept["batch"], "measured_s": d0.measured_s,
+        "predicted_s": pred, "band_low_s": lo, "band_high_s": hi, "inside_band": inside, "macs": d0.macs_total,
+        "family_multiplier": seen}), pd.DataFrame(fits))
 
 
 CONVENTIONS_TRIED = ("default", "unfused")
@@ -299,6 +425,7 @@ def measurement_designs(rows: pd.DataFrame, convention: str | Convention | None,
         why = f"; {len(dropped)} rows could not be traced (first: {dropped[0][1]})" if dropped else ""
         raise RooflineError(f"fitting needs measurements of at least 3 models, got {kept['model'].nunique()}{why}")
     designs = {c.name: build_design([traced[c.fused][i] for i in ok], list(kept["dtype"]),
-                                    kept["latency_s"].to_numpy(), list(kept["model"]), c, execution)
+                                    kept["latency_s"].to_numpy(), list(kept["model"]), c, execution,
+                                    list(kept["family"]) if "family" in kept else None)
                for c in convs}
     return kept, designs, execution, dropped

@@ -22,13 +22,14 @@ For measurement row r (a model at one resolution, batch and dtype) with layers j
 - ``k``: seconds per kernel (``K_r`` kernels in the row), ``o``: seconds per
   inference (per call).
 - with the ``family`` term, ``T_r`` is multiplied by ``g_F``, the effect of the
-  row's model family F (``fastvit``, ``mnv2``: see :func:`family_of`): what a
-  device does to a whole architecture that its layer shapes do not explain (an
-  op its runtime lacks, a delegate falling back). A random effect: only
-  families with at least two models measured get one, shrunk toward 1 by
-  ``lam_F * (log g)^2`` with ``lam_F`` set from the data. Multipliers are
-  relative (the peak and bandwidth absorb their mean): a model of a family the
-  fit did not see gets 1, an average family's latency.
+  row's model family F (``fastvit``, ``mobilenetv2``: its architecture, see
+  :mod:`roofline.zoo.families`): what a device does to a whole architecture that
+  its layer shapes do not explain (an op its runtime lacks, a delegate falling
+  back). A random effect: only families with at least two models measured get
+  one, shrunk toward 1 by ``lam_F * (log g)^2`` with ``lam_F`` set from the data.
+  Multipliers are centred (:func:`centre_families`: the median model's is 1, the
+  base time terms carry it), so the base predicts the typical model: what a model
+  of a family the fit did not see gets.
 
 Without class terms and overheads this is Eq. 1 with a fitted peak and
 bandwidth. The objective is the squared error of ``log T_r - log t_r`` plus the
@@ -48,9 +49,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..core.checks import BYTE_RATE, MAC_RATE
 from ..core.errors import RooflineError
-from ..core.taxonomy import EFFICIENCY_CLASSES, family_of  # noqa: F401  (family_of: imported from here too)
+from ..core.taxonomy import EFFICIENCY_CLASSES
 from ..engine.predict import layer_times, model_total
+from ..hardware.model import MAX_PER_INFERENCE_S, MAX_PER_KERNEL_S
 from .design import (FAMILY_MIN_MODELS, START_GRID, Design, build_design,  # noqa: F401  (re-exported)
                      row_layers)
 
@@ -66,6 +69,40 @@ PRIOR_LOG_SD = 1.5     # prior spread of log class factors: 95 % within 0.05x-20
 LM_XTOL = 1e-7  # the smallest step in a log parameter that counts as progress (1e-5 %)
 HUBER_DELTA = 0.15  # log error beyond which a row counts linearly, not squared (robust to a few outliers)
 FACTOR_RANGE = (1e-2, 1e2)  # a class attains at least 1 % of the roofline: below, the fit extrapolates, not hardware
+# Peak and bandwidth stay within these multiples of the spec sheet where the base profile states one (else within
+# the loader's plausible rates, roofline.core.checks). The shipped fits lie at 0.27-2.2x their spec peak and
+# 0.087-26x their spec bandwidth (an effective bandwidth counts on-chip reuse): a peak 10x the sheet's is the fit
+# trading the peak for the reduction or overhead terms, not hardware.
+PEAK_SPEC_RANGE = (1e-2, 10.0)
+BW_SPEC_RANGE = (1e-2, 100.0)
+BOUND_TOL = 1e-6  # a log parameter this close to its bound sits at it (the solver clips onto bounds exactly)
+# A parameter whose log moves no row's log time by this share of its own change (d log T / d log p) is inert:
+# a bandwidth at its bound while every layer is compute-bound sets no prediction, so it is no degenerate fit.
+INERT_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The spec sheet a fit's peak (MAC/s per dtype) and bandwidth (B/s) stay near (a base profile's);
+    either may be absent, then the loader's plausible range holds."""
+
+    peak_macs_per_s: dict[str, float] = field(default_factory=dict)
+    mem_bw_bytes_per_s: float | None = None
+
+    def peak(self, dtype: str) -> tuple[float, float, str]:
+        """The range of ``dtype``'s peak (MAC/s) and what it is."""
+        return _range(self.peak_macs_per_s.get(dtype), PEAK_SPEC_RANGE, MAC_RATE, "MAC/s")
+
+    def bandwidth(self) -> tuple[float, float, str]:
+        return _range(self.mem_bw_bytes_per_s, BW_SPEC_RANGE, BYTE_RATE, "B/s")
+
+
+def _range(spec: float | None, times: tuple[float, float], plausible: tuple[float, float], unit: str
+           ) -> tuple[float, float, str]:
+    if not spec:
+        return plausible[0], plausible[1], f"the plausible {plausible[0]:g}-{plausible[1]:g} {unit}"
+    return (max(spec * times[0], plausible[0]), min(spec * times[1], plausible[1]),
+            f"{times[0]:g}-{times[1]:g}x the spec sheet's {spec:.3g} {unit}")
 
 
 @dataclass(frozen=True)
@@ -80,6 +117,7 @@ class Params:
     terms: tuple[str, ...] = ()
     family: dict[str, float] = field(default_factory=dict)  # multiplier per model family
     reduction_half: float = 0.0  # MACs per output element at which a compute layer runs at half rate
+    at_bound: tuple[str, ...] = ()  # parameters the fit left at a bound (a degenerate fit: not selected)
 
     def ridge_point(self, dtype: str) -> float:
         return self.peak_macs_per_s[dtype] / self.mem_bw_bytes_per_s
@@ -302,7 +340,8 @@ def _init(d: Design, terms: tuple[str, ...], lay: _Layout) -> list[np.ndarray]:
     return starts
 
 
-def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -> Params:
+def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None, bounds: Bounds | None = None
+               ) -> Params:
     """Least-squares fit of the model with ``terms`` beside peak(s) and bandwidth.
 
     ``lam``: the shrinkage of the class factors; None sets it from the data (empirical Bayes): a
@@ -311,6 +350,9 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
     their factors; noisy data have them pulled toward 1. Family effects are shrunk the same way,
     their prior spread tau^2 estimated from the pilot's effects (method of moments): families that
     differ little are pulled to 1, a device that runs one family 7x slow keeps most of it.
+
+    Every parameter lives in a range the profile loader accepts (``bounds``: the spec sheet's peak and
+    bandwidth, :class:`Bounds`); one the fit leaves at a bound is named in ``Params.at_bound``.
     """
     terms = tuple(t for t in TERMS if t in terms)
     unknown = set(terms) - set(TERMS)
@@ -321,20 +363,7 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
     families = d.families() if "family" in terms else ()
     lay = _Layout(d.dtypes, terms, families, d.family)
     starts = _init(d, terms, lay)
-    lo = np.full(lay.size, -np.inf)
-    hi = np.full(lay.size, np.inf)
-    # the bandwidth stays within a factor 100 of the plain roofline fit's: beyond that every layer is
-    # compute-bound, memory terms stop mattering, and the fit drifts to an infinite bandwidth
-    b0 = starts[0][lay.i_bw]
-    lo[lay.i_bw], hi[lay.i_bw] = b0 - np.log(100.0), b0 + np.log(100.0)
-    for i in (lay.i_kernel, lay.i_inference):
-        if i is not None:
-            lo[i], hi[i] = _LOG_BOUNDS
-    if lay.i_reduction is not None:
-        lo[lay.i_reduction], hi[lay.i_reduction] = np.log(REDUCTION_HALF_RANGE[0]), np.log(REDUCTION_HALF_RANGE[1])
-    for c in lay.classes:
-        lo[lay.i_class[c]], hi[lay.i_class[c]] = np.log(FACTOR_RANGE[0]), np.log(FACTOR_RANGE[1])
-    lo[lay.i_family:], hi[lay.i_family:] = np.log(FACTOR_RANGE[0]), np.log(FACTOR_RANGE[1])
+    lo, hi, what = _bounds(d, lay, starts[0], bounds or Bounds())
 
     def solve(penalty: float, penalty_family: float, x0s: list[np.ndarray]) -> np.ndarray:
         def robust(v: np.ndarray):
@@ -367,10 +396,79 @@ def fit_params(d: Design, terms: Sequence[str] = (), lam: float | None = None) -
     k = float(np.exp(x[lay.i_kernel]) * _K_SCALE) if lay.i_kernel is not None else 0.0
     o = float(np.exp(x[lay.i_inference]) * _O_SCALE) if lay.i_inference is not None else 0.0
     h = float(np.exp(x[lay.i_reduction])) if lay.i_reduction is not None else 0.0
+    # a parameter at a bound that sets at least INERT_SHARE of some row's time: the data pushed it there
+    J = _evaluate(d, lay, x, 0.0)[1]
+    sets = np.concatenate([np.abs(J.dense[:d.n_rows]).max(axis=0, initial=0.0), np.ones(len(lay.families))])
+    at_bound = tuple(f"{name} = {np.exp(v) * scale:.3g} at its {side} bound ({why})"
+                     for v, l_, h_, s_, (name, why, both, scale) in zip(x, lo, hi, sets, what) if s_ >= INERT_SHARE
+                     for side, on in (("lower", both and v <= l_ + BOUND_TOL), ("upper", v >= h_ - BOUND_TOL)) if on)
+    x, c = centre_families(x, lay, d)
+    k, o = k * c, o * c
     return Params({dt: float(np.exp(x[i])) for i, dt in enumerate(d.dtypes)}, float(np.exp(x[lay.i_bw])),
                   k if k > 1e-15 else 0.0, o if o > 1e-12 else 0.0,
                   {c: float(np.exp(x[lay.i_class[c]])) for c in lay.classes}, terms,
-                  {f: float(np.exp(x[lay.i_family + j])) for j, f in enumerate(lay.families)}, h)
+                  {f: float(np.exp(x[lay.i_family + j])) for j, f in enumerate(lay.families)}, h, at_bound=at_bound)
+
+
+def centre_families(x: np.ndarray, lay: _Layout, d: Design | None = None) -> tuple[np.ndarray, float]:
+    """``x`` with its family multipliers divided by the typical model's ``c`` and ``c`` moved into the
+    base time terms (peaks and bandwidth / c, per kernel and per inference x c), and ``c``. ``c`` is the
+    median multiplier over the design's models (each model once; a model without a fitted family at 1),
+    so one family a device runs 9x slow does not move the base. Every row of a fitted family is
+    predicted as before; the base predicts the typical model, what a model of a family the fit did not
+    see gets (with the new-family band). Without ``d``: the median over the fitted families."""
+    if not lay.families:
+        return x, 1.0
+    logs = x[lay.i_family:lay.size]
+    if d is not None and lay.row_family is not None:
+        per_model = pd.DataFrame({"g": d.groups, "f": lay.row_family}).drop_duplicates("g")["f"].to_numpy()
+        m = float(np.median(np.where(per_model >= 0, logs[np.maximum(per_model, 0)], 0.0)))
+    else:
+        m = float(np.median(logs))
+    x = x.copy()
+    x[lay.i_family:lay.size] -= m
+    x[:lay.n_peak] -= m
+    x[lay.i_bw] -= m
+    for i in (lay.i_kernel, lay.i_inference):
+        if i is not None:
+            x[i] += m
+    return x, float(np.exp(m))
+
+
+def _bounds(d: Design, lay: _Layout, start: np.ndarray, bounds: Bounds
+            ) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str, bool, float]]]:
+    """Each log parameter's range, and per parameter (name, what bounds it, whether its lower bound counts
+    as degenerate: an overhead or a half-length at its lower bound is the term switched off, not a fit
+    gone astray; the parameter's unit scale)."""
+    lo, hi, what = np.empty(lay.size), np.empty(lay.size), []
+    for i, dt in enumerate(d.dtypes):
+        a, b, why = bounds.peak(dt)
+        lo[i], hi[i] = np.log(a), np.log(b)
+        what.append((f"peak {dt} (MAC/s)", why, True, 1.0))
+    # the bandwidth also stays within a factor 100 of the plain roofline fit's: beyond that every layer is
+    # compute-bound, memory terms stop mattering, and the fit drifts to an infinite bandwidth
+    a, b, why = bounds.bandwidth()
+    b0 = start[lay.i_bw]
+    lo[lay.i_bw], hi[lay.i_bw] = max(b0 - np.log(100.0), np.log(a)), min(b0 + np.log(100.0), np.log(b))
+    if lo[lay.i_bw] >= hi[lay.i_bw]:  # the roofline start lies far off the spec sheet: the sheet's range holds
+        lo[lay.i_bw], hi[lay.i_bw] = np.log(a), np.log(b)
+    what.append(("bandwidth (B/s)", f"{why}, and 100x either side of the plain roofline fit's", True, 1.0))
+    for i, name, scale, top in ((lay.i_kernel, "per-kernel cost (s)", _K_SCALE, MAX_PER_KERNEL_S),
+                                (lay.i_inference, "per-inference cost (s)", _O_SCALE, MAX_PER_INFERENCE_S)):
+        if i is not None:
+            lo[i], hi[i] = _LOG_BOUNDS[0], min(_LOG_BOUNDS[1], np.log(top / scale))
+            what.append((name, f"at most {np.exp(hi[i]) * scale:.3g} s", False, scale))
+    if lay.i_reduction is not None:
+        lo[lay.i_reduction], hi[lay.i_reduction] = np.log(REDUCTION_HALF_RANGE[0]), np.log(REDUCTION_HALF_RANGE[1])
+        what.append(("reduction half-length (MACs per output element)", f"at most {REDUCTION_HALF_RANGE[1]:g}",
+                     False, 1.0))
+    factor = (np.log(FACTOR_RANGE[0]), np.log(FACTOR_RANGE[1]))
+    for c in lay.classes:
+        lo[lay.i_class[c]], hi[lay.i_class[c]] = factor
+        what.append((f"{c} efficiency", f"{FACTOR_RANGE[0]:g}-{FACTOR_RANGE[1]:g}", True, 1.0))
+    lo[lay.i_family:], hi[lay.i_family:] = factor
+    what += [(f"family {f} multiplier", f"{FACTOR_RANGE[0]:g}-{FACTOR_RANGE[1]:g}", True, 1.0) for f in lay.families]
+    return lo, hi, what
 
 
 def predict(d: Design, p: Params) -> np.ndarray:

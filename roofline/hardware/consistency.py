@@ -6,25 +6,24 @@ and the field."""
 from __future__ import annotations
 
 from ..core.errors import ProfileError
-from ..core.taxonomy import EFFICIENCY_CLASSES, family_of
+from ..core.taxonomy import EFFICIENCY_CLASSES, is_family_key
 from .model import Fitted, Validation
 
 # The fit's term names (roofline.fit.terms.TERMS; hardware cannot import fit, a test keeps them equal).
 FIT_TERMS = ("kernel", "inference", "reduction") + EFFICIENCY_CLASSES + ("family",)
 MAX_MEDIAN_ERROR = 10.0  # median |predicted / measured - 1|: above, predictions are 11x off on most models
-MAX_FAMILY_KEY = 64      # characters: the first word of a model name
+MAX_FAMILY_KEY = 64      # characters (roofline.core.taxonomy.MAX_FAMILY_KEY)
 
 
 def check_family_keys(family: dict, where: str) -> None:
-    """``fitted.family`` keys are families as :func:`family_of` gives them (lower case, the first word of
-    a model name): any other key never matches a model, so it is a mistake, not a multiplier."""
+    """``fitted.family`` keys are families (roofline.core.taxonomy.canonical_family: lower-case letters
+    and digits): any other key never matches a model, so it is a mistake, not a multiplier."""
     for k in family:
         key = str(k)
-        if (not isinstance(k, str) or not key or len(key) > MAX_FAMILY_KEY or not key[0].isalnum()
-                or not key.isprintable() or family_of(key) != key):
+        if not is_family_key(k):
             shown = repr(key) if len(key) <= 40 else f"of {len(key):,} characters"
-            raise ProfileError(f"{where}: fitted.family key {shown} is not a model family: a family is the "
-                               f"lower-case first word of a model name (fastvit, mnv2), at most "
+            raise ProfileError(f"{where}: fitted.family key {shown} is not a model family: a family is a "
+                               f"lower-case word of letters and digits (fastvit, mobilenetv2), at most "
                                f"{MAX_FAMILY_KEY} characters, without '_', '-', '.' or ':'")
 
 
@@ -58,6 +57,11 @@ def check_validation(v: Validation | None, fitted: Fitted | None, where: str) ->
     if v.heldout_worst_error is not None and v.heldout_median_error > v.heldout_worst_error:
         raise ProfileError(f"{at}.heldout_median_error = {v.heldout_median_error:g} is above "
                            f"validation.heldout_worst_error = {v.heldout_worst_error:g}")
+    if v.nested_folds is not None and v.nested_folds > v.models:
+        raise ProfileError(f"{at}.nested_folds = {v.nested_folds} is more than validation.models = {v.models}")
+    if None not in (v.nested_heldout_median_error, v.nested_heldout_worst_error) and \
+            v.nested_heldout_median_error > v.nested_heldout_worst_error:
+        raise ProfileError(f"{at}.nested_heldout_median_error is above validation.nested_heldout_worst_error")
     if v.status == "fitted" and not v.ratio_p10 <= 1.0 <= v.ratio_p90:
         raise ProfileError(f"{at} band ratio_p10 {v.ratio_p10:g} to ratio_p90 {v.ratio_p90:g} leaves out 1: a "
                            f"fit's held-out measured / predicted ratios lie on both sides of its predictions")

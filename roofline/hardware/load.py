@@ -320,27 +320,22 @@ def _validation(raw: Any, where: str) -> Validation | None:
     if status not in STATUSES:
         raise ProfileError(f"{where}: validation.status must be one of {', '.join(STATUSES)}, got {status!r}")
     counts = {}
-    for k in ("rows", "models", "folds"):
-        v = raw[k]
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10_000_000:
+    for k in ("rows", "models", "folds", "nested_folds"):  # nested_folds: optional (files before the nested check)
+        v = raw.get(k)
+        if (v is not None or k != "nested_folds") and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 10**7):
             raise ProfileError(f"{where}: validation.{k} must be a positive integer, got {v!r}")
         counts[k] = v
 
-    def frac(k: str, hi: float = 1e3) -> float | None:
-        if raw.get(k) is None:
+    def frac(k: str, hi: float = 1e3, lo: float = 0.0) -> float | None:  # lo -1: a correlation
+        if (v := raw.get(k)) is None:
             return None
-        v = raw[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0 <= v <= hi:
-            raise ProfileError(f"{where}: validation.{k} must be a number from 0 to {hi:g}, got {v!r}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
+            what = "a correlation from -1 to 1" if lo < 0 else f"a number from 0 to {hi:g}"
+            raise ProfileError(f"{where}: validation.{k} must be {what}, got {v!r}")
         return float(v)
 
     def corr(k: str) -> float | None:
-        if raw.get(k) is None:
-            return None
-        v = raw[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1 <= v <= 1:
-            raise ProfileError(f"{where}: validation.{k} must be a correlation from -1 to 1, got {v!r}")
-        return float(v)
+        return frac(k, 1.0, -1.0)
 
     p10, p90 = frac("ratio_p10"), frac("ratio_p90")
     if not 0 < p10 <= p90:
@@ -357,7 +352,9 @@ def _validation(raw: Any, where: str) -> Validation | None:
                       frac("heldout_median_error"), p10, p90, tuple(terms), frac("insample_median_error"),
                       frac("heldout_worst_error"), corr("heldout_spearman"), corr("macs_spearman"),
                       frac("macs_heldout_median_error"), _text(raw.get("source"), where, "validation.source"),
-                      n10, n90, _validation_reading(raw.get("reading"), method, where))
+                      n10, n90, _validation_reading(raw.get("reading"), method, where),
+                      frac("nested_heldout_median_error"), frac("nested_heldout_worst_error"), corr("nested_spearman"),
+                      frac("nested_band_coverage", 1.0), counts["nested_folds"])
 
 
 def _validation_reading(raw: Any, method: str, where: str) -> Mode | None:

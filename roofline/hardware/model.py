@@ -11,7 +11,7 @@ from typing import Any
 from ..core.checks import show
 from ..core.errors import InvalidInputError, ProfileError
 from ..core.reading import EXECUTIONS, Mode, parse_mode
-from ..core.taxonomy import family_of
+from ..core.taxonomy import canonical_family
 
 BYTES_PER_ELEMENT: dict[str, int] = {"int8": 1, "fp16": 2, "bf16": 2, "fp32": 4}
 KINDS = ("cpu", "gpu", "dsp", "npu")
@@ -29,7 +29,8 @@ FITTED_KEYS = {"dtype", "ridge_point_macs_per_byte", "mem_bw_bytes_per_s", "sour
 VALIDATION_KEYS = {"status", "data", "rows", "models", "folds", "method", "terms", "insample_median_error",
                    "heldout_median_error", "heldout_worst_error", "heldout_spearman", "macs_spearman",
                    "macs_heldout_median_error", "ratio_p10", "ratio_p90", "new_family_ratio_p10",
-                   "new_family_ratio_p90", "source", "reading"}
+                   "new_family_ratio_p90", "source", "reading", "nested_heldout_median_error",
+                   "nested_heldout_worst_error", "nested_spearman", "nested_band_coverage", "nested_folds"}
 STATUSES = ("fitted", "measured", "transferred")
 MAX_RIDGE_POINT = 1e6  # MACs per byte: far above any accelerator (the paper sweeps to 500)
 MIN_RIDGE_POINT = 1e-3
@@ -80,10 +81,17 @@ class Fitted:
     # (roofline.fit.terms: short inner loops); None: no such term
     reduction_half: float | None = None
 
-    def family_factor(self, model: str) -> tuple[str, float] | None:
-        """The family of ``model`` and its fitted multiplier, where the fit has one."""
-        fam = family_of(model)
-        return (fam, self.family[fam]) if fam in self.family else None
+    def family_factor(self, family: str | None) -> tuple[str, float] | None:
+        """The fitted multiplier of ``family`` (roofline.zoo.families resolves a model's; hardware cannot),
+        as ``(the profile's key, multiplier)``, where the fit has one. Both are read through
+        roofline.core.taxonomy.canonical_family: a profile fitted before families were resolved (key
+        ``mnv4``) still serves ``mobilenetv4``."""
+        if not family:
+            return None
+        family = canonical_family(family)
+        if family in self.family:
+            return family, self.family[family]
+        return next(((k, g) for k, g in self.family.items() if canonical_family(k) == family), None)
 
     def ridge_point(self, dtype: str) -> float | None:
         if dtype == self.dtype:
@@ -118,10 +126,24 @@ class Validation:
     # the reading the validating runs used (``validate --save-band``: its ``reading`` key, or in older
     # files the method text); None: the profile's default reading
     reading: Mode | None = None
+    # the nested check (``roofline fit --outer-folds K``): an outer grouped K-fold split whose training parts
+    # each run the whole selection (terms, convention, band): the honest held-out figures (None: not run)
+    nested_heldout_median_error: float | None = None
+    nested_heldout_worst_error: float | None = None
+    nested_spearman: float | None = None
+    nested_band_coverage: float | None = None  # share of outer held-out rows inside their training part's band
+    nested_folds: int | None = None
 
     def describe(self) -> str:
         how = "leave-one-out" if self.folds >= self.models else f"{self.folds}-fold CV"
         return f"{self.status}, {how} over {self.models} models"
+
+    def headline(self) -> tuple[float, str]:
+        """The median error a user should see first, and what it is: the nested check's where it ran, else
+        the selection's own held-out error (optimistic: the terms were chosen on the same folds)."""
+        if self.nested_heldout_median_error is not None:
+            return self.nested_heldout_median_error, "nested"
+        return self.heldout_median_error, "held out"
 
 
 @dataclass(frozen=True)

@@ -94,10 +94,13 @@ def validation_to_dict(v: Validation) -> dict[str, Any]:
     d["terms"] = list(v.terms)
     for k in ("insample_median_error", "heldout_median_error", "heldout_worst_error", "heldout_spearman",
               "macs_spearman", "macs_heldout_median_error", "ratio_p10", "ratio_p90", "new_family_ratio_p10",
-              "new_family_ratio_p90"):
+              "new_family_ratio_p90", "nested_heldout_median_error", "nested_heldout_worst_error", "nested_spearman",
+              "nested_band_coverage"):
         x = getattr(v, k)
         if x is not None:
             d[k] = round(float(x), 4)
+    if v.nested_folds is not None:
+        d["nested_folds"] = int(v.nested_folds)
     if v.source:
         d["source"] = v.source
     return d

@@ -45,6 +45,19 @@ from .timing import NOISY_SPREAD, cuda_graph, spread
 EXECS = ("eager", "graph", "compile")
 WARMUP = 3  # untimed runs before the timed ones
 PREDICT_WITH = {"eager": Execution.EAGER, "graph": Execution.GRAPH, "compile": Execution.FUSED}  # analyze's
+# --save-band: an 80 % band needs this many models. With n models even the widest band the runs give (their
+# lowest to highest measured / predicted) holds a new model's ratio with probability (n - 1) / (n + 1)
+# (conformal, exchangeable models): under 80 % below 9 models
+MIN_BAND_MODELS = 9
+
+
+def check_band_models(n: int) -> None:
+    """Refuse a band from fewer than :data:`MIN_BAND_MODELS` models (before any run, where the count is
+    known)."""
+    if n < MIN_BAND_MODELS:
+        raise RooflineError(f"--save-band needs at least {MIN_BAND_MODELS} models for an 80 % band, got {n}: with "
+                            f"{n}, even the runs' lowest to highest measured / predicted holds a new model only "
+                            f"{100 * max(n - 1, 0) / (n + 1):.0f} % of the time; validate more models")
 
 
 @dataclass(frozen=True)
@@ -68,19 +81,36 @@ class ValidationRun:
     def band_profile(self) -> HardwareProfile:
         """The profile with a ``validation`` block from these runs: every model is held out (the
         profile's microbenchmarks never ran it), the band the 80 % conformal band of measured /
-        predicted over the models."""
+        predicted over the models, from at least :data:`MIN_BAND_MODELS` models. A band holds the
+        prediction it is applied to: where the runs' band leaves out 1 (the profile reads biased), it
+        is widened to 1 and its method says so; one of no width is refused; and what would be written
+        must load back with the band as computed."""
+        from ..hardware.transfer import check_loads
+
         m = self.models
+        check_band_models(int(m["model"].nunique()))
         ratios = (m["measured_ms"] / m["predicted_ms"]).to_numpy()
         lo, hi = conformal_band(ratios)
         a = next(iter(self.analyses.values()))
         check_band_reading(self.profile, a.roof.dtype, a.roof.mode)
+        widened = ""
+        if not lo <= 1.0 <= hi:
+            widened = (f"; the runs' 80 % band {lo:.3g}-{hi:.3g} x left out the prediction itself (measured ran "
+                       f"{'slower' if lo > 1 else 'faster'} than predicted on most models): widened to 1")
+            lo, hi = min(lo, 1.0), max(hi, 1.0)
         block = Validation(
             "measured", f"roofline validate on this machine: {', '.join(m['model'])} ({self.setup})", len(m), len(m),
             len(m), f"real runs of models the profile's microbenchmarks never ran, read {a.roof.mode} with "
-            f"{self.execution} execution and convention {a.convention.name}", self.median_abs_error, lo, hi, (),
-            None, float(np.max(np.abs(m["error"]))), self.spearman_models if len(m) > 2 else None,
+            f"{self.execution} execution and convention {a.convention.name}{widened}", self.median_abs_error, lo,
+            hi, (), None, float(np.max(np.abs(m["error"]))), self.spearman_models if len(m) > 2 else None,
             self.spearman_macs if len(m) > 2 else None, None, "roofline validate --save-band", reading=a.roof.mode)
-        return replace(self.profile, validation=block)
+        banded = replace(self.profile, validation=block)
+        back = check_loads(banded, f"the profile {self.profile.name} with the band of these runs").validation
+        if not back.ratio_p10 < back.ratio_p90:
+            raise RooflineError(f"--save-band: the runs' measured / predicted ratios give a band of no width "
+                                f"({back.ratio_p10:g}-{back.ratio_p90:g} x as written): it says nothing about a new "
+                                f"model; nothing is written")
+        return banded
 
     @property
     def median_abs_error(self) -> float:

@@ -194,9 +194,12 @@ def report_page(analyses: Sequence[Any], figures: dict[str, str]) -> str:
     title = f"{first.model}: roofline latency on {', '.join(a.hardware.name for a in analyses)}"
     totals = pd.DataFrame([{
         "hardware": a.hardware.name, "dtype": a.dtype, "roofline": a.roof.mode, "convention": a.convention.name,
-        "execution": a.latency.execution, "latency": units.seconds(a.total_latency_s),
-        "80 % band": (units.seconds_range(*a.latency_band_s) if a.band else "none"),
-        "trust": f"{a.hardware.status}" + (f" ({a.band.label})" if a.band else ""),
+        "execution": a.latency.execution,
+        "latency": units.seconds(a.estimate.seconds if a.estimate else a.total_latency_s),
+        "80 % band": (units.seconds_range(a.estimate.low_s, a.estimate.high_s) if a.estimate else "none"),
+        "from": (str(a.estimate.basis) if a.estimate else "this reading, no band"),
+        "Eq. 1 lower bound": (units.seconds(a.total_latency_s) if a.band is None and a.is_lower_bound else ""),
+        "trust": f"{a.hardware.status}" + (f" ({a.estimate.label})" if a.estimate else ""),
         "Eq. 1": units.seconds(a.roofline_latency_s), "overheads": units.seconds(a.overhead_s),
         "MACs": units.count(a.totals["macs"]), "weights": units.size(a.totals["weight_bytes"]),
         "activations": units.size(a.totals["activation_bytes"]),

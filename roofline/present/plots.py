@@ -399,10 +399,10 @@ def plot_sweep(sweep_df: pd.DataFrame, path: str | Path | None = None, relative_
 
 
 
-# One model across devices: a bar per profile, its 80 % band as an error bar, validated apart
-# from spec-only (unvalidated) bounds.
+# One model across devices: a bar per profile (the estimate), its 80 % band as an error bar,
+# validated apart from estimates that no measurement of the device checked, Eq. 1 bounds marked apart.
 VALIDATED = "#1f5fa8"   # a prediction whose band comes from the profile's own held-out measurements
-SPEC_ONLY = "#bbbbbb"   # a spec-sheet or unvalidated prediction: a bound, its band a prior (or none)
+SPEC_ONLY = "#bbbbbb"   # an estimate for an unvalidated reading (transferred or the prior of its kind)
 
 
 def _validated(a: Any) -> bool:
@@ -411,16 +411,22 @@ def _validated(a: Any) -> bool:
 
 def plot_devices(analyses: Sequence[Any], path: str | Path | None = None, title: str | None = None
                  ) -> RooflineFigure:
-    """The model's predicted latency on each profile (one horizontal bar each, fastest on top, log
-    axis), with its 80 % band as an error bar. Solid blue: validated by the profile's own measurements;
-    grey, hatched: spec-only or unvalidated, a bound whose band (where any) is the prior of its kind."""
+    """The model's latency on each profile (one horizontal bar each, fastest on top, log axis): the
+    estimate (:attr:`Analysis.estimate`), with its 80 % band as an error bar. Solid blue: validated by
+    the profile's own measurements; grey, hatched: an estimate no measurement of the device checked
+    (transferred, or the prior of its kind); a black tick: Eq. 1 at the spec sheet, a lower bound."""
     analyses = list(analyses)
     if not analyses:
         raise RooflineError("plot_devices needs at least one analysis (one per profile)")
-    rows = sorted(analyses, key=lambda a: a.total_latency_s)
-    ms = np.array([a.total_latency_s * 1e3 for a in rows])
-    lo = np.array([a.latency_band_s[0] * 1e3 if a.band is not None else np.nan for a in rows])
-    hi = np.array([a.latency_band_s[1] * 1e3 if a.band is not None else np.nan for a in rows])
+
+    def point(a: Any) -> float:
+        return a.estimate.seconds if a.estimate is not None else a.total_latency_s
+
+    rows = sorted(analyses, key=point)
+    ms = np.array([point(a) * 1e3 for a in rows])
+    lo = np.array([a.estimate.low_s * 1e3 if a.estimate is not None else np.nan for a in rows])
+    hi = np.array([a.estimate.high_s * 1e3 if a.estimate is not None else np.nan for a in rows])
+    bound = np.array([a.total_latency_s * 1e3 if a.band is None and a.is_lower_bound else np.nan for a in rows])
     ok = [_validated(a) for a in rows]
     with _figure((8.5, 1.2 + 0.38 * len(rows))) as fig:
         ax = fig.add_subplot()
@@ -430,24 +436,28 @@ def plot_devices(analyses: Sequence[Any], path: str | Path | None = None, title:
         for bar, v in zip(ax.patches, ok):
             if not v:
                 bar.set_hatch("///")
-        has = ~np.isnan(lo)  # the band from lo to hi (a prior band need not hold the prediction)
+        has = ~np.isnan(lo)  # the band from lo to hi (it holds the bar's end)
         if has.any():
             ax.errorbar((lo[has] + hi[has]) / 2, y[has], xerr=(hi[has] - lo[has]) / 2, fmt="none", ecolor="black",
                         elinewidth=1, capsize=3)
+        if (~np.isnan(bound)).any():
+            ax.plot(bound[~np.isnan(bound)], y[~np.isnan(bound)], linestyle="none", marker="|", markersize=14,
+                    markeredgewidth=2, color="black", gid="eq1-lower-bound")
         ax.set_yticks(y, [f"{a.hardware.name} ({a.dtype})" for a in rows])
         ax.set_xscale("log")
-        finite = np.concatenate([ms, lo[~np.isnan(lo)], hi[~np.isnan(hi)]])
+        finite = np.concatenate([ms, lo[~np.isnan(lo)], hi[~np.isnan(hi)], bound[~np.isnan(bound)]])
         ax.set_xlim(finite.min() / 1.6, finite.max() * 1.6)
         label_log_axis(ax.xaxis)
         for yi, a in zip(y, rows):
-            ax.annotate(units.seconds(a.total_latency_s), (a.total_latency_s * 1e3, yi), xytext=(3, 4), textcoords="offset points", fontsize=7)
-        ax.set_xlabel("predicted latency (ms, log scale); error bar: 80 % band")
+            ax.annotate(units.seconds(point(a)), (point(a) * 1e3, yi), xytext=(3, 4), textcoords="offset points",
+                        fontsize=7)
+        ax.set_xlabel("predicted latency (ms, log scale); error bar: 80 % band; tick: Eq. 1 lower bound (spec sheet)")
         first = rows[0]
         ax.set_title(title or f"{first.model} across devices: predicted latency per profile "
                               f"(convention {first.convention.name}, {first.latency.execution})", fontsize=9)
         fig.legend(handles=[Patch(color=VALIDATED, label="validated: band from the profile's own measurements"),
                             Patch(facecolor=SPEC_ONLY, edgecolor="#666666", hatch="///",
-                                  label="spec-only / unvalidated: a bound (band: prior of its kind, if any)")],
+                                  label="unvalidated reading: estimate (transferred or prior of its kind)")],
                    loc="outside lower center", ncol=2)
     if path is not None:
         save_figure(fig, path)

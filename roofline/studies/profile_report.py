@@ -34,17 +34,17 @@ import pandas as pd
 from ..core.errors import RooflineError
 from ..hardware import HardwareProfile, load_hardware, profile_to_yaml
 from ..core.io import report_folder, write_atomic
-from ..fit.selection import conformal_band, group_folds, summary
+from ..fit.selection import summary
 from ..fit.table_fit import TableFit
 from ..fit.terms import Params, predict
 from .measured import DEVICES, SOURCE, table6
 from ..core.stats import spearman
-from ..core.taxonomy import family_of
 
 # Table 6 precision per the paper's Appendix B: INT8 TFLite on the mobile CPUs, Hexagon and EdgeTPU,
 # FP16 on the mobile GPUs and CoreML on the iPhone 13
 TABLE6_DTYPE = {"pixel6_cpu": "int8", "pixel8_edgetpu": "int8", "iphone13_coreml": "fp16",
                 "pixel4_hexagon": "int8", "pixel7_gpu": "fp16", "s23_cpu": "int8", "s23_gpu": "fp16"}
+OUTER_FOLDS = 4  # the nested check's outer folds (seed 1, as roofline fit runs it)
 TIMM_TABLE = "timm-benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv"
 TIMM_SOURCE = ("timm's published inference benchmark (pytorch-image-models results/, Apache-2.0): one NVIDIA "
                "RTX 3090, PyTorch 2.4 + CUDA 12.4, AMP fp16, eager, NCHW")
@@ -100,37 +100,18 @@ class ProfileCheck:
 
 
 def check(ds: Dataset, jobs: int = 1, progress: Callable[[str], None] | None = None) -> ProfileCheck:
-    """Fit ``ds`` as ``roofline fit --convention auto`` does, then check its band on an outer grouped
-    4-fold split (each training part chooses its own convention and terms)."""
-    from ..fit.selection import select
+    """Fit ``ds`` as ``roofline fit --convention auto --base PROFILE`` does, with its nested check on an
+    outer grouped 4-fold split (each training part chooses its own convention, terms and band): the
+    outer figures are the ones the fitted profile's validation block stores."""
     from ..fit.table_fit import fit_designs, measurement_designs
 
     base = load_hardware(ds.profile)
     traced = measurement_designs(ds.rows, "auto", ds.execution, jobs, True, progress)  # traced once
-    f = fit_designs(*traced, data=ds.data)
-    rows, designs = traced[0], traced[1]
+    f = fit_designs(*traced, data=ds.data, base=base, outer_folds=OUTER_FOLDS)
+    designs = traced[1]
     d0 = next(iter(designs.values()))
-    pred = np.empty(d0.n_rows)
-    lo = np.empty(d0.n_rows)
-    hi = np.empty(d0.n_rows)
-    every = np.arange(d0.n_rows)
-    seen = np.zeros(d0.n_rows, dtype=bool)
-    for held in group_folds(d0.groups, 4, seed=1):
-        train = np.setdiff1d(every, held)
-        chosen = select({c: d.subset(train) for c, d in designs.items()})
-        conv, p, cv = chosen.convention, chosen.params_, chosen.cv_
-        measured = designs[conv].measured_s[train]
-        q = conformal_band(measured / cv.heldout_s)
-        qn = conformal_band(measured / cv.heldout_plain_s) if p.family else q  # a family the fit has not seen
-        pred[held] = predict(designs[conv].subset(held), p)
-        seen[held] = [family_of(str(g)) in p.family for g in d0.groups[held]]
-        lo[held] = pred[held] * np.where(seen[held], q[0], qn[0])
-        hi[held] = pred[held] * np.where(seen[held], q[1], qn[1])
-    inside = (d0.measured_s >= lo) & (d0.measured_s <= hi)
-    outer = pd.DataFrame({"model": rows["model"], "resolution": rows["resolution"], "batch": rows["batch"],
-                          "measured_s": d0.measured_s, "predicted_s": pred, "band_low_s": lo,
-                          "band_high_s": hi, "inside_band": inside, "macs": d0.macs_total,
-                          "family_multiplier": seen})
+    outer = f.nested.outer
+    inside = outer["inside_band"].to_numpy(bool)
     spec = Params({dt: base.roof(dt, "spec").peak_macs_per_s for dt in d0.dtypes}, base.mem_bw_bytes_per_s.value)
     spec_ratios = d0.measured_s / predict(designs.get("default", d0), spec)
     return ProfileCheck(ds, f, float(inside.mean()), outer, spec_ratios, base.kind)
@@ -143,11 +124,12 @@ def prior_bands(checks: list[ProfileCheck]) -> dict:
         sel = [c for c in checks if kind in ("all", c.kind)]
         ratios = np.concatenate([c.spec_ratios for c in sel])
         weights = np.concatenate([np.full(len(c.spec_ratios), 1.0 / len(c.spec_ratios)) for c in sel])
-        lo, hi = weighted_quantiles(ratios, weights, (0.1, 0.9))
-        kinds[kind] = {"low": round(lo, 4), "high": round(hi, 4), "profiles": len(sel), "rows": int(len(ratios)),
+        lo, med, hi = weighted_quantiles(ratios, weights, (0.1, 0.5, 0.9))
+        kinds[kind] = {"low": round(lo, 4), "median": round(med, 4), "high": round(hi, 4), "profiles": len(sel),
+                       "rows": int(len(ratios)),
                        "from": [c.dataset.profile for c in sel]}
     return {"what": "80 % band of measured / spec-only Eq. 1 latency (spec peak and bandwidth, no overheads): "
-                    "10th and 90th percentile over the measurements of the validated profiles of each kind, "
+                    "10th, 50th and 90th percentile over the measurements of the validated profiles of each kind, "
                     "each profile weighted equally (a device, not a table row, is the unit of variation)",
             "written_by": "roofline reproduce profiles", "kinds": kinds}
 
@@ -244,14 +226,16 @@ def _markdown(checks: list[ProfileCheck], priors: dict) -> str:
              "half-length (layers with few MACs per output element run slower), per-op-class "
              "efficiency factors and per-family latency multipliers, the term set chosen by grouped cross-validation (leave-one-model-out below "
              "20 models, else 4-fold), least squares on log latency with a Huber loss (delta 0.15) and the "
-             "factors shrunk toward 1. The counting convention is chosen the same way (`--convention auto`): "
+             "factors shrunk toward 1, the peak and bandwidth within 0.01-10x and 0.01-100x of the profile's spec sheet "
+             "(a candidate whose fit ends at a bound is dropped). The counting convention is chosen the same way (`--convention auto`): "
              "`default` (layers fused as an engine deploys them) or `unfused` (one row per aten op); execution "
              "is `fused` (one kernel per counted row).", "",
              "Columns: *in-sample* is the fit scored on its own rows (optimistic); *held out* is the "
              "cross-validation of the fit (each model predicted by a fit that never saw it); *outer* is a second, "
              "outer 4-fold grouped split in which each training part runs the whole procedure (term selection and "
              "band included), so its median error and its *band coverage* (share of measurements inside the "
-             "training part's 80 % band) are fully held out. *MACs r_s* ranks the same rows by MAC count.", "",
+             "training part's 80 % band) are fully held out; they are the nested check `roofline fit` runs and the "
+             "profile's `validation.nested_*` keys store. *MACs r_s* ranks the same rows by MAC count.", "",
              "| profile | rows | models | convention | terms | in-sample median | held-out median | held-out worst "
              "| outer median | outer r_s | MACs r_s | 80 % band (measured / predicted) | band coverage (outer) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -296,13 +280,17 @@ def _markdown(checks: list[ProfileCheck], priors: dict) -> str:
                      + (f"; {len(c.fit.dropped)} rows could not be traced and were dropped "
                         f"(first: {c.fit.dropped[0][0]}: {c.fit.dropped[0][1][:160]})" if c.fit.dropped else ""))
     lines += ["", "## Prior bands for profiles without measurements", "",
-              "A spec-only profile predicts Eq. 1 from its spec sheet. Its band is the 10th to 90th percentile of "
-              "measured / spec-only Eq. 1 over the measurements of the validated profiles of its kind, each "
-              "profile weighted equally (`prior_bands.json`; spec peak of the measured dtype and spec "
-              "bandwidth, no overheads):", "",
-              "| kind | validated profiles | measurements | band (measured / predicted) |", "|---|---|---|---|"]
+              "A spec-only profile's Eq. 1 (spec peak of the measured dtype and spec bandwidth, no overheads) "
+              "is a lower bound, not an estimate: measured latency ran this many times it, 10th, 50th and 90th "
+              "percentile over the measurements of the validated profiles of each kind, each profile weighted "
+              "equally (`prior_bands.json`). Where `analyze` has nothing closer (no validated reading of the "
+              "profile, no validated profile of its kind to transfer from), its estimate is Eq. 1 times the "
+              "median, with the 10th-90th percentile as its band:", "",
+              "| kind | validated profiles | measurements | median | band (measured / spec-only Eq. 1) |",
+              "|---|---|---|---|---|"]
     for k, e in priors["kinds"].items():
-        lines.append(f"| {k} | {', '.join(e['from'])} | {e['rows']} | {e['low']:.2f}-{e['high']:.2f} |")
+        lines.append(f"| {k} | {', '.join(e['from'])} | {e['rows']} | {e['median']:.2f} | "
+                     f"{e['low']:.2f}-{e['high']:.2f} |")
     lines += ["", "Per profile: the held-out plot `PROFILE.png`, the fitted profile `profiles/PROFILE.yaml`, and every "
                   "outer held-out prediction with its band in `heldout.csv`.", ""]
     return "\n".join(lines)

@@ -287,7 +287,7 @@ class SearchSpace:
         return constrained_sample(self, n, hw, target_ms, tolerance, seed)
 
     def candidate_name(self, i: int) -> str:
-        """``mnv4-space-17``: a name whose family (its first word) is the space's."""
+        """``mnv4-space-17``: the candidate's name (its family is the space's, passed explicitly)."""
         return f"{self.family}-space-{i}"
 
 

@@ -277,8 +277,8 @@ def profile_costs(sp: SearchSpace, keys: dict[int, tuple], hw: Any, *, mode: Any
     return ProfileCosts(profile.name, _block_sums(per_layer, conv.fused, n), _block_sums(act, conv.fused, n),
                         _block_sums(act, conv.fused, n, "max"), lat.per_inference_s,
                         lat.fresh_memory_s_per_byte, lat.fresh_memory_share,
-                        family_multiplier(profile, roof.mode, name, overhead),
-                        band_for(profile, roof, overhead, conv.name, reading.execution, name))
+                        family_multiplier(profile, roof.mode, name, overhead, sp.family),
+                        band_for(profile, roof, overhead, conv.name, reading.execution, name, sp.family))
 
 
 def totals(costs: ProfileCosts, blocks: np.ndarray) -> np.ndarray:
@@ -357,7 +357,7 @@ def ridge_sweep(sp: SearchSpace, candidates: Any, rps: Sequence[float], hw: Any,
     per_layer[:, kept] = t.latency_s + (0.0 if lat.is_eq1 else fixed[None, :])
     n = len(CACHE.info)
     block_s = _block_sums(per_layer, conv.fused, n)
-    fam = family_multiplier(profile, roof.mode, sp.candidate_name(0), overhead)
+    fam = family_multiplier(profile, roof.mode, sp.candidate_name(0), overhead, sp.family)
     act = np.zeros(len(df))
     act[kept] = layers["activation_bytes"].to_numpy(np.float64)
     costs = ProfileCosts(profile.name, np.zeros(n + 1), _block_sums(act, conv.fused, n),

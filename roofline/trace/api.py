@@ -120,7 +120,20 @@ def trace(model: ModelLike, input_shape: Sequence[int] | None = None, *,
     the registered rules (see :func:`roofline.trace.rule`); ``fn`` takes the op's arguments and returns
     a :class:`Count`. Zoo traces are cached per (model, width, input shape, fuse) within a process
     (not those with ``rules``); each call returns a table of its own.
+
+    An ONNX file (a path ending in ``.onnx``, or ``onnx:PATH``) is read into the same table
+    (:func:`roofline.trace.onnx_graph.trace_onnx`): ``input_shape`` pins its symbolic dimensions, else
+    ``batch`` and ``resolution`` pin a dynamic batch, height and width.
     """
+    from .onnx_graph import is_onnx_model
+
+    if is_onnx_model(model):
+        from .onnx_graph import trace_onnx
+
+        if rules is not None:
+            raise TraceError("rules= counts the aten ops of a PyTorch trace; an ONNX file has none")
+        return trace_onnx(model, input_shape, resolution=resolution, batch=batch, width=width, fuse=fuse,
+                          strict=strict)
     if not isinstance(model, (str, nn.Module)):
         raise TraceError(f"model must be a zoo name or a torch.nn.Module, got {type(model).__name__}")
     checks.flag(fuse, "fuse")

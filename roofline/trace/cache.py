@@ -105,14 +105,21 @@ def cache_key(req: TraceRequest) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _is_file_model(model: str) -> bool:
+    from .onnx_graph import is_onnx_model
+
+    return is_onnx_model(model)
+
+
 def _warn(message: str) -> None:
     warnings.warn(CacheWarning(message), stacklevel=3)
 
 
 def load(req: TraceRequest, folder: Path | None = None) -> LayerTable | None:
-    """The cached trace, or None (missing, or unreadable: then a warning, and the entry is ignored)."""
+    """The cached trace, or None (missing, or unreadable: then a warning, and the entry is ignored). ONNX files
+    are never cached: the file is its own record (and may change under the same name); reading it is quick."""
     folder = cache_dir() if folder is None else folder
-    if folder is None:
+    if folder is None or _is_file_model(req.model):
         return None
     path = folder / f"{cache_key(req)}.npz"
     try:
@@ -142,6 +149,8 @@ def load(req: TraceRequest, folder: Path | None = None) -> LayerTable | None:
 
 def store(req: TraceRequest, table: LayerTable, folder: Path | None = None) -> None:
     """Write the trace to the cache; a failure is a warning."""
+    if _is_file_model(req.model):
+        return
     folder = cache_dir() if folder is None else folder
     if folder is None:
         return

@@ -31,10 +31,12 @@ USER_MODEL_RESOLUTION = 224  # a model file given no shape or resolution runs on
 
 def is_model_spec(name: str) -> bool:
     """Whether ``name`` names a user's model (``file.py:factory``, ``package.module:factory``), not a zoo
-    or library model (``timm:resnet18``)."""
+    or library model (``timm:resnet18``) or an ONNX file (``onnx:PATH``, ``PATH.onnx``: data, read by
+    :func:`roofline.trace.onnx_graph.trace_onnx`, never run as code)."""
     from ..zoo.libraries import is_library_name
+    from .onnx_graph import is_onnx_model
 
-    return ":" in name and not is_library_name(name)
+    return ":" in name and not is_library_name(name) and not is_onnx_model(name)
 
 
 def load_factory(spec: str) -> nn.Module:
@@ -57,7 +59,16 @@ def check_spec(spec: str) -> tuple[str, str]:
 def check_data_spec(spec: str, where: str) -> tuple[str, str]:
     """``spec`` as a data file (a table, a report) may name it: only a model file given by its path
     (``path/to/file.py:factory``, the file existing), never a module to import (``os:abort`` would run
-    whatever that module's function does). ``where`` (``t.csv: line 3``) starts the message."""
+    whatever that module's function does). ``where`` (``t.csv: line 3``) starts the message. An ONNX file
+    (``onnx:PATH``, ``PATH.onnx``) is data: named as it is, the file existing."""
+    from .onnx_graph import is_onnx_model, onnx_path
+
+    if is_onnx_model(spec):
+        try:
+            onnx_path(spec)
+        except TraceError as e:
+            raise TraceError(f"{where}: {e}") from None
+        return spec, ""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr or not target.endswith(".py"):
         raise TraceError(f"{where}: model {spec!r} names a module to import; a data file runs code only from a "
