@@ -16,8 +16,8 @@ A spec-only profile is not transferred automatically from a validated profile of
 (``roofline derive --like`` does that on request, for a device known to run the source's software
 stack). Checked on measurements no fit saw (``benchmarks/check_spec_estimates.py``): on our own
 H200 runs (eager PyTorch, 9 zoo models), rtx3090's terms transferred to the H200 spec sheet missed
-by a median 70 % at batch 256 (2 of 9 inside the band) and 10x at batch 1, where the prior's
-estimate held 9 of 9 inside its band at batch 256. At batch 1 neither holds (measured latency
+by a median 53 % at batch 256 (4 of 9 inside the band) and 7.6x at batch 1, where the prior's
+estimate missed by 10 % with 9 of 9 inside its band at batch 256. At batch 1 neither holds (measured latency
 is 43x-247x Eq. 1 there, launch-bound): that check is printed, not hidden.
 """
 
