@@ -38,6 +38,19 @@ def cli(capsys):
     return run
 
 
+@pytest.fixture
+def cli_error(cli):
+    """Run the CLI and check it refused: exit 2 and one line on stderr starting ``error: ``; return the line."""
+
+    def run(*args: str) -> str:
+        code, out, err = cli(*args)
+        assert code == 2, (code, out, err)
+        assert err.startswith("error: ") and err.strip().count("\n") == 0, err
+        return err
+
+    return run
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _trace_cache_in_a_temporary_folder(tmp_path_factory):
     """Traces the tests cache go to a temporary folder, never the user's cache."""

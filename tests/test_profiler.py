@@ -2,6 +2,7 @@
 
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -41,6 +42,11 @@ def test_measurements_are_positive_with_units(tiny_profile):
     assert 0 < run.overhead["inference"].value < 1e-3 and "graph" not in run.overhead
     assert run.overhead["fresh_memory"].unit == "s" and run.overhead["in_context"].value >= 0
     assert run.machine["threads_used"] == torch.get_num_threads() and run.machine["torch"]
+    # the machine's speed at the profile's start and end, for validate to compare with
+    assert run.machine["reference_macs_per_s"] > 1e6 and abs(run.machine["reference_drift"]) < 10
+    assert run.machine["reference"].startswith("torch.mm 384x384x384 fp32")
+    # the self-check, also with fresh memory charged at the check network's own page faults
+    assert {"error", "page_faults", "page_fault_share", "error_at_own_faults"} <= set(run.check)
 
 
 @pytest.mark.slow
@@ -183,6 +189,8 @@ def test_validate_small(tiny_profile, tmp_path):
     text = path.read_text()
     assert "Spearman" in text and "## The machine" in text and "threads_used" in text
     assert "each model in 1 fresh Python process of its own" in text and "process_spread" in text
+    # the machine's speed after each model over its speed while the profile was measured
+    assert (v.models["machine_speed"] > 0).all() and "- Machine speed: torch.mm 384x384x384" in text
     share = prof.overhead.fresh_memory_share.value
     assert "- Fresh memory: page faults per inference x " in text and f"charges {share:.1%} for every model" in text
     assert f"**{v.median_abs_error:.0%}**" in text or f"**{v.median_abs_error:.1%}**" in text
@@ -314,6 +322,46 @@ def test_validate_runs_a_model_file(tiny_profile, tmp_path, cli):
         validate([spec], prof, runs=1, width=0.5)
     code, _, err = cli("validate", f"{tmp_path}/missing.py:factory", "--hw", "s23-cpu", "--runs", "1")
     assert code == 2 and "model file" in err and "does not exist" in err and err.count("\n") == 1
+
+
+def test_validate_states_the_machine_speed_against_the_profile(monkeypatch):
+    """The reference matmul after each model, over its rate in the profile: the median over processes,
+    and a warning where the host ran more than 5 % off the profile's speed."""
+    import dataclasses
+
+    from roofline.measure import validate as val
+
+    answers = iter([{"times": [0.002], "faults": 0.0, "reference": r} for r in (8e10, 9e10, 7e10)])
+    monkeypatch.setattr(val, "run_fresh", lambda entry, job, what: next(answers))
+    prof = dataclasses.replace(load_hardware("pixel6-cpu"), machine={"reference_macs_per_s": 1e11})
+    v = val.validate(["mnv3-s"], prof, runs=1, layers=False, processes=3, threads=1)
+    assert v.models.iloc[0]["machine_speed"] == pytest.approx(0.8)  # median 8e10 over 1e11
+    assert any("reference matmul at 0.80x" in w and "drifted" in w for w in v.warnings)
+    # a profile without the reference (made before it, or a spec sheet): no column, no warning
+    monkeypatch.setattr(val, "run_fresh", lambda entry, job, what: {"times": [0.002], "faults": 0.0, "reference": 1e9})
+    v = val.validate(["mnv3-s"], "pixel6-cpu", runs=1, layers=False, processes=1, threads=1)
+    assert "machine_speed" not in v.models and not any("reference matmul" in w for w in v.warnings)
+
+
+def test_the_self_check_separates_fresh_memory_from_the_other_terms():
+    """``error_at_own_faults`` charges fresh memory at the check network's own page faults: equal to the
+    plain error where it faulted exactly the profile's share, and the difference is that term alone."""
+    import mmap
+
+    from roofline.measure.overheads import CHECK_INPUT, CheckNetwork, self_check
+
+    # a measured CPU profile (committed with the CPU validation report): 414 µs per MB of fresh memory
+    prof = load_hardware(Path(__file__).parent.parent / "reports/validation-cpu/threads-1/profile-run1.yaml")
+    fresh = prof.overhead.fresh_memory_s_per_byte.value
+    a = roofline.analyze(CheckNetwork().eval(), prof, input_shape=CHECK_INPUT, mode="calibrated", execution="eager")
+    act = float(a.layers["activation_bytes"].sum())
+    at_share = 0.085 * act / mmap.PAGESIZE
+    c = self_check(prof, [a.total_latency_s * 1.25] * 5, "fp32", at_share)
+    assert c["error"] == pytest.approx(-0.2, abs=1e-4) and c["error_at_own_faults"] == pytest.approx(-0.2, abs=1e-4)
+    assert c["page_fault_share"] == pytest.approx(0.085, abs=1e-4)
+    double = self_check(prof, [a.total_latency_s * 1.25] * 5, "fp32", 2 * at_share)
+    extra = 0.085 * act * fresh / (a.total_latency_s * 1.25)  # the second share's cost over the measurement
+    assert double["error_at_own_faults"] == pytest.approx(-0.2 + extra, abs=2e-4)
 
 
 def test_validate_takes_the_median_of_fresh_process_medians(monkeypatch):

@@ -147,8 +147,8 @@ def _output_format(output: Optional[Path], fmt: "Fmt", figure_option: str = "") 
 
 # One model argument everywhere: a positional MODEL or --model, with the same meaning in every command.
 MODEL_HELP = ("a zoo name or alias (mnv4-conv-s, mnv2-1.5x), timm:NAME, torchvision:NAME, an ONNX file "
-              "PATH.onnx (or onnx:PATH), or a model file FILE.py:FACTORY (a function that returns the nn.Module; "
-              "FILE a path)")
+              "PATH.onnx (or onnx:PATH), a TFLite file PATH.tflite (or tflite:PATH), or a model file "
+              "FILE.py:FACTORY (a function that returns the nn.Module; FILE a path)")
 
 
 ModelsArg = Annotated[Optional[list[str]], typer.Argument(help=f"Models: {MODEL_HELP}.")]

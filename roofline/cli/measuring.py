@@ -273,6 +273,11 @@ class Exec(str, Enum):
     compile = "compile"
 
 
+class Runtime(str, Enum):
+    torch = "torch"
+    onnxruntime = "onnxruntime"
+
+
 # validate's terminal table: words with units (CSV and JSON keep the data names)
 VALIDATE_HEADERS = {"model": "model", "macs": "MACs", "kernels": "kernels", "roofline_ms": "Eq. 1 (ms)",
                     "overhead_ms": "overheads (ms)", "predicted_ms": "predicted (ms)", "measured_ms": "measured (ms)",
@@ -299,9 +304,12 @@ def validate(
     processes: Annotated[Optional[int], typer.Option(help="Fresh Python processes each model is timed in "
                                                      "(median of their medians; default 3 on cpu, 1 on "
                                                      "cuda); 0 times all in this process.")] = None,
-    execution: Annotated[Exec, typer.Option("--exec", help="eager (PyTorch eager), graph (CUDA-graph "
+    execution: Annotated[Optional[Exec], typer.Option("--exec", help="eager (PyTorch eager), graph (CUDA-graph "
                                             "replay, cuda only) or compile (torch.compile); predicted with "
-                                            "the matching execution mode.")] = Exec.eager,
+                                            "the matching execution mode (default eager).")] = None,
+    runtime: Annotated[Optional[Runtime], typer.Option(help="torch (default; an ONNX file: onnxruntime) or "
+                                                       "onnxruntime: ONNX Runtime's CPU provider runs the models, "
+                                                       "PyTorch ones exported first; predicted fused.")] = None,
     convention: ConventionOpt = None,
     calibrated: CalibratedOpt = False, fitted: FittedOpt = None, resolution: ResolutionOpt = None,
     width: WidthOpt = None,
@@ -353,6 +361,11 @@ def validate(
         path = write_report(v, output or from_report, runs_table)
         err.print(f"wrote {path}")
         return
+    if runtime is Runtime.onnxruntime and execution is not None:
+        raise RooflineError("--exec is how PyTorch runs the models; --runtime onnxruntime runs them under ONNX "
+                            "Runtime: give one of them")
+    run_as = "onnxruntime" if runtime is Runtime.onnxruntime else execution.value if execution else (
+        "eager" if runtime is Runtime.torch else None)
     rest, specs = _model_names(models, user_models)  # model files run as given, after the named ones
     names = (expand_models(rest, groups or [], families or []) if rest or groups or families or not specs
              else []) + specs
@@ -367,7 +380,7 @@ def validate(
             v = run_validate(names, hw_name, device=device, runs=runs, convention=convention,
                              mode=_mode(fitted, calibrated), dtype=dtype, batch=batch, resolution=resolution,
                              width=width,
-                             channels_last=channels_last, execution=execution.value, threads=threads,
+                             channels_last=channels_last, execution=run_as, threads=threads,
                              processes=processes, progress=advance)
         for w in v.warnings:
             err.print(f"warning: {w}", style="yellow")

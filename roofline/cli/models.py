@@ -54,13 +54,14 @@ def models(
 
 def _option_model(name: str) -> None:
     """``--model NAME``: a zoo or library name, or a spec; a name that is neither is read as a malformed
-    spec (``--model mynet`` forgot its ``:factory``); an ONNX file (``PATH.onnx``, ``onnx:PATH``) must exist."""
-    from ..trace.onnx_graph import is_onnx_model, onnx_path
+    spec (``--model mynet`` forgot its ``:factory``); a graph file (``PATH.onnx``, ``onnx:PATH``, ``PATH.tflite``,
+    ``tflite:PATH``) must exist."""
+    from ..trace.graph_file import graph_path, is_graph_file
     from ..trace.user_model import check_spec, is_model_spec
     from ..zoo import resolve
 
-    if is_onnx_model(name):
-        onnx_path(name)
+    if is_graph_file(name):
+        graph_path(name)
         return
     if is_model_spec(name):
         return
@@ -73,15 +74,15 @@ def _option_model(name: str) -> None:
 def _model_names(models: Optional[list[str]], user_models: Optional[list[str]]) -> tuple[list[str], list[str]]:
     """The models of a command that takes several (positional MODELs and repeated --model, one meaning):
     (zoo and library names and ONNX files, model files and MODULE:FACTORY specs), each in the order given."""
-    from ..trace.onnx_graph import is_onnx_model, onnx_path
+    from ..trace.graph_file import graph_path, is_graph_file
     from ..trace.user_model import check_spec, is_model_spec
 
     for m in user_models or []:
         _option_model(m)
     given = list(models or []) + list(user_models or [])
     for m in given:
-        if is_onnx_model(m):
-            onnx_path(m)  # a missing ONNX file fails before any work
+        if is_graph_file(m):
+            graph_path(m)  # a missing graph file fails before any work
     specs = [m for m in given if is_model_spec(m)]
     for m in specs:
         check_spec(m)  # a malformed spec or a missing file fails before any work
@@ -89,11 +90,13 @@ def _model_names(models: Optional[list[str]], user_models: Optional[list[str]]) 
 
 
 def _warn_unsupported(table) -> None:
-    """One line per op without a counting rule; for an ONNX file, per node, with its share of the graph's bytes."""
+    """One line per op without a counting rule; for a graph file (ONNX, TFLite), per node, with its share of the
+    graph's bytes."""
     nodes = getattr(table, "unsupported_nodes", ())
+    kind = getattr(table, "FORMAT", "ONNX")
     for name, op, share in nodes[:10]:
-        err.print(f"warning: no counting rule for ONNX {op} node {name!r}: counted memory-only (0 MACs), "
-                  f"{share:.1%} of the graph's bytes", style="yellow")
+        err.print(f"warning: no counting rule for {kind} {op} {'node' if kind == 'ONNX' else 'op'} {name!r}: counted "
+                  f"memory-only (0 MACs), {share:.1%} of the graph's bytes", style="yellow")
     if len(nodes) > 10:
         err.print(f"warning: and {len(nodes) - 10} more nodes without a counting rule "
                   f"({sum(s for _, _, s in nodes[10:]):.1%} of the graph's bytes)", style="yellow")
@@ -113,10 +116,10 @@ def _load_model(model: Optional[str], user_model: Optional[str], input_shape,
         _option_model(user_model)
     if not name:
         raise RooflineError("missing MODEL (a zoo name; 'roofline models' lists them) or --model FILE:FACTORY")
-    from ..trace.onnx_graph import is_onnx_model, onnx_path
+    from ..trace.graph_file import graph_path, is_graph_file
 
-    if is_onnx_model(name):
-        onnx_path(name)  # read as a model by the trace: a missing file fails here, before any work
+    if is_graph_file(name):
+        graph_path(name)  # read as a model by the trace: a missing file fails here, before any work
     # one model argument: MODEL and --model both take a zoo or library name or a model file
     target = load_factory(name) if is_model_spec(name) else name
     shape = _parse_shape(input_shape)
@@ -154,10 +157,12 @@ def trace(
         check_writable(output)
         check_not_input(output, model, user_model)
     target, shape, resolution = _load_model(model, user_model, input_shape, resolution)
-    from ..trace.onnx_graph import is_onnx_model
+    from ..trace.graph_file import graph_format, label
 
-    if check and is_onnx_model(target):
-        raise RooflineError("--check compares a PyTorch trace with fvcore's; an ONNX file has no PyTorch module")
+    graph = graph_format(target)  # (``fmt`` is the output format)
+    if check and graph is not None:
+        raise RooflineError(f"--check compares a PyTorch trace with fvcore's; {label(graph)} file has no PyTorch "
+                            f"module")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnsupportedOpWarning)  # listed below, one line per op
         table = run_trace(target, shape, resolution=resolution, batch=batch, width=width,

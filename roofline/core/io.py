@@ -143,10 +143,10 @@ def check_not_input(output: str | os.PathLike | None, *inputs: str | os.PathLike
             continue
         try:
             st = os.stat(i)
-        except OSError:  # a model given as FILE:FACTORY (or onnx:FILE): its file
+        except OSError:  # a model given as FILE:FACTORY (or onnx:FILE, tflite:FILE): its file
             try:
                 text = str(i)
-                st = (os.stat(text[5:]) if text.startswith("onnx:") else
+                st = (os.stat(text.partition(":")[2]) if text.startswith(("onnx:", "tflite:")) else
                       os.stat(text.rpartition(":")[0]) if ":" in text else None)
             except OSError:
                 st = None

@@ -64,3 +64,33 @@ def measure_bandwidth(device: str, b: Budget) -> tuple[Measurement, Measurement]
     triad = rate(3.0 * 4 * n, triad_times, "B/s",
                  f"triad a = b + 3c over 3 x {b.buffer_bytes / 2**20:.0f} MiB fp32 (2 reads + 1 write)")
     return triad, copy
+
+
+# The machine's speed at a moment: one fixed fp32 matmul, small enough to time in a tenth of a second
+# after each model, large enough to be compute-bound. On a shared VM a model with no page faults
+# (timm resnet34, one thread) ran 58-69 ms from one 3-minute round to the next, and the profile's peak
+# moved 15 %: the same host drift shifts a profile and a validation made at different times.
+REFERENCE_N = 384
+REFERENCE_WHAT = f"torch.mm {REFERENCE_N}x{REFERENCE_N}x{REFERENCE_N} fp32 on cpu, median of 15 runs"
+
+
+def reference_rate(runs: int = 15) -> float:
+    """MAC/s of :data:`REFERENCE_WHAT` now, at this process's thread count (CPU only)."""
+    import statistics
+    import time
+
+    n = REFERENCE_N
+    x, y = torch.randn(n, n), torch.randn(n, n)
+    start = time.perf_counter()
+    warm = 0
+    # warm-up, not counted: at least 3 runs and 0.1 s (the first run of a process at two threads, before its
+    # thread pool and caches settle, took 24x a settled one)
+    while warm < 3 or time.perf_counter() - start < 0.1:
+        torch.mm(x, y)
+        warm += 1
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        torch.mm(x, y)
+        times.append(time.perf_counter() - t0)
+    return float(n) ** 3 / statistics.median(times)

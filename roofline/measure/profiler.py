@@ -35,7 +35,7 @@ from .ceilings import ClassFit, measure_class_fits
 from .machine import check_device, llc_bytes, machine_facts, torch_threads
 from .overheads import (FRESH_SHARE, FRESH_SHARE_SOURCE, in_context, ladder_sizes, measure_overheads, self_check,
                         time_networks)
-from .peaks import measure_bandwidth, measure_conv, measure_matmul
+from .peaks import REFERENCE_WHAT, measure_bandwidth, measure_conv, measure_matmul, reference_rate
 from .timing import NOISY_SPREAD, PEAK_NOISY_SPREAD, Measurement
 
 __all__ = ["Budget", "ClassFit", "ProfileRun", "check_device", "profile_machine", "to_profile"]
@@ -117,6 +117,7 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
     step = progress or (lambda _: None)
     cl = (device == "cuda") if channels_last is None else channels_last
     peaks, details = {}, {}
+    ref0 = reference_rate() if device == "cpu" else None  # the machine's speed as the profile starts
     with torch.inference_mode():
         for d in dtypes:
             step(f"matmul {d}")
@@ -147,6 +148,11 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
             run.overhead["in_context"], run.overhead["in_network"] = in_context(_profile(run, "provisional"),
                                                                                 times, sizes, cdt, faults)
         run.check = self_check(_profile(run, "check"), times["check"], cdt, faults["check"][0])
+    if ref0 is not None:
+        # validate times the same reference after each model: how fast the machine ran then against now
+        ref1 = reference_rate()
+        run.machine |= {"reference": REFERENCE_WHAT, "reference_macs_per_s": _sig((ref0 * ref1) ** 0.5),
+                        "reference_drift": round(ref1 / ref0 - 1.0, 4)}
     return run
 
 

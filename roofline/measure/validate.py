@@ -40,11 +40,13 @@ from ..zoo import build_model, model_card
 from .attribution import LAYER_COLUMNS, device_sync, match_layers, profile_layers
 from .fresh import minor_faults, read_job, run_fresh
 from .machine import TORCH_DTYPES, check_device, torch_threads
+from .peaks import reference_rate
 from .timing import NOISY_SPREAD, cuda_graph, spread
 
-EXECS = ("eager", "graph", "compile")
+EXECS = ("eager", "graph", "compile", "onnxruntime")
 WARMUP = 3  # untimed runs before the timed ones
-PREDICT_WITH = {"eager": Execution.EAGER, "graph": Execution.GRAPH, "compile": Execution.FUSED}  # analyze's
+PREDICT_WITH = {"eager": Execution.EAGER, "graph": Execution.GRAPH, "compile": Execution.FUSED,  # analyze's
+                "onnxruntime": Execution.FUSED}
 # --save-band: an 80 % band needs this many models. With n models even the widest band the runs give (their
 # lowest to highest measured / predicted) holds a new model's ratio with probability (n - 1) / (n + 1)
 # (conformal, exchangeable models): under 80 % below 9 models
@@ -231,20 +233,44 @@ def time_model(run: Callable[[], object], runs: int, device: str, warmup: int = 
 
 def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10, convention: str | None = None,
              mode: str = "auto", dtype: str | None = None, batch: int = 1, channels_last: bool = False,
-             execution: str = "eager", layers: bool = True, threads: int | None = None,
+             execution: str | None = None, layers: bool = True, threads: int | None = None,
              resolution: int | None = None, width: float | None = None, processes: int | None = None,
              progress: Callable[[str], None] | None = None) -> ValidationRun:
     """Run each model for real on ``device`` and compare with its prediction on ``hw`` (at ``resolution``
     and ``width`` where given, else each model's own).
 
+    ``execution``: eager, graph, compile (PyTorch) or onnxruntime (ONNX Runtime's CPU provider: an ONNX
+    file as it is, a PyTorch model exported by ``torch.onnx.export``); default onnxruntime where a model
+    is an ONNX file, else eager.
+
     Each model is timed in ``processes`` fresh Python processes (default :func:`default_processes`),
     its latency the median of their medians; 0 times it in this process, after whatever ran here
     before (see :mod:`roofline.measure.fresh`)."""
+    from ..trace.onnx_graph import is_onnx_model
+
+    graphs = [m for m in models if is_onnx_model(m)]
+    from ..trace.graph_file import graph_format
+
+    tflite = [m for m in models if graph_format(m) == "tflite"]
+    if tflite:
+        raise RooflineError(f"{tflite[0]} is a TFLite file: validate does not run TFLite graphs under LiteRT yet; "
+                            f"trace, analyze, report, sweep and pareto read it")
+    if execution is None:  # an ONNX file runs under ONNX Runtime (and the run's other models, exported)
+        execution = "onnxruntime" if graphs else "eager"
+    if execution == "onnxruntime" and device != "cpu":
+        raise RooflineError("--runtime onnxruntime runs on the CPU provider: use --device cpu")
     check_device(device)
     if execution not in EXECS:
         raise RooflineError(f"unknown --exec {execution!r}; use one of {', '.join(EXECS)}")
     if execution == "graph" and device != "cuda":
         raise RooflineError("--exec graph replays CUDA graphs: it needs --device cuda")
+    if graphs and execution != "onnxruntime":
+        raise RooflineError(f"{graphs[0]} is an ONNX file: it runs under ONNX Runtime, not with --exec "
+                            f"{execution}")
+    if execution == "onnxruntime":
+        from .onnx_runtime import require_ort
+
+        require_ort()
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise RooflineError(f"--runs must be a positive integer, got {runs}")
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096:
@@ -292,6 +318,8 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
     if device == "cpu" and run_dtype != "fp32":
         run_dtype = "fp32"  # CPU fp16/bf16 kernels here are reference paths, not what deployments use
     model_rows, layer_frames, analyses, warnings = [], [], {}, warnings_pre
+    ref = profile.machine.get("reference_macs_per_s") if device == "cpu" else None
+    ref = float(ref) if isinstance(ref, (int, float)) and ref > 0 else None
     for name in models:
         if progress:
             progress(name)
@@ -300,9 +328,22 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
         analyses[a.model] = a
         job = TimingJob(name, width, res, batch, device, run_dtype, channels_last, execution, runs,
                         torch.get_num_threads())
-        per_process = [run_fresh(_time_model_child, job, f"timing {name}") for _ in range(processes)]
-        profiled = layers and execution != "compile" and a.latency.execution is not Execution.FUSED
-        if not processes or profiled:
+        if execution == "onnxruntime":
+            from .onnx_runtime import time_ort
+
+            per_process, frame, unowned = time_ort(name, a, module, job.batch, res, width, runs, job.threads,
+                                                   max(processes, 1), layers)
+            if frame is not None:
+                layer_frames.append(frame)
+            if unowned > 0.05:
+                warnings.append(f"{a.model}: {unowned:.0%} of ONNX Runtime's node time belongs to no row of the "
+                                f"trace (its layout reorders, nodes named outside the graph's modules): per-layer "
+                                f"times leave it out")
+        else:
+            per_process = [run_fresh(_time_model_child, job, f"timing {name}") for _ in range(processes)]
+        profiled = (layers and execution not in ("compile", "onnxruntime")
+                    and a.latency.execution is not Execution.FUSED)
+        if execution != "onnxruntime" and (not processes or profiled):
             model, x = _build(job, module)
             with torch.inference_mode():
                 if not processes:
@@ -316,15 +357,32 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
         if sp > NOISY_SPREAD:
             warnings.append(f"{a.model}: run-to-run spread {sp:.0%} (interquartile range / median): the "
                             f"machine was loaded; its measured latency is uncertain")
+        speed = ({"machine_speed": statistics.median(p["reference"] for p in per_process) / ref}
+                 if ref and all("reference" in p for p in per_process) else {})
         model_rows.append({"model": a.model, "macs": a.totals["macs"], "kernels": a.totals["kernels"],
                            "roofline_ms": a.roofline_latency_s * 1e3, "overhead_ms": a.overhead_s * 1e3,
                            "predicted_ms": a.total_latency_s * 1e3, "measured_ms": measured * 1e3,
                            "spread": sp, "process_spread": (max(medians) - min(medians)) / measured,
                            "page_faults": statistics.median(p["faults"] for p in per_process),
-                           "error": a.total_latency_s / measured - 1.0})
+                           "error": a.total_latency_s / measured - 1.0} | speed)
+    _warn_speed(model_rows, warnings)
     layer_df = pd.concat(layer_frames, ignore_index=True) if layer_frames else pd.DataFrame(columns=LAYER_COLUMNS)
     return ValidationRun(profile, device, run_dtype, runs, execution, batch, channels_last,
                          pd.DataFrame(model_rows), layer_df, analyses, warnings, torch.get_num_threads(), processes)
+
+
+# The machine's speed (the reference matmul after each model over the profile's) further than this from
+# 1 is said in a warning: the host drifted between profile and validation
+SPEED_DRIFT = 0.05
+
+
+def _warn_speed(rows: list[dict], warnings: list[str]) -> None:
+    speeds = [r["machine_speed"] for r in rows if "machine_speed" in r]
+    if speeds and abs(statistics.median(speeds) - 1.0) > SPEED_DRIFT:
+        s = statistics.median(speeds)
+        warnings.append(f"the machine ran a reference matmul at {s:.2f}x (median over models; "
+                        f"{min(speeds):.2f}-{max(speeds):.2f}x) the rate it had when the profile was measured: "
+                        f"the host's speed drifted, and predictions are off by about that much for that reason")
 
 
 def _build(job: TimingJob, module: nn.Module | None = None) -> tuple[nn.Module, torch.Tensor]:
@@ -351,7 +409,9 @@ def _timed(model: nn.Module, x: torch.Tensor, job: TimingJob) -> dict[str, Any]:
         device_sync(job.device)()
         f0 = minor_faults()
         times = time_model(run, job.runs, job.device, warmup=0)
-        return {"times": times, "faults": (minor_faults() - f0) / job.runs}
+        faults = (minor_faults() - f0) / job.runs
+    # the machine's speed just after the model ran (the profile timed the same at its start and end)
+    return {"times": times, "faults": faults} | ({"reference": reference_rate()} if job.device == "cpu" else {})
 
 
 def _time_model_child() -> None:
@@ -379,6 +439,12 @@ def _predict(name: str, profile: HardwareProfile, *, dtype: str, convention: str
              ) -> tuple[Analysis, nn.Module | None, int]:
     """The prediction of ``name`` (a zoo or library name, or a user's ``file.py:factory``: then also its
     Module, built here with random weights, which time as trained ones do) and its input resolution."""
+    from ..trace.onnx_graph import is_onnx_model
+
+    if is_onnx_model(name):
+        a = analyze(name, profile, dtype=dtype, convention=convention, mode=mode, batch=batch, execution=execution,
+                    resolution=resolution)
+        return a, None, int(a.table.input_shape[-1])
     if not is_model_spec(name):
         a = analyze(name, profile, dtype=dtype, convention=convention, mode=mode, batch=batch, execution=execution,
                     resolution=resolution, width=width)

@@ -104,7 +104,7 @@ def front_ranges(pareto_df: pd.DataFrame) -> pd.DataFrame:
 
 def read_accuracy_csv(path: str) -> dict[str, float]:
     """A user CSV with columns ``model`` and ``top1`` (percent)."""
-    from ..trace.onnx_graph import is_onnx_model
+    from ..trace.graph_file import is_graph_file
     from ..trace.user_model import is_model_spec
     from ..zoo import model_name, resolve
 
@@ -122,9 +122,9 @@ def read_accuracy_csv(path: str) -> dict[str, float]:
     out: dict[str, float] = {}
     rows: dict[str, int] = {}
     for i, (m, a) in enumerate(zip(df["model"], acc)):
-        # a model file (mynet.py:factory) or an ONNX file is named as given: the table names it, never reads it
+        # a model file (mynet.py:factory) or a graph file is named as given: the table names it, never reads it
         given = str(m).strip()
-        name = given if is_model_spec(str(m)) or is_onnx_model(given) else model_name(*resolve(str(m)))
+        name = given if is_model_spec(str(m)) or is_graph_file(given) else model_name(*resolve(str(m)))
         if not 0.0 <= float(a) <= 100.0:
             raise RooflineError(f"accuracy CSV {path}: row {i + 2}: top1 {float(a):g} is not a percentage "
                                 f"from 0 to 100")

@@ -51,7 +51,7 @@ FAMILIES = {"mnv1": "mobilenet_v1", "mnv2": "mobilenet_v2", "mnv3": "mobilenet_v
 def expand_models(models: Iterable[str] = (), groups: Iterable[str] = (), families: Iterable[str] = ()
                   ) -> list[str]:
     """Canonical model names from explicit names, groups (``paper-fig2``) and families (``mnv4``); ONNX files
-    (``PATH.onnx``, ``onnx:PATH``) as given."""
+    (``PATH.onnx``, ``onnx:PATH``) and TFLite files (``PATH.tflite``, ``tflite:PATH``) as given."""
     out: list[str] = []
     for g in groups:
         if g not in MODEL_GROUPS:
@@ -68,11 +68,11 @@ def expand_models(models: Iterable[str] = (), groups: Iterable[str] = (), famili
             raise RooflineError(f"unknown family {f!r}; use one of {', '.join(FAMILIES)}")
         out.extend(n for n in list_models() if model_card(n).family == FAMILIES[key])
     out.extend(models)
-    from ..trace.onnx_graph import is_onnx_model
+    from ..trace.graph_file import is_graph_file
 
     names: list[str] = []
     for n in out:
-        canon = n if is_onnx_model(n) else model_name(*resolve(n))  # an ONNX file is named as it was given
+        canon = n if is_graph_file(n) else model_name(*resolve(n))  # a graph file is named as it was given
         if canon not in names:
             names.append(canon)
     if not names:

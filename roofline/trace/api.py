@@ -121,19 +121,22 @@ def trace(model: ModelLike, input_shape: Sequence[int] | None = None, *,
     a :class:`Count`. Zoo traces are cached per (model, width, input shape, fuse) within a process
     (not those with ``rules``); each call returns a table of its own.
 
-    An ONNX file (a path ending in ``.onnx``, or ``onnx:PATH``) is read into the same table
-    (:func:`roofline.trace.onnx_graph.trace_onnx`): ``input_shape`` pins its symbolic dimensions, else
+    An ONNX file (a path ending in ``.onnx``, or ``onnx:PATH``) or a TFLite file (``.tflite``, ``tflite:PATH``)
+    is read into the same table (:func:`roofline.trace.onnx_graph.trace_onnx`,
+    :func:`roofline.trace.tflite_graph.trace_tflite`): ``input_shape`` pins its symbolic dimensions, else
     ``batch`` and ``resolution`` pin a dynamic batch, height and width.
     """
-    from .onnx_graph import is_onnx_model
+    from .graph_file import graph_format, label
 
-    if is_onnx_model(model):
-        from .onnx_graph import trace_onnx
-
+    fmt = graph_format(model)
+    if fmt is not None:
         if rules is not None:
-            raise TraceError("rules= counts the aten ops of a PyTorch trace; an ONNX file has none")
-        return trace_onnx(model, input_shape, resolution=resolution, batch=batch, width=width, fuse=fuse,
-                          strict=strict)
+            raise TraceError(f"rules= counts the aten ops of a PyTorch trace; {label(fmt)} file has none")
+        if fmt == "tflite":
+            from .tflite_graph import trace_tflite as read
+        else:
+            from .onnx_graph import trace_onnx as read
+        return read(model, input_shape, resolution=resolution, batch=batch, width=width, fuse=fuse, strict=strict)
     if not isinstance(model, (str, nn.Module)):
         raise TraceError(f"model must be a zoo name or a torch.nn.Module, got {type(model).__name__}")
     checks.flag(fuse, "fuse")

@@ -106,9 +106,9 @@ def cache_key(req: TraceRequest) -> str:
 
 
 def _is_file_model(model: str) -> bool:
-    from .onnx_graph import is_onnx_model
+    from .graph_file import is_graph_file
 
-    return is_onnx_model(model)
+    return is_graph_file(model)
 
 
 def _warn(message: str) -> None:

@@ -10,6 +10,7 @@ from collections import defaultdict
 from .onnx_rules import (BIAS_SLOTS, COMPUTE_OPS, INDEX_SLOTS, ITEMSIZE, KINDS, MEMORY_KINDS, SLICES, VIEWS,
                          WEIGHT_DTYPES, Counted, Graph, attention_groups, attr, aten_name, composite_groups,
                          compute_count, data_slots, layer_name, static_roots)
+from .onnx_rules import Shape
 from .recorder import Event
 
 

@@ -20,66 +20,46 @@ an ONNX file.
 
 from __future__ import annotations
 
-import functools
-import math
 import os
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 
-from ..core import checks
-from ..core.errors import RooflineError, TraceError, UnsupportedOpError, UnsupportedOpWarning, describe_exception
+from ..core.errors import TraceError, describe_exception
+from .graph_file import GraphLayerTable, check_call, graph_format, graph_path, pin_shape, report_unsupported
+from .graph_file import frozen as _frozen
+from .graph_file import given_shapes as _given
 from .layers import build_rows
 from .onnx_events import count_graph, event_bytes, row_of_events
 from .onnx_rules import DTYPE_NAMES, ITEMSIZE, Graph
 from .onnx_shapes import infer, require_onnx
-from .table import COLUMNS, LayerTable
+from .table import COLUMNS
 
-PREFIX = "onnx:"
 MAX_FILE_BYTES = (1 << 31) - 1  # protobuf's limit on one message: larger models keep weights in external data
 
 
 def is_onnx_model(model: object) -> bool:
     """Whether ``model`` names an ONNX file: ``onnx:PATH`` or a path ending in ``.onnx``."""
-    if isinstance(model, os.PathLike):
-        model = os.fspath(model)
-    return isinstance(model, str) and (model.startswith(PREFIX) or model.strip().lower().endswith(".onnx"))
+    return graph_format(model) == "onnx"
 
 
 def onnx_path(model: str | os.PathLike) -> Path:
-    """The file ``model`` names, checked to exist (before any work starts)."""
-    text = os.fspath(model)
-    path = text[len(PREFIX):] if text.startswith(PREFIX) else text
-    if not path.strip():
-        raise TraceError(f"{text!r} names no file: give onnx:PATH or a path ending in .onnx")
-    p = Path(path)
-    if not p.is_file():
-        raise TraceError(f"ONNX file {path} does not exist" if not p.exists() else f"ONNX model {path} is not a file")
-    return p
+    """The ONNX file ``model`` names, checked to exist (before any work starts)."""
+    if not is_onnx_model(model):
+        raise TraceError(f"{os.fspath(model)!r} names no ONNX file (PATH.onnx or onnx:PATH)")
+    return graph_path(model)
 
 
 @dataclass(frozen=True, repr=False)
-class OnnxLayerTable(LayerTable):
-    """A :class:`LayerTable` read from an ONNX file, with what the file says besides the counts."""
+class OnnxLayerTable(GraphLayerTable):
+    """A :class:`GraphLayerTable` read from an ONNX file."""
 
-    path: str = ""
+    FORMAT: ClassVar[str] = "ONNX"
+
     opset: int = 0
-    shapes_from: str = ""  # which inference gave the shapes
-    # (node name, op type, share of the graph's bytes) of each node counted memory-only for want of a rule
-    unsupported_nodes: tuple[tuple[str, str, float], ...] = ()
-    row_dtypes: tuple[tuple[str, str], ...] = ()  # each row's own (activation, weight) element types
-    weight_itemsize: tuple[float, ...] = ()  # each row's bytes per weight element (int8 weights, int32 bias: mixed)
-
-    @property
-    def dtype(self) -> str:
-        """The graph's activation type, by elements: ``int8`` for a quantized graph."""
-        counts: dict[str, int] = {}
-        for (a, _), n in zip(self.row_dtypes, self.layers["out_elems"].tolist()):
-            counts[a] = counts.get(a, 0) + int(n)
-        return max(counts, key=counts.get) if counts else "float32"
 
     def own_bytes(self) -> pd.DataFrame:
         """Each row's weight and activation bytes by its own element types (the rows' counts are elements:
@@ -91,12 +71,8 @@ class OnnxLayerTable(LayerTable):
         return pd.DataFrame({"name": df["name"], "weight_bytes": df["weight_elems"] * w,
                              "in_bytes": df["in_elems"] * a, "out_bytes": df["out_elems"] * a})
 
-    def _header(self) -> str:
-        text = super()._header() + f"\n  ONNX {self.path}: opset {self.opset}, shapes from {self.shapes_from}"
-        if self.unsupported_nodes:
-            text += "\n  memory-only without a rule: " + ", ".join(f"{n} ({op}, {s:.1%} of the bytes)"
-                                                               for n, op, s in self.unsupported_nodes[:8])
-        return text
+    def _file_line(self) -> str:
+        return f"ONNX {self.path}: opset {self.opset}, shapes from {self.shapes_from}"
 
 
 # --- reading and checking the file -----------------------------------------------------------------
@@ -167,29 +143,6 @@ def _check_external(model, path: Path) -> set[Path]:
 
 # --- inputs --------------------------------------------------------------------------------------------
 
-def _given(input_shape: object, names: list[str], path: Path) -> dict[str, tuple[int, ...]]:
-    """``input_shape`` as {input name: shape}: one shape (the first input), a tuple of shapes, or a dict."""
-    def shape(v: object, what: str) -> tuple[int, ...]:
-        if isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or not v:
-            raise TraceError(f"{what} must be a shape (a sequence of integers), got {checks.show(v)}")
-        return tuple(checks.integer(s, f"{what} entries", 1) for s in v)
-
-    if input_shape is None:
-        return {}
-    if isinstance(input_shape, Mapping):
-        unknown = [k for k in input_shape if k not in names]
-        if unknown:
-            raise TraceError(f"{path} has no input {unknown[0]!r} (inputs: {', '.join(names)})")
-        return {str(k): shape(v, f"input {k!r}") for k, v in input_shape.items()}
-    if isinstance(input_shape, Sequence) and input_shape and all(
-            isinstance(v, Sequence) and not isinstance(v, (str, bytes)) for v in input_shape):
-        if len(input_shape) > len(names):
-            raise TraceError(f"{len(input_shape)} input shapes for {path}, which has {len(names)} input"
-                             f"{'s' if len(names) > 1 else ''} ({', '.join(names)})")
-        return {n: shape(v, f"input {n!r}") for n, v in zip(names, input_shape)}
-    return {names[0]: shape(input_shape, "input shape")}
-
-
 def pin_inputs(model, path: Path, input_shape: object, resolution: tuple[int, int] | None,
                batch: int) -> list[tuple[str, tuple[int, ...]]]:
     """Set every graph input's dimensions (in ``model``); return (name, shape) of each."""
@@ -206,40 +159,12 @@ def pin_inputs(model, path: Path, input_shape: object, resolution: tuple[int, in
         ranked = tt.HasField("shape")
         dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
         shown = "x".join(str(d) if d is not None else (tt.shape.dim[i].dim_param or "?") for i, d in enumerate(dims))
-        want = given.get(vi.name)
-        if want is not None:
-            if ranked and len(want) != len(dims):
-                raise TraceError(f"{path}: input {vi.name!r} has rank {len(dims)} ({shown}); the shape given, "
-                                 f"{'x'.join(map(str, want))}, has rank {len(want)}")
-            bad = [i for i, (w, d) in enumerate(zip(want, dims)) if d is not None and d != w]
-            if bad:
-                raise TraceError(f"{path}: input {vi.name!r} is fixed at {shown}; the shape given, "
-                                 f"{'x'.join(map(str, want))}, differs in dimension {bad[0]} (re-export the model "
-                                 f"with that size, or with dynamic axes)")
-            shape = list(want)
-        else:
-            shape = list(dims)
-            if shape and shape[0] is None:
-                shape[0] = batch
-            elif batch != 1 and shape and shape[0] != batch:
-                raise TraceError(f"{path}: input {vi.name!r} is fixed at batch {shape[0]} ({shown}); batch {batch} "
-                                 f"differs")
-            if resolution is not None and len(shape) == 4:
-                for i, r in zip((2, 3), resolution):
-                    if shape[i] is None:
-                        shape[i] = r
-                    elif shape[i] != r:
-                        raise TraceError(f"{path}: input {vi.name!r} is fixed at {shown}; resolution "
-                                         f"{'x'.join(map(str, resolution))} differs (re-export the model at that "
-                                         f"size, or with dynamic axes)")
-            if not ranked or None in shape:
-                raise TraceError(f"{path}: input {vi.name!r} has a dynamic shape ({shown if ranked else 'unknown'}"
-                                 f"); give its shape: --input-shape (input_shape= in Python)")
-        checks.input_elements(tuple(shape), f"input {vi.name!r}")
+        shape = pin_shape(path, vi.name, dims, shown, given.get(vi.name), batch, resolution, (2, 3),
+                          "re-export the model", ranked)
         del tt.shape.dim[:]
         for s in shape:
             tt.shape.dim.add().dim_value = s
-        pinned.append((vi.name, tuple(shape)))
+        pinned.append((vi.name, shape))
     return pinned
 
 
@@ -250,30 +175,11 @@ _CACHE: dict[tuple, tuple[OnnxLayerTable, tuple]] = {}  # and the external data 
 _CACHE_SIZE = 16
 
 
-def _frozen(v: object) -> object:
-    if isinstance(v, Mapping):
-        return ("dict",) + tuple((str(k), _frozen(x)) for k, x in v.items())
-    if isinstance(v, Sequence) and not isinstance(v, (str, bytes)):
-        return tuple(_frozen(x) for x in v)
-    return v
-
-
 def trace_onnx(model: str | os.PathLike, input_shape: object = None, *, resolution: int | Sequence[int] | None = None,
                batch: int = 1, width: float | None = None, fuse: bool = True, strict: bool = False) -> OnnxLayerTable:
     """The :class:`OnnxLayerTable` of an ONNX file (see the module docstring). Read once per file version,
     input and fusion within a process; each call returns a table of its own."""
-    if width is not None:
-        raise TraceError(f"width scales zoo models; {os.fspath(model)} is an ONNX file with its own widths")
-    batch = checks.integer(batch, "batch", 1, checks.MAX_BATCH)
-    fuse, strict = checks.flag(fuse, "fuse"), checks.flag(strict, "strict")
-    if input_shape is not None and resolution is not None:
-        raise TraceError("give input_shape or resolution, not both")
-    res = None
-    if resolution is not None:
-        r = (resolution, resolution) if not isinstance(resolution, Sequence) else tuple(resolution)
-        if len(r) != 2:
-            raise TraceError(f"resolution must be a positive integer or (H, W), got {checks.show(resolution)}")
-        res = tuple(checks.integer(x, "resolution", 1, checks.MAX_RESOLUTION) for x in r)
+    batch, fuse, strict, res = check_call(model, input_shape, resolution, batch, width, fuse, strict)
     path = onnx_path(model)
     name = os.fspath(model)
     st = path.stat()
@@ -285,15 +191,7 @@ def trace_onnx(model: str | os.PathLike, input_shape: object = None, *, resoluti
             _CACHE.pop(next(iter(_CACHE)))
         _CACHE[key] = (table, tuple((f, _state(f)) for f in external))
     table = replace(table, layers=table.layers.copy(), unsupported=dict(table.unsupported))
-    if table.unsupported:
-        ops = ", ".join(f"{op} {n!r} ({share:.1%} of the graph's bytes)"
-                        for n, op, share in table.unsupported_nodes[:8])
-        more = len(table.unsupported_nodes) - 8
-        text = f"{ops}{f' and {more} more' if more > 0 else ''}"
-        if strict:
-            raise UnsupportedOpError(f"{name}: no counting rule for {text}")
-        warnings.warn(UnsupportedOpWarning(f"{name}: no counting rule for {text}; counted as memory-only (0 MACs, "
-                                           f"their bytes moved)"), stacklevel=3)
+    report_unsupported(table.unsupported_nodes, name, strict)
     return table
 
 

@@ -31,12 +31,12 @@ USER_MODEL_RESOLUTION = 224  # a model file given no shape or resolution runs on
 
 def is_model_spec(name: str) -> bool:
     """Whether ``name`` names a user's model (``file.py:factory``, ``package.module:factory``), not a zoo
-    or library model (``timm:resnet18``) or an ONNX file (``onnx:PATH``, ``PATH.onnx``: data, read by
-    :func:`roofline.trace.onnx_graph.trace_onnx`, never run as code)."""
+    or library model (``timm:resnet18``) or a graph file (``onnx:PATH``, ``PATH.onnx``, ``tflite:PATH``,
+    ``PATH.tflite``: data, read by :func:`roofline.trace.graph_file.trace_graph`, never run as code)."""
     from ..zoo.libraries import is_library_name
-    from .onnx_graph import is_onnx_model
+    from .graph_file import is_graph_file
 
-    return ":" in name and not is_library_name(name) and not is_onnx_model(name)
+    return ":" in name and not is_library_name(name) and not is_graph_file(name)
 
 
 def load_factory(spec: str) -> nn.Module:
@@ -59,13 +59,13 @@ def check_spec(spec: str) -> tuple[str, str]:
 def check_data_spec(spec: str, where: str) -> tuple[str, str]:
     """``spec`` as a data file (a table, a report) may name it: only a model file given by its path
     (``path/to/file.py:factory``, the file existing), never a module to import (``os:abort`` would run
-    whatever that module's function does). ``where`` (``t.csv: line 3``) starts the message. An ONNX file
-    (``onnx:PATH``, ``PATH.onnx``) is data: named as it is, the file existing."""
-    from .onnx_graph import is_onnx_model, onnx_path
+    whatever that module's function does). ``where`` (``t.csv: line 3``) starts the message. A graph file
+    (``onnx:PATH``, ``PATH.onnx``, ``tflite:PATH``, ``PATH.tflite``) is data: named as it is, the file existing."""
+    from .graph_file import graph_path, is_graph_file
 
-    if is_onnx_model(spec):
+    if is_graph_file(spec):
         try:
-            onnx_path(spec)
+            graph_path(spec)
         except TraceError as e:
             raise TraceError(f"{where}: {e}") from None
         return spec, ""

@@ -126,9 +126,11 @@ def resolve(name: str, width: float | None = None) -> tuple[str, float]:
             if m and not m["base"].endswith(("-", "_", " ")) and _base(m["base"]) is not None:
                 base, suffix_width = _base(m["base"]), float(m["w"]) / scale
                 break
-    if base is None and name.strip().lower().endswith(".onnx"):  # an ONNX file where a zoo name is read
-        raise UnknownModelError(f"{name!r} is an ONNX file: it is read where a model is traced (trace, analyze, "
-                                f"report, sweep, pareto; onnx:PATH in a fit table), not built or run")
+    suffix = name.strip().lower().rpartition(".")[2]
+    if base is None and suffix in ("onnx", "tflite"):  # a graph file where a zoo name is read
+        label = {"onnx": "ONNX", "tflite": "TFLite"}[suffix]
+        raise UnknownModelError(f"{name!r} is an {label} file: it is read where a model is traced (trace, analyze, "
+                                f"report, sweep, pareto; {suffix}:PATH in a fit table), not built or run")
     if base is None:
         raise UnknownModelError(f"unknown model {name!r}{closest(key, list_models() + list(_ALIASES))}; "
                                 f"'roofline models' lists them")
