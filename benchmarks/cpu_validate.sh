@@ -5,9 +5,7 @@
 # Usage: bash benchmarks/cpu_validate.sh [output folder, default reports/validation-cpu]
 set -euo pipefail
 out="${1:-reports/validation-cpu}"
-models="mnv1 mnv4-conv-m timm:resnet34 timm:efficientnet_b1 timm:convnext_femto timm:deit_tiny_patch16_224
-        timm:regnety_004 timm:mobilevitv2_050 timm:repvit_m1 timm:fastvit_t8 timm:edgenext_xx_small
-        torchvision:mnasnet1_0"
+models=$(grep -v "^#" "$(dirname "$0")/validate_models.txt")
 default=$(python -c "import torch; print(torch.get_num_threads())")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -189,10 +189,22 @@ def test_an_activation_written_out_is_one_op(tmp_path, pattern, expected):
                  _scalar("half", 0.5, np.float32)]
     path = _save(tmp_path / f"{pattern}.onnx", nodes, [helper.make_tensor_value_info("x", FLOAT, [1, 16, 32])],
                  [helper.make_tensor_value_info("y", FLOAT, [1, 16, 8])], [_init("w", (32, 8))] + inits)
-    fused = roofline.trace(str(path)).layers
-    assert list(fused["op"]) == ["fc"] and list(fused["fused"]) == [expected] and list(fused["macs"]) == [16 * 32 * 8]
-    raw = roofline.trace(str(path), fuse=False).layers
-    assert list(raw["op"]) == ["fc", expected] and list(raw["in_elems"]) == [512, 128]
+    # one op, a row of its own even fused: ONNX Runtime runs the chain as one kernel (QuickGelu, Gelu) after
+    # the matmul or conv, not inside it
+    for fuse in (True, False):
+        rows = roofline.trace(str(path), fuse=fuse).layers
+        assert list(rows["op"]) == ["fc", expected] and list(rows["in_elems"]) == [512, 128]
+        assert list(rows["macs"]) == [16 * 32 * 8, 0] and list(rows["fused"]) == ["", ""]
+
+
+def test_a_single_activation_node_fuses_into_its_conv(tmp_path):
+    for act in ("Relu", "Sigmoid", "HardSwish"):  # ONNX Runtime: Conv with activation=Relu, Sigmoid, HardSwish
+        nodes = [helper.make_node("Conv", ["x", "w"], ["h"], name="/conv/Conv", pads=[1, 1, 1, 1]),
+                 helper.make_node(act, ["h"], ["y"], name=f"/act/{act}")]
+        path = _save(tmp_path / f"{act}.onnx", nodes, [helper.make_tensor_value_info("x", FLOAT, [1, 4, 8, 8])],
+                     [helper.make_tensor_value_info("y", FLOAT, [1, 8, 8, 8])], [_init("w", (8, 4, 3, 3))])
+        rows = roofline.trace(str(path)).layers
+        assert len(rows) == 1 and rows["macs"].iloc[0] == 8 * 8 * 8 * 4 * 9 and rows["fused"].iloc[0] != ""
 
 
 def test_an_op_without_a_rule_is_memory_only_and_listed(tmp_path):

@@ -249,3 +249,15 @@ def test_committed_cpu_reports_reproduce_from_their_profile(threads):
     err = m["predicted_ms"] / m["measured_ms"] - 1
     assert np.median(np.abs(err)) <= 0.15 and np.abs(err).max() <= 0.35
     assert spearman(m["predicted_ms"], m["measured_ms"]) >= 0.9
+
+
+def test_a_layer_without_weights_has_no_channel_or_reuse_term():
+    """A conv whose weights another layer already holds (an exporter merges equal initializers) has no
+    weights of its own: infinite MACs per weight. Its rate is the out and reduction terms' alone, never 0
+    (which made ResNet-34's ONNX file infinitely slow)."""
+    from roofline.hardware import ShapeTerms
+
+    t = ShapeTerms(out_half=100.0, reduction_half=10.0, reuse_half=10.0, channels_half=10.0)
+    f = t.factor(np.array([100.0, 100.0]), np.array([10.0, 10.0]), np.array([np.inf, 10.0]))
+    assert f[0] == pytest.approx(0.25)  # 1 / ((1 + 1) x (1 + 1))
+    assert f[1] == pytest.approx(0.25 / (2 * 2))  # channels = 100 / 10: (1 + 10 / 10) x (1 + 10 / 10)

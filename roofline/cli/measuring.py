@@ -195,6 +195,17 @@ def fit(
         err.print("profile not saved: give -o FILE.yaml to write it")
 
 
+class Exec(str, Enum):
+    eager = "eager"
+    graph = "graph"
+    compile = "compile"
+
+
+class Runtime(str, Enum):
+    torch = "torch"
+    onnxruntime = "onnxruntime"
+
+
 @app.command(cls=_Command)
 def profile(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -213,6 +224,10 @@ def profile(
     allow_noisy: Annotated[bool, typer.Option("--allow-noisy", help="Write the profile even where a figure "
                                               "stayed spread by more than 100 % (a loaded machine); its "
                                               "terms are then unreliable.", metavar="")] = False,
+    runtime: Annotated[Runtime, typer.Option(help="torch (default) or onnxruntime: peaks, op ceilings and "
+                                             "overheads timed through ONNX Runtime's CPU provider (fp32, and int8 "
+                                             "with --dtype fp32,int8), as validate --runtime onnxruntime runs "
+                                             "models.")] = Runtime.torch,
 ) -> None:
     """Measure this machine's peak MAC/s, memory bandwidth, op ceilings and overheads; write a profile.
 
@@ -229,7 +244,8 @@ def profile(
     batches = _parse_ints(batch, "--batch")
     bar, advance = _progress(len(dtypes) * 2 + 2 + (len(batches) + 1 if ceilings else 0), "measuring")
     with bar:
-        run = profile_machine(device, dtypes, threads, quick, ceilings, progress=advance, batches=batches)
+        run = profile_machine(device, dtypes, threads, quick, ceilings, progress=advance, batches=batches,
+                              runtime=runtime.value)
     t = Table(title=f"Measured on {run.machine.get('gpu') or run.machine.get('cpu')} ({device}, "
                     f"{run.machine['threads_used']} thread{'' if run.machine['threads_used'] == 1 else 's'})")
     for c in ("what", "median", "spread", "trials", "how"):
@@ -265,17 +281,6 @@ def profile(
     report.print(f"ridge point ({r.dtype}): {r.ridge_point:.2f} MACs/byte")
     if output is not None:
         _emit(f"# Measured by roofline profile on {run.machine['date']}\n" + profile_to_yaml(prof), output)
-
-
-class Exec(str, Enum):
-    eager = "eager"
-    graph = "graph"
-    compile = "compile"
-
-
-class Runtime(str, Enum):
-    torch = "torch"
-    onnxruntime = "onnxruntime"
 
 
 # validate's terminal table: words with units (CSV and JSON keep the data names)

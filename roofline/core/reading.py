@@ -47,6 +47,14 @@ class Execution(_Text):
     GRAPH = "graph"
 
 
+class Runtime(_Text):
+    """What runs the kernels a profile measures and validate times: ``torch`` (PyTorch) or ``onnxruntime``
+    (ONNX Runtime's CPU provider, on an exported graph)."""
+
+    TORCH = "torch"
+    ONNXRUNTIME = "onnxruntime"
+
+
 MODES = tuple(m.value for m in Mode)
 EXECUTIONS = tuple(e.value for e in Execution)
 
@@ -63,3 +71,11 @@ def parse_execution(execution: Any) -> Execution:
     if isinstance(execution, str) and execution in EXECUTIONS:
         return Execution(execution)
     raise RooflineError(f"unknown execution mode {show(execution)}; use one of {', '.join(EXECUTIONS)}")
+
+
+def parse_runtime(runtime: Any) -> Runtime:
+    """``runtime`` (a :class:`Runtime` or its string) as a :class:`Runtime`; else an error."""
+    names = tuple(r.value for r in Runtime)
+    if isinstance(runtime, str) and runtime in names:
+        return Runtime(runtime)
+    raise InvalidInputError(f"runtime must be one of {', '.join(names)}, got {show(runtime)}")

@@ -166,7 +166,11 @@ class ShapeTerms:
         f = 1.0 / ((1.0 + self.out_half / o) * (1.0 + self.reduction_half / r))
         if reuse is not None and (self.reuse_half or self.channels_half):
             u = np.maximum(np.asarray(reuse, dtype=np.float64), 1.0)
-            f = f / ((1.0 + self.reuse_half / u) * (1.0 + self.channels_half * u / o))  # channels = o / u
+            # channels = o / u; a layer without weights (u infinite: attention's matmuls, a conv whose weights
+            # another layer already holds) has no channel or reuse term
+            with np.errstate(invalid="ignore"):
+                ch = np.where(np.isinf(u), 0.0, self.channels_half * u / o)
+            f = f / ((1.0 + self.reuse_half / u) * (1.0 + ch))
         return f
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,8 +19,12 @@ from .probes import Probe, probes
 from .shape_model import fit_compute, fit_memory
 from .timing import cuda_graph, interleaved_times, spread
 
+if TYPE_CHECKING:
+    from .ort_profile import OrtSessions
+
 # tensors alive at once while probes are interleaved; a larger grid (a large --batch) runs in chunks
 CHUNK_BYTES = 128 << 20
+ORT_RESOLUTION_S = 1e-6  # ONNX Runtime's profile gives each kernel's duration in whole microseconds
 
 
 @dataclass(frozen=True)
@@ -87,9 +92,14 @@ def _chunks(ps: list[Probe], elem: int) -> list[list[Probe]]:
 
 
 def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwidth: float, peak: float,
-                       quick: bool = False, channels_last: bool = False) -> dict[str, ClassFit]:
+                       quick: bool = False, channels_last: bool = False,
+                       sessions: OrtSessions | None = None) -> dict[str, ClassFit]:
     """Per op class, the probes at ``batch`` timed interleaved and fitted. ``bandwidth`` (B/s) is the
-    memory roof of the compute fits; ``peak`` (MAC/s) bounds their ceilings."""
+    memory roof of the compute fits; ``peak`` (MAC/s) bounds their ceilings. With ``sessions``, each probe
+    runs exported, as a profiled ONNX Runtime session (fp32) in a fresh process, interleaved as in PyTorch, and
+    its time is its kernels' time in ONNX Runtime's profile, layout reorders left out (a network converts its
+    layout at its boundaries, a probe around each kernel; a session's own cost per run is the per-inference
+    term)."""
     dev, dt = torch.device(device), TORCH_DTYPES[dtype]
     elem = BYTES_PER_ELEMENT[dtype]
     # on CPU three calls per trial, after the other probes: the first with its weights and input out
@@ -103,6 +113,17 @@ def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwid
     secs, spreads, counts = [], [], []
     with torch.inference_mode(), true_fp32(device if dtype == "fp32" else "cpu"):
         for chunk in _chunks(grid, elem):
+            if sessions is not None:  # the kernels' own times, from ONNX Runtime's profile
+                timed = sessions.kernel_times([(p.make().eval(), p.inputs) for p in chunk], inner, max(3, trials))
+                for t in timed:
+                    med = float(np.median(t))
+                    secs.append(med)
+                    # the profile gives whole microseconds: one of a spread is its resolution, not load (a
+                    # 1.4 µs ReLU read 1-3 µs, a 109 % spread on a quiet machine)
+                    q1, q3 = np.quantile(t, [0.25, 0.75])
+                    spreads.append(max(float(q3 - q1) - ORT_RESOLUTION_S, 0.0) / med if med > 0 else 0.0)
+                    counts.append(len(t))
+                continue
             runs = []
             for p in chunk:
                 module = p.make().to(dev, dt).eval()

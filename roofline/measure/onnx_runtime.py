@@ -48,7 +48,7 @@ def require_ort():
 
 @dataclass(frozen=True)
 class OrtJob:
-    """One ONNX graph to time (:func:`_time_ort_child`) or profile per node (:func:`_profile_ort_child`)."""
+    """One ONNX graph to time (:func:`time_ort_child`) or profile per node (:func:`_profile_ort_child`)."""
 
     path: str
     shapes: list  # each input's pinned shape, in the graph's input order
@@ -57,11 +57,16 @@ class OrtJob:
     warmup: int = 3
 
 
-def _session(job: OrtJob, profile_prefix: str | None = None):
+def open_session(job: OrtJob, profile_prefix: str | None = None, global_threads: bool = False):
+    """A session for ``job`` and its zero inputs. ``global_threads``: the process's global thread pool (set by
+    ``set_global_thread_pool_sizes`` before any session) instead of one of its own."""
     ort = require_ort()
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = int(job.threads)
-    opts.inter_op_num_threads = 1
+    if global_threads:
+        opts.use_per_session_threads = False
+    else:
+        opts.intra_op_num_threads = int(job.threads)
+        opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     if profile_prefix:
         opts.enable_profiling = True
@@ -78,7 +83,7 @@ def _session(job: OrtJob, profile_prefix: str | None = None):
     return s, feeds
 
 
-def _time_ort_child() -> None:
+def time_ort_child() -> None:
     """Entry of a fresh timing process: prints {"times", "faults", "reference"}."""
     from .peaks import reference_rate
 
@@ -86,7 +91,7 @@ def _time_ort_child() -> None:
     import torch
 
     torch.set_num_threads(int(job.threads))  # the reference matmul's threads
-    s, feeds = _session(job)
+    s, feeds = open_session(job)
     for _ in range(job.warmup):
         s.run(None, feeds)
     f0 = minor_faults()
@@ -103,7 +108,7 @@ def _profile_ort_child() -> None:
     """Entry of a fresh profiling process: prints {"nodes": [[name, op, seconds per run], ...]}."""
     job = read_job(OrtJob)
     with tempfile.TemporaryDirectory() as tmp:
-        s, feeds = _session(job, os.path.join(tmp, "ort"))
+        s, feeds = open_session(job, os.path.join(tmp, "ort"))
         for _ in range(job.warmup + job.runs):
             s.run(None, feeds)
         trace = Path(s.end_profiling())
@@ -154,18 +159,21 @@ def match_nodes(a: Analysis, nodes: list[list]) -> tuple[pd.DataFrame, float]:
     return pd.DataFrame(out, columns=LAYER_COLUMNS), (unowned / total if total else 0.0)
 
 
-def export_onnx(module, shape: tuple[int, ...], folder: Path, name: str) -> Path:
-    """``module`` exported by ``torch.onnx.export`` (eval mode, fixed input ``shape``) into ``folder``."""
+def export_onnx(module, shape: tuple[int, ...] | tuple[tuple[int, ...], ...], folder: Path, name: str) -> Path:
+    """``module`` exported by ``torch.onnx.export`` (eval mode, fixed input ``shape``, or one shape per input)
+    into ``folder``."""
     import warnings
 
     import torch
 
     require_ort()
     path = folder / (name.replace(":", "_").replace("/", "_") + ".onnx")
+    shapes = shape if shape and isinstance(shape[0], (tuple, list)) else (shape,)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module.eval(), (torch.zeros(shape),), str(path), dynamo=False, opset_version=17)
+            torch.onnx.export(module.eval(), tuple(torch.zeros(tuple(s)) for s in shapes), str(path), dynamo=False,
+                              opset_version=17)
     except Exception as e:  # the exporter raises many types for a module it cannot export
         raise RooflineError(f"{name} could not be exported to ONNX: {str(e).splitlines()[0][:300]}") from None
     return path
@@ -189,7 +197,7 @@ def time_ort(name: str, a: Analysis, module, batch: int, resolution: int, width:
             module = module if module is not None else build_model(name, width)
             path, shapes = export_onnx(module, shape, Path(tmp), name), [shape]
         job = OrtJob(str(path), [list(s) for s in shapes], runs, threads)
-        out = [run_fresh(_time_ort_child, job, f"timing {name} under ONNX Runtime") for _ in range(processes)]
+        out = [run_fresh(time_ort_child, job, f"timing {name} under ONNX Runtime") for _ in range(processes)]
         if not layers:
             return out, None, 0.0
         prof = OrtJob(job.path, job.shapes, max(3, min(runs, 10)), threads)

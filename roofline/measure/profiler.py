@@ -22,21 +22,28 @@ figure spread by more than 100 % is not written (``ProfileError``) unless the us
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
+from ..core import checks
 from ..core.clock import today as _today
 from ..core.errors import ProfileError, RooflineError
+from ..core.reading import Runtime, parse_runtime
 from ..hardware import BYTES_PER_ELEMENT, Ceilings, Figure, HardwareProfile, KernelCost, Overhead
 from .budget import Budget
 from .ceilings import ClassFit, measure_class_fits
 from .machine import check_device, llc_bytes, machine_facts, torch_threads
-from .overheads import (FRESH_SHARE, FRESH_SHARE_SOURCE, in_context, ladder_sizes, measure_overheads, self_check,
-                        time_networks)
+from .overheads import (CHECK_INPUT, FRESH_SHARE, FRESH_SHARE_SOURCE, LADDER_PROCESSES, CheckNetwork, in_context,
+                        ladder_network, ladder_sizes, measure_overheads, self_check, time_networks)
 from .peaks import REFERENCE_WHAT, measure_bandwidth, measure_conv, measure_matmul, reference_rate
 from .timing import NOISY_SPREAD, PEAK_NOISY_SPREAD, Measurement
+
+if TYPE_CHECKING:
+    from .ort_profile import OrtSessions
 
 __all__ = ["Budget", "ClassFit", "ProfileRun", "check_device", "profile_machine", "to_profile"]
 
@@ -59,6 +66,7 @@ class ProfileRun:
     ceilings_dtype: str = "fp32"
     machine: dict[str, object] = field(default_factory=dict)
     check: dict[str, object] = field(default_factory=dict)  # the self-check (overheads.self_check)
+    runtime: Runtime = Runtime.TORCH
 
     def spreads(self) -> dict[str, float]:
         """Every figure a profile term is made from, with its spread (interquartile range / median); for
@@ -92,27 +100,45 @@ class ProfileRun:
 def profile_machine(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",), threads: int | None = None,
                     quick: bool = False, ceilings: bool = True,
                     progress: Callable[[str], None] | None = None, budget: Budget | None = None,
-                    batches: tuple[int, ...] = (1,), channels_last: bool | None = None) -> ProfileRun:
+                    batches: tuple[int, ...] = (1,), channels_last: bool | None = None,
+                    runtime: Runtime | str = Runtime.TORCH) -> ProfileRun:
     """Measure peak MAC/s per dtype, bandwidth, per-op-class ceilings at ``batches``, the overheads
-    on ``device``, then the self-check."""
+    on ``device``, then the self-check. ``runtime``: ``torch``, or ``onnxruntime`` (CPU only: every figure
+    but bandwidth timed through ONNX Runtime, :mod:`roofline.measure.ort_profile`)."""
     check_device(device)
     for d in dtypes:
         if d not in BYTES_PER_ELEMENT:
             raise RooflineError(f"unknown dtype {d!r}; use one of {', '.join(BYTES_PER_ELEMENT)}")
+    runtime = parse_runtime(runtime)
+    if runtime is Runtime.ONNXRUNTIME:
+        from .ort_profile import DTYPES, require_ort
+
+        if device != "cpu":
+            raise RooflineError("--runtime onnxruntime measures ONNX Runtime's CPU provider: use --device cpu")
+        bad = [d for d in dtypes if d not in DTYPES]
+        if bad:
+            raise RooflineError(f"--runtime onnxruntime measures {' and '.join(DTYPES)}, not {bad[0]}")
+        require_ort()
     for bt in batches:
         if isinstance(bt, bool) or not isinstance(bt, int) or not 1 <= bt <= 4096:
             raise RooflineError(f"--batch must be integers from 1 to 4096, got {bt!r}")
     if threads is not None:
-        from ..core import checks
-
         checks.threads(threads)
-    with torch_threads(threads):
-        return _profile_machine(device, dtypes, quick, ceilings, progress, budget, batches, channels_last)
+    with torch_threads(threads), contextlib.ExitStack() as stack:
+        sessions = None
+        if runtime is Runtime.ONNXRUNTIME:
+            from .ort_profile import OrtSessions
+
+            sessions = stack.enter_context(OrtSessions(torch.get_num_threads()))
+        return _profile_machine(device, dtypes, quick, ceilings, progress, budget, batches, channels_last,
+                                sessions)
 
 
 def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings: bool,
                      progress: Callable[[str], None] | None, budget: Budget | None, batches: tuple[int, ...],
-                     channels_last: bool | None) -> ProfileRun:
+                     channels_last: bool | None, sessions: OrtSessions | None) -> ProfileRun:
+    if sessions is not None:
+        from . import ort_profile as ort
     b = budget or Budget.for_mode(quick, llc_bytes(), device)
     step = progress or (lambda _: None)
     cl = (device == "cuda") if channels_last is None else channels_last
@@ -121,10 +147,10 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
     with torch.inference_mode():
         for d in dtypes:
             step(f"matmul {d}")
-            det = {"matmul": measure_matmul(device, d, b)}
+            det = {"matmul": measure_matmul(device, d, b) if sessions is None else ort.measure_matmul(sessions, d, b)}
             if d != "int8":
                 step(f"conv {d}")
-                det["conv"] = measure_conv(device, d, b)
+                det["conv"] = measure_conv(device, d, b) if sessions is None else ort.measure_conv(sessions, b)
             details[d] = det
             peaks[d] = max(det.values(), key=lambda m: m.value)
         step("bandwidth")
@@ -134,20 +160,34 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
     if ceilings:
         for bt in sorted(set(batches)):
             step(f"op ceilings, batch {bt}")
-            fits[bt] = measure_class_fits(device, cdt, bt, b.trials, triad.value, peaks[cdt].value, quick, cl)
+            fits[bt] = measure_class_fits(device, cdt, bt, b.trials, triad.value, peaks[cdt].value, quick, cl,
+                                          sessions)
     step("overheads")
-    overhead = measure_overheads(device, cdt, b.trials)
-    run = ProfileRun(device, peaks, details, triad, copy, fits, overhead, cdt,
-                     machine_facts(device, torch.get_num_threads()))
+    overhead = (measure_overheads(device, cdt, b.trials) if sessions is None
+                else ort.measure_overheads(sessions, b.trials))
+    machine = machine_facts(device, torch.get_num_threads())
+    if sessions is not None:
+        machine |= {"runtime": ort.runtime_label(), "bandwidth_through": "PyTorch (copy and triad: the memory "
+                    "system is the runtime's too)"}
+    run = ProfileRun(device, peaks, details, triad, copy, fits, overhead, cdt, machine,
+                     runtime=Runtime.TORCH if sessions is None else Runtime.ONNXRUNTIME)
     if fits:
         step("self-check")
-        sizes = ladder_sizes(quick)
-        times, faults = time_networks(device, cdt, b.trials, sizes if device == "cpu" else ())
+        sizes = ladder_sizes(quick) if device == "cpu" else ()
+        graphs = None
+        if sessions is None:
+            times, faults = time_networks(device, cdt, b.trials, sizes)
+        else:
+            nets = {"check": (CheckNetwork().eval(), CHECK_INPUT)} | {
+                f"ladder{hw}": (ladder_network().eval(), (1, 16, hw, hw)) for hw in sizes}
+            times, faults, graphs = ort.time_networks(sessions, nets, b.trials, {
+                k: LADDER_PROCESSES for k in nets if k != "check"})
         if device == "cpu":
             # what a network costs beyond its ops alone, against the profile without that term
             run.overhead["in_context"], run.overhead["in_network"] = in_context(_profile(run, "provisional"),
-                                                                                times, sizes, cdt, faults)
-        run.check = self_check(_profile(run, "check"), times["check"], cdt, faults["check"][0])
+                                                                                times, sizes, cdt, faults, graphs)
+        run.check = self_check(_profile(run, "check"), times["check"], cdt, faults["check"][0],
+                               graphs["check"] if graphs else None)
     if ref0 is not None:
         # validate times the same reference after each model: how fast the machine ran then against now
         ref1 = reference_rate()
@@ -182,8 +222,9 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     if run.device == "cuda" and "fp16" in peaks:
         default = "fp16"
     threads = run.machine.get("threads_used")
+    through = ", ONNX Runtime" if run.runtime is Runtime.ONNXRUNTIME else ""
     desc = (f"{run.machine.get('gpu') or run.machine.get('cpu')} ({run.device}, "
-            f"{threads} thread{'' if threads == 1 else 's'}), measured")
+            f"{threads} thread{'' if threads == 1 else 's'}{through}), measured")
     machine = dict(run.machine)
     machine["copy_bytes_per_s"] = _sig(run.copy.value)
     for d, det in run.peak_details.items():
@@ -200,6 +241,9 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     slow = run.overhead["in_network"].value if "in_network" in run.overhead else 0.0
     in_network = (f"; every rate divided by {1 + slow:.3g}: in a network layers took that times their time alone "
                   f"({run.overhead['in_network'].describe()})" if "in_network" in run.overhead else "")
+    sessions_note = (" as ONNX Runtime sessions (exported, opset 17; one global thread pool, a fresh process), "
+                     "each timed by its kernels in ONNX Runtime's node profile, layout reorders left out"
+                     if run.runtime is Runtime.ONNXRUNTIME else "")
     for bt, fits in sorted(run.ceilings.items()):
         worst = max(fits.values(), key=lambda f: f.median_fit_error)
         ceilings.append(Ceilings(
@@ -208,7 +252,7 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
                 {"elementwise": _sig(fits["activation"].rate / (1 + slow))} if "activation" in fits else {}),
             f"{src}: per op class, seconds = fixed + max(MACs / rate(shape), bytes / bandwidth) (compute) or "
             f"fixed + bytes / rate (memory-only), fitted over {sum(f.shapes for f in fits.values())} probe "
-            f"shapes at batch {bt}, {run.ceilings_dtype}, timed interleaved; worst median fit error "
+            f"shapes at batch {bt}, {run.ceilings_dtype}, timed interleaved{sessions_note}; worst median fit error "
             f"{worst.median_fit_error:.0%} ({worst.op}); per class, its spread (the second largest over its shapes) "
             f"and trials per shape: " + ", ".join(f"{op} {f.spread:.0%} ({f.trials})" for op, f in fits.items())
             + in_network,
@@ -230,6 +274,19 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
         if "graph" not in o:
             kernels["fused"] = KernelCost(kernels["eager"].value, f"assumed equal to the eager per-kernel cost "
                                           f"(not measured: {src} ran eager)", "low", by_op)
+    if "onnxruntime" in o:
+        # one kernel per fused node: the fitted fixed part of its class (one run's own cost taken off) plus
+        # what a kernel costs in a network beyond its time alone
+        extra = o["in_context"].value if "in_context" in o else 0.0
+        by_op = {op: _sig(f.fixed_s + extra) for op, f in fits1.items()}
+        if "activation" in by_op:
+            by_op["elementwise"] = by_op["activation"]
+        how = o["onnxruntime"].describe() + (f"; per op class: the fitted fixed part of its ceiling (each probe's "
+                                             f"kernel time in ONNX Runtime's node profile, layout reorders left "
+                                             f"out) plus {extra * 1e6:.3g} µs in context" if by_op else "")
+        kernels["fused"] = KernelCost(_sig(o["onnxruntime"].value + extra), f"{src}: {how}", "measured", by_op)
+        kernels["eager"] = KernelCost(kernels["fused"].value, f"assumed equal to ONNX Runtime's per-kernel cost "
+                                      f"(not measured: {src} ran ONNX Runtime, not PyTorch eager)", "low", by_op)
     if "graph" in o:
         # under graph replay a kernel's fixed cost is the fitted fixed part of its class (the class fits
         # time graph replays), the chain's average elsewhere

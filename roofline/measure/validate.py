@@ -312,6 +312,11 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
                         f"{torch.get_num_threads()}: per-kernel costs and ceilings may not transfer"]
     else:
         warnings_pre = []
+    through = str(profile.machine.get("runtime", "torch")).split(" ")[0]  # what timed the profile's kernels
+    runs_on = "onnxruntime" if execution == "onnxruntime" else "torch"
+    if profile.kind == "cpu" and "date" in profile.machine and through != runs_on:
+        warnings_pre.append(f"the profile's kernels were timed through {through}, these runs are {runs_on}'s: its "
+                            f"per-kernel costs and ceilings may not transfer (roofline profile --runtime {runs_on})")
     predict = PREDICT_WITH[execution]
     roof = resolve_reading(profile, mode, convention, predict, dtype, batch).roof  # what analyze reads
     run_dtype = roof.dtype if roof.dtype in ("fp32", "fp16", "bf16") else "fp32"

@@ -103,8 +103,12 @@ def count_graph(g: Graph) -> Counted:
                 record(i, "attention", "compute", macs, acts, consts, [node.output[0]],
                        aten="onnx::" + "+".join(nodes[m].op_type for m in members).lower())
             else:
+                # a composite activation is a row of its own: ONNX Runtime fuses a single activation node into
+                # the conv before it (Relu, Clip, Sigmoid, HardSwish: Conv with activation=...), not a chain
+                # that reads its input twice; it runs x * sigmoid(x) as one QuickGelu kernel and the Erf GELU
+                # as one Gelu kernel after the conv (onnxruntime 1.32, CPU provider, optimized graphs read back)
                 members, src, k = grp
-                record(i, k, "elementwise", 0, [src], [], [node.output[0]],
+                record(i, k, "memory", 0, [src], [], [node.output[0]],
                        aten="onnx::" + "+".join(nodes[m].op_type for m in members).lower())
             continue
         if i in skip:

@@ -14,6 +14,11 @@ an ONNX file.
 - Counting: :mod:`roofline.trace.onnx_rules` and :mod:`roofline.trace.onnx_events`; rows by
   :func:`roofline.trace.layers.build_rows`, as for PyTorch. Ops without a rule are memory-only rows, listed
   in ``unsupported`` and, with their share of the graph's bytes, in ``unsupported_nodes``.
+- Fusion is ONNX Runtime's (the runtime an ONNX file is deployed with): a single activation node after a conv
+  or matmul (Relu, Clip, Sigmoid, HardSwish, ...) folds into it, as ONNX Runtime's ``Conv`` with an
+  activation runs it; a composite activation written out (x * sigmoid(x), the Erf GELU) is one row of its
+  own, as ONNX Runtime runs it as one ``QuickGelu`` or ``Gelu`` kernel after the conv (a PyTorch trace folds
+  SiLU and GELU into the layer before them).
 
 ``onnx`` (and ``onnxruntime`` for the fallbacks) are the ``onnx`` extra, imported when a file is read.
 """
