@@ -159,3 +159,12 @@ def test_validate_warns_when_the_profile_timed_another_runtime():
 
     v = validate(["mnv3-s"], MEASURED, runs=2, processes=0, threads=1, layers=False, execution="eager")
     assert any("kernels were timed through onnxruntime, these runs are torch's" in w for w in v.warnings)
+
+
+def test_a_profile_timed_through_onnx_runtime_reads_fused_by_default():
+    # a PyTorch-measured profile reads eager (its probes ran eager); this one's kernels ran fused
+    torch_made = Path(__file__).resolve().parents[1] / "reports/validation-cpu/threads-1/profile-run1.yaml"
+    assert str(roofline.analyze("mnv1", torch_made).latency.execution) == "eager"
+    a = roofline.analyze("mnv1", MEASURED)
+    assert str(a.latency.execution) == "fused" and a.convention.name == "default"
+    assert str(roofline.analyze("mnv1", MEASURED, execution="eager").latency.execution) == "eager"  # on request

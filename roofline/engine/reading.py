@@ -62,6 +62,13 @@ def resolve_execution(convention: str | Convention | None, execution: Execution 
     return conv, execution
 
 
+def _measured_eager(profile: HardwareProfile) -> bool:
+    """Whether the profile measured an eager per-kernel cost (PyTorch's; one timed through ONNX Runtime states
+    its eager cost as assumed, ``low``, and its fused one as measured)."""
+    k = profile.overhead.per_kernel_s.get(Execution.EAGER)
+    return k is not None and k.confidence != "low"
+
+
 def resolve_reading(profile: HardwareProfile, mode: Mode | str = Mode.AUTO, convention: str | Convention | None = None,
                     execution: Execution | str | None = None, dtype: str | None = None, batch: int = 1, *,
                     sweep: bool = False) -> Reading:
@@ -73,9 +80,9 @@ def resolve_reading(profile: HardwareProfile, mode: Mode | str = Mode.AUTO, conv
     f = profile.fitted
     if convention is None and execution is None and f is not None and mode in (Mode.AUTO, Mode.FITTED):
         convention, execution = (f.convention or None), (f.execution or None)
-    elif (execution is None and Execution.EAGER in profile.overhead.per_kernel_s
+    elif (execution is None and _measured_eager(profile)
           and (mode is Mode.CALIBRATED or (mode is Mode.AUTO and profile.reads_calibrated()))):
-        execution = Execution.EAGER
+        execution = Execution.EAGER  # the way its probes ran (a profile timed through ONNX Runtime: fused)
     conv, execution = resolve_execution(convention, execution)
     if sweep:  # calibrated is not a sweep
         if mode is Mode.CALIBRATED:
