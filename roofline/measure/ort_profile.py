@@ -157,7 +157,12 @@ def _kernel_times_child() -> None:
     run of each timed call}."""
     ort = require_ort()
     job = read_job(KernelJob)
-    ort.capi._pybind_state.set_global_thread_pool_sizes(int(job.threads), 1)
+    try:  # onnxruntime's Python binding for CreateEnvWithGlobalThreadPools (1.8 and later)
+        set_pools = ort.capi._pybind_state.set_global_thread_pool_sizes
+    except AttributeError:
+        raise ProfileError(f"onnxruntime {ort.__version__} has no global thread pools to time the probes in; "
+                           f"upgrade it (pip install -U onnxruntime)") from None
+    set_pools(int(job.threads), 1)
     runs = []
     for i, (path, shapes) in enumerate(job.graphs):
         sess, feeds = open_session(OrtJob(path, shapes, 0, job.threads), f"{job.folder}/p{i}", global_threads=True)
