@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 from ..core import units
 from ..core.errors import RooflineError
+from ..core.reading import Runtime
 from ..core.io import check_not_input, check_report_folder, check_writable, report_folder
 
 from .app import (_Command, app, out, err, ValidateFmt, _emit, ModelsArg, GroupOpt, FamilyOpt, FittedOpt, _one_hw,
@@ -201,11 +202,6 @@ class Exec(str, Enum):
     compile = "compile"
 
 
-class Runtime(str, Enum):
-    torch = "torch"
-    onnxruntime = "onnxruntime"
-
-
 @app.command(cls=_Command)
 def profile(
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
@@ -227,7 +223,7 @@ def profile(
     runtime: Annotated[Runtime, typer.Option(help="torch (default) or onnxruntime: peaks, op ceilings and "
                                              "overheads timed through ONNX Runtime's CPU provider (fp32, and int8 "
                                              "with --dtype fp32,int8), as validate --runtime onnxruntime runs "
-                                             "models.")] = Runtime.torch,
+                                             "models.")] = Runtime.TORCH,
 ) -> None:
     """Measure this machine's peak MAC/s, memory bandwidth, op ceilings and overheads; write a profile.
 
@@ -366,11 +362,11 @@ def validate(
         path = write_report(v, output or from_report, runs_table)
         err.print(f"wrote {path}")
         return
-    if runtime is Runtime.onnxruntime and execution is not None:
+    if runtime is Runtime.ONNXRUNTIME and execution is not None:
         raise RooflineError("--exec is how PyTorch runs the models; --runtime onnxruntime runs them under ONNX "
                             "Runtime: give one of them")
-    run_as = "onnxruntime" if runtime is Runtime.onnxruntime else execution.value if execution else (
-        "eager" if runtime is Runtime.torch else None)
+    run_as = "onnxruntime" if runtime is Runtime.ONNXRUNTIME else execution.value if execution else (
+        "eager" if runtime is Runtime.TORCH else None)
     rest, specs = _model_names(models, user_models)  # model files run as given, after the named ones
     names = (expand_models(rest, groups or [], families or []) if rest or groups or families or not specs
              else []) + specs

@@ -285,8 +285,8 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
             best = (err, float(p[0]), float(p[1]))
     _, slow, per_kernel = best
     what = (f"generic synthetic network ({kernels} kernels, inputs 1x16x{{{','.join(map(str, sizes))}}}^2 {dtype}, "
-            f"timed in a fresh process{' under ONNX Runtime' if graphs else ''}), measured = (1 + slowdown) x roofline + fixed costs + kernels x per "
-            f"kernel, fitted over the {len(sizes)} sizes")
+            f"timed in a fresh process{' under ONNX Runtime' if graphs else ''}), measured = (1 + slowdown) x "
+            f"roofline + fixed costs + kernels x per kernel, fitted over the {len(sizes)} sizes")
     # what each term must explain at each size alone (the other fixed), as a share of the measured time
     kernel_share = [(mi - ri * (1 + slow) - si) / mi for mi, ri, si in zip(m, r, rest)]
     slow_share = [(mi - si - ki * per_kernel - ri) / mi for mi, ri, ki, si in zip(m, r, k, rest)]

@@ -214,6 +214,15 @@ def to_profile(run: ProfileRun, name: str, allow_noisy: bool = False) -> Hardwar
     return _profile(run, name)
 
 
+def _by_op(fits: dict[str, ClassFit], extra: float) -> dict[str, float]:
+    """Per op class, its per-kernel cost: the fitted fixed part of its ceiling plus ``extra`` (in context);
+    elementwise ops pay the activation class's."""
+    by_op = {op: _sig(f.fixed_s + extra) for op, f in fits.items()}
+    if "activation" in by_op:
+        by_op["elementwise"] = by_op["activation"]
+    return by_op
+
+
 def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     today = run.machine["date"] if "date" in run.machine else _today()
     src = f"measured by roofline profile on {today}"
@@ -263,9 +272,7 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     o = run.overhead
     if "eager" in o:
         extra = o["in_context"].value if "in_context" in o else 0.0
-        by_op = {op: _sig(f.fixed_s + extra) for op, f in fits1.items()} if run.device == "cpu" else {}
-        if "activation" in by_op:
-            by_op["elementwise"] = by_op["activation"]
+        by_op = _by_op(fits1, extra) if run.device == "cpu" else {}
         how = o["eager"].describe() + (f"; per op class: the fitted fixed part of its ceiling plus "
                                        f"{extra * 1e6:.3g} µs in context ({o['in_context'].describe()})"
                                        if by_op and "in_context" in o else
@@ -275,12 +282,10 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
             kernels["fused"] = KernelCost(kernels["eager"].value, f"assumed equal to the eager per-kernel cost "
                                           f"(not measured: {src} ran eager)", "low", by_op)
     if "onnxruntime" in o:
-        # one kernel per fused node: the fitted fixed part of its class (one run's own cost taken off) plus
-        # what a kernel costs in a network beyond its time alone
+        # one kernel per fused node: the fitted fixed part of its class (its kernel time alone) plus what a
+        # kernel costs in a network beyond that
         extra = o["in_context"].value if "in_context" in o else 0.0
-        by_op = {op: _sig(f.fixed_s + extra) for op, f in fits1.items()}
-        if "activation" in by_op:
-            by_op["elementwise"] = by_op["activation"]
+        by_op = _by_op(fits1, extra)
         how = o["onnxruntime"].describe() + (f"; per op class: the fitted fixed part of its ceiling (each probe's "
                                              f"kernel time in ONNX Runtime's node profile, layout reorders left "
                                              f"out) plus {extra * 1e6:.3g} µs in context" if by_op else "")
@@ -290,9 +295,7 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     if "graph" in o:
         # under graph replay a kernel's fixed cost is the fitted fixed part of its class (the class fits
         # time graph replays), the chain's average elsewhere
-        by_op = {op: _sig(f.fixed_s) for op, f in fits1.items()}
-        if "activation" in by_op:
-            by_op["elementwise"] = by_op["activation"]
+        by_op = _by_op(fits1, 0.0)
         how = o["graph"].describe() + ("; per op class: the fitted fixed part of its ceiling (timed as "
                                        "CUDA-graph replays)" if by_op else "")
         kernels["graph"] = KernelCost(_sig(o["graph"].value), f"{src}: {how}", "measured", by_op)

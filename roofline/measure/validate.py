@@ -246,11 +246,9 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
     Each model is timed in ``processes`` fresh Python processes (default :func:`default_processes`),
     its latency the median of their medians; 0 times it in this process, after whatever ran here
     before (see :mod:`roofline.measure.fresh`)."""
-    from ..trace.onnx_graph import is_onnx_model
-
-    graphs = [m for m in models if is_onnx_model(m)]
     from ..trace.graph_file import graph_format
 
+    graphs = [m for m in models if graph_format(m) == "onnx"]
     tflite = [m for m in models if graph_format(m) == "tflite"]
     if tflite:
         raise RooflineError(f"{tflite[0]} is a TFLite file: validate does not run TFLite graphs under LiteRT yet; "

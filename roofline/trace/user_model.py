@@ -32,7 +32,7 @@ USER_MODEL_RESOLUTION = 224  # a model file given no shape or resolution runs on
 def is_model_spec(name: str) -> bool:
     """Whether ``name`` names a user's model (``file.py:factory``, ``package.module:factory``), not a zoo
     or library model (``timm:resnet18``) or a graph file (``onnx:PATH``, ``PATH.onnx``, ``tflite:PATH``,
-    ``PATH.tflite``: data, read by :func:`roofline.trace.graph_file.trace_graph`, never run as code)."""
+    ``PATH.tflite``: data, read by :func:`roofline.trace.trace`, never run as code)."""
     from ..zoo.libraries import is_library_name
     from .graph_file import is_graph_file
 

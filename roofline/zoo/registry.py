@@ -128,8 +128,8 @@ def resolve(name: str, width: float | None = None) -> tuple[str, float]:
                 break
     suffix = name.strip().lower().rpartition(".")[2]
     if base is None and suffix in ("onnx", "tflite"):  # a graph file where a zoo name is read
-        label = {"onnx": "ONNX", "tflite": "TFLite"}[suffix]
-        raise UnknownModelError(f"{name!r} is an {label} file: it is read where a model is traced (trace, analyze, "
+        label = {"onnx": "an ONNX", "tflite": "a TFLite"}[suffix]
+        raise UnknownModelError(f"{name!r} is {label} file: it is read where a model is traced (trace, analyze, "
                                 f"report, sweep, pareto; {suffix}:PATH in a fit table), not built or run")
     if base is None:
         raise UnknownModelError(f"unknown model {name!r}{closest(key, list_models() + list(_ALIASES))}; "
