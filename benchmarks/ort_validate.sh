@@ -10,7 +10,6 @@
 set -euo pipefail
 out="$(realpath -m "${1:-reports/validation-onnxruntime}")"
 models=$(grep -v "^#" "$(dirname "$0")/validate_models.txt")
-default=$(python -c "import torch; print(torch.get_num_threads())")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/onnx"
@@ -32,17 +31,6 @@ for name in sys.argv[2:]:
     export_onnx(randomize(build_model(name)), (1, 3, r, r), folder, name.replace(":", "-"))
     print(f"exported {name} at {r} px")
 PY
+here="$(cd "$(dirname "$0")" && pwd)"
 cd "$tmp/onnx"  # the report names each model by its file name
-for threads in "$default" 1; do
-  dir="$tmp/threads-$threads"
-  mkdir -p "$dir"
-  for run in 1 2; do
-    roofline profile --runtime onnxruntime --threads "$threads" -o "$dir/profile-run$run.yaml" > /dev/null
-  done
-  roofline validate *.onnx --hw "$dir/profile-run1.yaml" --calibrated --threads "$threads" --runs 20 \
-    --profile-run "$dir/profile-run1.yaml" --profile-run "$dir/profile-run2.yaml" -o "$dir/report" | tail -n 1
-  cp "$dir/profile-run1.yaml" "$dir/profile-run2.yaml" "$dir/report/"
-done
-rm -rf "$out" && mkdir -p "$out"
-for threads in "$default" 1; do mv "$tmp/threads-$threads/report" "$out/threads-$threads"; done
-echo "wrote $out"
+bash "$here/profile_validate.sh" "$out" onnxruntime *.onnx

@@ -64,9 +64,10 @@ def test_validate_runs_an_onnx_file_under_onnx_runtime(tiny_onnx):
 def test_an_onnx_file_refuses_a_pytorch_execution(tiny_onnx):
     with pytest.raises(RooflineError, match="runs under ONNX Runtime, not with --exec eager"):
         validate([str(tiny_onnx)], "pixel6-cpu", execution="eager")
-    with pytest.raises(RooflineError, match="does not run TFLite graphs under LiteRT yet"):
-        validate([str(Path(__file__).parent / "fixtures/tflite/mnv1_025_96_int8.tflite")], "pixel6-cpu")
-    with pytest.raises(RooflineError, match="CPU provider"):
+    with pytest.raises(RooflineError, match="ONNX files or TFLite files, not both"):
+        validate([str(tiny_onnx), str(Path(__file__).parent / "fixtures/tflite/mnv1_025_96_int8.tflite")],
+                 "pixel6-cpu")
+    with pytest.raises(RooflineError, match="runs on the CPU: use --device cpu"):
         validate([str(tiny_onnx)], "pixel6-cpu", device="cuda", execution="onnxruntime")
 
 

@@ -99,7 +99,7 @@ def test_self_check_predicts_the_exported_graph_fused(tmp_path):
     prof = roofline.load_hardware(MEASURED)
     with OrtSessions(1) as s:
         path = s.export(CheckNetwork().eval(), (CHECK_INPUT,), "check")
-        out = self_check(prof, [2e-3] * 5, "fp32", graph=path)
+        out = self_check(prof, [2e-3] * 5, "fp32", graph=f"onnx:{path}")
         a = roofline.analyze(f"onnx:{path}", prof, mode="calibrated", execution="fused")
     assert out["predicted_s"] == pytest.approx(float(f"{a.total_latency_s:.4g}"))
     assert out["measured_s"] == 2e-3 and out["error"] == pytest.approx(round(a.total_latency_s / 2e-3 - 1, 4))

@@ -93,7 +93,7 @@ def test_memory_fit_is_fixed_plus_bytes_over_rate():
 
 
 def test_probes_are_counted_as_the_tracer_counts_layers():
-    from roofline.measure.ceilings import count
+    from roofline.measure.probes import count
     from roofline.measure.probes import probes
 
     grid = list(probes(1))

@@ -220,10 +220,11 @@ def profile(
     allow_noisy: Annotated[bool, typer.Option("--allow-noisy", help="Write the profile even where a figure "
                                               "stayed spread by more than 100 % (a loaded machine); its "
                                               "terms are then unreliable.", metavar="")] = False,
-    runtime: Annotated[Runtime, typer.Option(help="torch (default) or onnxruntime: peaks, op ceilings and "
-                                             "overheads timed through ONNX Runtime's CPU provider (fp32, and int8 "
-                                             "with --dtype fp32,int8), as validate --runtime onnxruntime runs "
-                                             "models.")] = Runtime.TORCH,
+    runtime: Annotated[Runtime, typer.Option(help="torch (default), onnxruntime or litert: peaks, op ceilings "
+                                             "and overheads timed through ONNX Runtime's CPU provider (fp32, and "
+                                             "an int8 peak with --dtype fp32,int8) or LiteRT with XNNPACK (its "
+                                             "ceilings in the first --dtype: fp32, or int8 for quantized "
+                                             "graphs), as validate runs models there.")] = Runtime.TORCH,
 ) -> None:
     """Measure this machine's peak MAC/s, memory bandwidth, op ceilings and overheads; write a profile.
 
@@ -308,9 +309,11 @@ def validate(
     execution: Annotated[Optional[Exec], typer.Option("--exec", help="eager (PyTorch eager), graph (CUDA-graph "
                                             "replay, cuda only) or compile (torch.compile); predicted with "
                                             "the matching execution mode (default eager).")] = None,
-    runtime: Annotated[Optional[Runtime], typer.Option(help="torch (default; an ONNX file: onnxruntime) or "
-                                                       "onnxruntime: ONNX Runtime's CPU provider runs the models, "
-                                                       "PyTorch ones exported first; predicted fused.")] = None,
+    runtime: Annotated[Optional[Runtime], typer.Option(help="torch (default; an ONNX file: onnxruntime, a TFLite "
+                                                       "file: litert), onnxruntime (ONNX Runtime's CPU provider "
+                                                       "runs the models, PyTorch ones exported first) or litert "
+                                                       "(LiteRT with XNNPACK runs TFLite files, end to end); "
+                                                       "predicted fused.")] = None,
     convention: ConventionOpt = None,
     calibrated: CalibratedOpt = False, fitted: FittedOpt = None, resolution: ResolutionOpt = None,
     width: WidthOpt = None,
@@ -362,10 +365,10 @@ def validate(
         path = write_report(v, output or from_report, runs_table)
         err.print(f"wrote {path}")
         return
-    if runtime is Runtime.ONNXRUNTIME and execution is not None:
-        raise RooflineError("--exec is how PyTorch runs the models; --runtime onnxruntime runs them under ONNX "
-                            "Runtime: give one of them")
-    run_as = "onnxruntime" if runtime is Runtime.ONNXRUNTIME else execution.value if execution else (
+    if runtime not in (None, Runtime.TORCH) and execution is not None:
+        raise RooflineError(f"--exec is how PyTorch runs the models; --runtime {runtime.value} runs them under "
+                            f"that runtime: give one of them")
+    run_as = runtime.value if runtime not in (None, Runtime.TORCH) else execution.value if execution else (
         "eager" if runtime is Runtime.TORCH else None)
     rest, specs = _model_names(models, user_models)  # model files run as given, after the named ones
     names = (expand_models(rest, groups or [], families or []) if rest or groups or families or not specs

@@ -48,11 +48,13 @@ class Execution(_Text):
 
 
 class Runtime(_Text):
-    """What runs the kernels a profile measures and validate times: ``torch`` (PyTorch) or ``onnxruntime``
-    (ONNX Runtime's CPU provider, on an exported graph)."""
+    """What runs the kernels a profile measures and validate times: ``torch`` (PyTorch), ``onnxruntime``
+    (ONNX Runtime's CPU provider, on an exported graph) or ``litert`` (LiteRT's interpreter with XNNPACK, on a
+    TFLite graph)."""
 
     TORCH = "torch"
     ONNXRUNTIME = "onnxruntime"
+    LITERT = "litert"
 
 
 MODES = tuple(m.value for m in Mode)

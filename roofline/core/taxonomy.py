@@ -170,6 +170,12 @@ VARIANTS: dict[str, Variant] = {
     "dwconv_mult": Variant("dwconv2d", "a depthwise conv with more output than input channels"),
     # squeeze-excitation's FC layers
     "fc_conv": Variant("fc", "an FC layer run as a 1x1 conv on a 1 x 1 map"),
+    # LiteRT 2.3's XNNPACK ran int8 7x7 depthwise convs at 0.3 GMAC/s, 3x3 and 5x5 ones at 15-18 GMAC/s (56 x 56 x
+    # 64, one thread, the project's 2-core VM): one rate per class cannot hold both
+    "dwconv_large": Variant("dwconv2d", "a depthwise conv of 7x7 taps or more"),
+    # a windowed average pool (3x3, stride 1: NASNet, Inception); LiteRT runs an int8 one on a reference kernel,
+    # 7x a global average pool's time per byte
+    "avgpool": Variant("pool", "an average pool with a window (its output larger than 1 x 1)"),
 }
 
 
@@ -263,19 +269,36 @@ def measured_ops(layers: pd.DataFrame) -> list[str]:
     aten = layers["aten"] if "aten" in layers else [""] * n
     ins = layers["in_shape"] if "in_shape" in layers else [""] * n
     outs = layers["out_shape"] if "out_shape" in layers else [""] * n
-    return [_variant(op, str(a), i, o) for op, a, i, o in zip(layers["op"], aten, ins, outs)]
+    kernels = layers["kernel"] if "kernel" in layers else [""] * n
+    return [_variant(op, str(a), i, o, str(k)) for op, a, i, o, k in zip(layers["op"], aten, ins, outs, kernels)]
 
 
-def _variant(op: str, aten: str, in_shape: Any, out_shape: Any) -> str:
+def _variant(op: str, aten: str, in_shape: Any, out_shape: Any, kernel: str = "") -> str:
     if op == "pool" and "max_pool" in aten:
         return "maxpool"
     if op == "pool" and "mean" in aten:
         return "mean"
+    if op == "pool" and ("avg_pool" in aten or "average_pool" in aten) and _spatial(out_shape) > 1:
+        return "avgpool"
     if op == "dwconv2d" and _channels(out_shape) > _channels(in_shape) > 0:
         return "dwconv_mult"
+    if op == "dwconv2d" and _taps(kernel) >= 49:
+        return "dwconv_large"
     if op == "fc" and "conv" in aten:
         return "fc_conv"
     return op
+
+
+def _spatial(shape: Any) -> int:
+    """Height x width of an ``NxCxHxW`` shape string, 0 when there is none."""
+    parts = str(shape).split("x")
+    return int(parts[2]) * int(parts[3]) if len(parts) == 4 and all(p.isdigit() for p in parts[2:]) else 0
+
+
+def _taps(kernel: str) -> int:
+    """The taps of a ``KxK`` kernel string (49 for ``7x7``), 0 when there is none."""
+    parts = kernel.split("x")
+    return int(parts[0]) * int(parts[1]) if len(parts) == 2 and all(p.isdigit() for p in parts) else 0
 
 
 def _channels(shape: Any) -> int:

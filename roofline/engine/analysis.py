@@ -274,7 +274,9 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
     requires them. ``estimate``: where the reading has no band of its own, also make the calibrated
     estimate (:mod:`roofline.engine.estimate`; another analysis or two of the same model). ``family``:
     the model's family (``mobilenetv2``, ``resnet``) for a fitted profile's family multipliers; by
-    default its architecture's (:mod:`roofline.zoo.families`), none for a user's ``nn.Module``.
+    default its architecture's (:mod:`roofline.zoo.families`), none for a user's ``nn.Module``. ``dtype``:
+    default the profile's, or ``int8`` for a quantized graph file (int8 or uint8 activations) where the profile
+    has an int8 peak.
     """
     profile = load_hardware(hw)
     if family is not None:
@@ -286,6 +288,10 @@ def analyze(model: Any, hw: Any, *, dtype: str | None = None, convention: str | 
         overhead = checks.flag(overhead, "overhead")
     table = model if isinstance(model, LayerTable) else trace(
         model, input_shape, resolution=resolution, batch=batch, width=width, fuse=reading.convention.fused)
+    # a quantized graph file (int8 or uint8 activations: TFLite's int8, ONNX Runtime's U8S8) reads at int8
+    quantized = getattr(table, "dtype", None) in ("int8", "uint8")
+    if dtype is None and quantized and reading.dtype != "int8" and "int8" in profile.peak_macs_per_s:
+        reading = resolve_reading(profile, mode, convention, execution, "int8", first)
     reading = reading.at_batch(profile, table.input_shape[0] if table.input_shape else 1)  # the traced batch
     roof, conv, execution = reading.roof, reading.convention, reading.execution
     if on_chip and profile.on_chip_bytes is None:

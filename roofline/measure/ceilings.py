@@ -12,19 +12,19 @@ import torch
 from torch import nn
 
 from ..core.taxonomy import BYTE_RATE_CLASSES
-from ..engine.shape import ShapeTerms, layer_shapes
+from ..engine.shape import ShapeTerms
 from ..hardware import BYTES_PER_ELEMENT
 from .machine import TORCH_DTYPES, true_fp32
-from .probes import Probe, probes
+from .probes import Probe, count, probes
 from .shape_model import fit_compute, fit_memory
 from .timing import cuda_graph, interleaved_times, spread
 
 if TYPE_CHECKING:
+    from .litert_profile import LiteSessions
     from .ort_profile import OrtSessions
 
 # tensors alive at once while probes are interleaved; a larger grid (a large --batch) runs in chunks
 CHUNK_BYTES = 128 << 20
-ORT_RESOLUTION_S = 1e-6  # ONNX Runtime's profile gives each kernel's duration in whole microseconds
 
 
 @dataclass(frozen=True)
@@ -44,29 +44,6 @@ class ClassFit:
     parallel_at: float = float("inf")  # output elements from which a kernel pays ``parallel_s`` more
     parallel_s: float = 0.0
     trials: int = 0  # the fewest trials of any of its shapes (noisy shapes get more)
-
-
-@dataclass(frozen=True)
-class Counted:
-    """A probe as the tracer counts it: MACs, bytes (weights + input + output), output elements."""
-
-    macs: float
-    bytes: float
-    out_elems: float
-    reduction: float
-    reuse: float
-
-
-def count(p: Probe, elem: int) -> Counted:
-    """The probe's layer counted by ``roofline.trace`` (unfused: one row per aten op)."""
-    from ..trace import trace
-
-    table = trace(p.make(), input_shape=list(p.inputs) if len(p.inputs) > 1 else p.inputs[0], fuse=False)
-    rows = table.layers
-    out, red, reuse = layer_shapes(rows.iloc[:1])
-    return Counted(float(rows["macs"].sum()),
-                   float((rows["weight_elems"] + rows["in_elems"] + rows["out_elems"]).sum() * elem),
-                   float(out[0]), float(red[0]), float(reuse[0]))
 
 
 def _runner(module: nn.Module, xs: tuple[torch.Tensor, ...], device: str, inner: int) -> Callable[[], object]:
@@ -93,13 +70,14 @@ def _chunks(ps: list[Probe], elem: int) -> list[list[Probe]]:
 
 def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwidth: float, peak: float,
                        quick: bool = False, channels_last: bool = False,
-                       sessions: OrtSessions | None = None) -> dict[str, ClassFit]:
+                       sessions: OrtSessions | LiteSessions | None = None) -> dict[str, ClassFit]:
     """Per op class, the probes at ``batch`` timed interleaved and fitted. ``bandwidth`` (B/s) is the
-    memory roof of the compute fits; ``peak`` (MAC/s) bounds their ceilings. With ``sessions``, each probe
-    runs exported, as a profiled ONNX Runtime session (fp32) in a fresh process, interleaved as in PyTorch, and
-    its time is its kernels' time in ONNX Runtime's profile, layout reorders left out (a network converts its
-    layout at its boundaries, a probe around each kernel; a session's own cost per run is the per-inference
-    term)."""
+    memory roof of the compute fits; ``peak`` (MAC/s) bounds their ceilings. With ``sessions``, the probes it
+    ``supports`` run through its runtime, interleaved as in PyTorch, each counted and timed as it says
+    (:class:`~roofline.measure.ort_profile.OrtSessions`: exported, as profiled ONNX Runtime sessions, a probe's
+    time its kernels' time in ONNX Runtime's profile, layout reorders left out; :class:`~roofline.measure.
+    litert_profile.LiteSessions`: one-op TFLite graphs under LiteRT); a session's own cost per run is the
+    per-inference term."""
     dev, dt = torch.device(device), TORCH_DTYPES[dtype]
     elem = BYTES_PER_ELEMENT[dtype]
     # on CPU three calls per trial, after the other probes: the first with its weights and input out
@@ -109,19 +87,21 @@ def measure_class_fits(device: str, dtype: str, batch: int, trials: int, bandwid
     if device == "cpu" and batch >= 16:  # a probe is then 16x its batch-1 work: fewer shapes, one call each
         quick, inner = True, 1
     grid = list(probes(batch, quick))
-    counted = [count(p, elem) for p in grid]
+    if sessions is not None:
+        grid = [p for p in grid if sessions.supports(p)] + list(sessions.extra_probes(batch, quick))
+    counted = [count(p, elem) if sessions is None else sessions.count(p, elem) for p in grid]
     secs, spreads, counts = [], [], []
     with torch.inference_mode(), true_fp32(device if dtype == "fp32" else "cpu"):
         for chunk in _chunks(grid, elem):
-            if sessions is not None:  # the kernels' own times, from ONNX Runtime's profile
-                timed = sessions.kernel_times([(p.make().eval(), p.inputs) for p in chunk], inner, max(3, trials))
-                for t in timed:
+            if sessions is not None:  # timed through the runtime
+                for t, offset in sessions.probe_times(chunk, inner, max(3, trials)):
                     med = float(np.median(t))
-                    secs.append(med)
-                    # the profile gives whole microseconds: one of a spread is its resolution, not load (a
-                    # 1.4 µs ReLU read 1-3 µs, a 109 % spread on a quiet machine)
+                    # less what a call costs besides the probe (LiteRT: a one-copy graph's share); the spread is
+                    # that of what was timed
+                    secs.append(max(med - offset, 1e-9))
+                    # one resolution step of a spread is the timer's, not load
                     q1, q3 = np.quantile(t, [0.25, 0.75])
-                    spreads.append(max(float(q3 - q1) - ORT_RESOLUTION_S, 0.0) / med if med > 0 else 0.0)
+                    spreads.append(max(float(q3 - q1) - sessions.resolution_s, 0.0) / med if med > 0 else 0.0)
                     counts.append(len(t))
                 continue
             runs = []

@@ -64,3 +64,37 @@ def minor_faults() -> int:
     except ImportError:  # not on Windows
         return 0
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+
+
+@dataclasses.dataclass(frozen=True)
+class GraphJob:
+    """One graph file to time in a fresh process, under ONNX Runtime (:func:`roofline.measure.onnx_runtime.
+    time_ort_child`) or LiteRT (:func:`roofline.measure.litert_runtime.time_litert_child`), or to profile per node."""
+
+    path: str
+    shapes: list  # each input's pinned shape, in the graph's input order
+    runs: int
+    threads: int
+    warmup: int = 3
+
+
+def time_runs(run: Callable[[], object], job: GraphJob) -> dict[str, Any]:
+    """In a fresh timing process: ``job.warmup`` untimed calls of ``run``, ``job.runs`` timed ones, the minor page
+    faults per timed call, then the machine's reference matmul at ``job.threads`` threads: {"times", "faults",
+    "reference"}."""
+    import time
+
+    import torch
+
+    from .peaks import reference_rate
+
+    torch.set_num_threads(int(job.threads))  # the reference matmul's threads
+    for _ in range(job.warmup):
+        run()
+    f0 = minor_faults()
+    times = []
+    for _ in range(job.runs):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return {"times": times, "faults": (minor_faults() - f0) / job.runs, "reference": reference_rate()}

@@ -21,8 +21,6 @@ import json
 import os
 import statistics
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +28,7 @@ import pandas as pd
 from ..core.errors import RooflineError
 from ..engine import Analysis
 from .attribution import LAYER_COLUMNS
-from .fresh import minor_faults, read_job
+from .fresh import GraphJob, read_job, time_runs
 
 MISSING = 'running an ONNX file needs the onnx extra: pip install -e ".[onnx]"'
 _NUMPY_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
@@ -46,18 +44,7 @@ def require_ort():
     return onnxruntime
 
 
-@dataclass(frozen=True)
-class OrtJob:
-    """One ONNX graph to time (:func:`time_ort_child`) or profile per node (:func:`_profile_ort_child`)."""
-
-    path: str
-    shapes: list  # each input's pinned shape, in the graph's input order
-    runs: int
-    threads: int
-    warmup: int = 3
-
-
-def open_session(job: OrtJob, profile_prefix: str | None = None, global_threads: bool = False):
+def open_session(job: GraphJob, profile_prefix: str | None = None, global_threads: bool = False):
     """A session for ``job`` and its zero inputs. ``global_threads``: the process's global thread pool (set by
     ``set_global_thread_pool_sizes`` before any session) instead of one of its own."""
     ort = require_ort()
@@ -84,29 +71,16 @@ def open_session(job: OrtJob, profile_prefix: str | None = None, global_threads:
 
 
 def time_ort_child() -> None:
-    """Entry of a fresh timing process: prints {"times", "faults", "reference"}."""
-    from .peaks import reference_rate
-
-    job = read_job(OrtJob)
-    import torch
-
-    torch.set_num_threads(int(job.threads))  # the reference matmul's threads
+    """Entry of a fresh timing process: prints {"times", "faults", "reference"} (:func:`~roofline.measure.fresh.
+    time_runs`)."""
+    job = read_job(GraphJob)
     s, feeds = open_session(job)
-    for _ in range(job.warmup):
-        s.run(None, feeds)
-    f0 = minor_faults()
-    times = []
-    for _ in range(job.runs):
-        t0 = time.perf_counter()
-        s.run(None, feeds)
-        times.append(time.perf_counter() - t0)
-    faults = (minor_faults() - f0) / job.runs
-    print(json.dumps({"times": times, "faults": faults, "reference": reference_rate()}))
+    print(json.dumps(time_runs(lambda: s.run(None, feeds), job)))
 
 
 def _profile_ort_child() -> None:
     """Entry of a fresh profiling process: prints {"nodes": [[name, op, seconds per run], ...]}."""
-    job = read_job(OrtJob)
+    job = read_job(GraphJob)
     with tempfile.TemporaryDirectory() as tmp:
         s, feeds = open_session(job, os.path.join(tmp, "ort"))
         for _ in range(job.warmup + job.runs):
@@ -196,11 +170,11 @@ def time_ort(name: str, a: Analysis, module, batch: int, resolution: int, width:
             shape = (batch, 3, resolution, resolution)
             module = module if module is not None else build_model(name, width)
             path, shapes = export_onnx(module, shape, Path(tmp), name), [shape]
-        job = OrtJob(str(path), [list(s) for s in shapes], runs, threads)
+        job = GraphJob(str(path), [list(s) for s in shapes], runs, threads)
         out = [run_fresh(time_ort_child, job, f"timing {name} under ONNX Runtime") for _ in range(processes)]
         if not layers:
             return out, None, 0.0
-        prof = OrtJob(job.path, job.shapes, max(3, min(runs, 10)), threads)
+        prof = GraphJob(job.path, job.shapes, max(3, min(runs, 10)), threads)
         nodes = run_fresh(_profile_ort_child, prof, f"profiling {name}'s nodes under ONNX Runtime")["nodes"]
     frame, unowned = match_nodes(a, nodes)
     return out, frame, unowned

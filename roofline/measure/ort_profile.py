@@ -33,9 +33,12 @@ import torch
 from torch import nn
 
 from ..core.errors import ProfileError, RooflineError
+from ..core.reading import Runtime
 from .budget import Budget
 from .fresh import read_job, run_fresh
-from .onnx_runtime import OrtJob, export_onnx, open_session, require_ort, time_ort_child
+from .fresh import GraphJob
+from .onnx_runtime import export_onnx, open_session, require_ort, time_ort_child
+from .probes import Probe
 from .timing import PEAK_NOISY_SPREAD, Measurement, fixed_cost, interleaved_times, rate, steady_times
 
 DTYPES = ("fp32", "int8")
@@ -59,9 +62,18 @@ def kernel_chain() -> nn.Sequential:
 
 class OrtSessions:
     """Modules exported into one temporary folder and run as ONNX Runtime sessions at ``threads`` threads.
-    Use as a context manager: the folder goes when it closes."""
+    Use as a context manager: the folder goes when it closes. The profiler measures through it as through
+    :class:`roofline.measure.litert_profile.LiteSessions`: the same methods."""
 
-    def __init__(self, threads: int):
+    runtime = Runtime.ONNXRUNTIME
+    check_network = None  # the self-check's network is CheckNetwork itself, exported
+    # ONNX Runtime's profile gives each kernel's duration in whole microseconds: one of a spread is its
+    # resolution, not load (a 1.4 µs ReLU read 1-3 µs, a 109 % spread on a quiet machine)
+    resolution_s = 1e-6
+    probes_note = (" as ONNX Runtime sessions (exported, opset 17; one global thread pool, a fresh process), "
+                   "each timed by its kernels in ONNX Runtime's node profile, layout reorders left out")
+
+    def __init__(self, threads: int, dtype: str = "fp32"):
         require_ort()
         self.threads = int(threads)
         self._tmp = tempfile.TemporaryDirectory(prefix="roofline-ort-")
@@ -80,7 +92,7 @@ class OrtSessions:
 
     def runner(self, path: Path, shapes: tuple[tuple[int, ...], ...], inner: int = 1) -> Callable[[], None]:
         """``inner`` runs of the graph at ``path`` on zeros of ``shapes``."""
-        sess, feeds = open_session(OrtJob(str(path), [list(s) for s in shapes], 0, self.threads))
+        sess, feeds = open_session(GraphJob(str(path), [list(s) for s in shapes], 0, self.threads))
 
         def run() -> None:
             for _ in range(inner):
@@ -104,6 +116,43 @@ class OrtSessions:
     def empty_runner(self, inner: int = 1) -> Callable[[], None]:
         """A one-node graph (x + x on 1x16x8x8 fp32): what one ``run`` costs besides its kernels."""
         return self.module_runner(_Add(), ((1, 16, 8, 8),), inner)
+
+    # what the profiler measures through (the same methods as LiteSessions)
+    def label(self) -> str:
+        return runtime_label()
+
+    def supports(self, p: Probe) -> bool:
+        return True
+
+    def extra_probes(self, batch: int, quick: bool) -> list[Probe]:
+        return []  # the PyTorch grid's classes only (the committed ONNX Runtime reports were made so)
+
+    def count(self, p: Probe, elem: int):
+        from .probes import count
+
+        return count(p, elem)
+
+    def probe_times(self, chunk: list[Probe], inner: int, trials: int) -> list[tuple[list[float], float]]:
+        """Each probe's kernel seconds per run, and 0 to take off them (a run's own cost is not in them)."""
+        return [(t, 0.0) for t in self.kernel_times([(p.make().eval(), p.inputs) for p in chunk], inner, trials)]
+
+    def measure_matmul(self, dtype: str, b: Budget) -> Measurement:
+        return measure_matmul(self, dtype, b)
+
+    def measure_conv(self, dtype: str, b: Budget) -> Measurement:
+        return measure_conv(self, b)
+
+    def measure_overheads(self, trials: int) -> dict[str, Measurement]:
+        return measure_overheads(self, trials)
+
+    def time_networks(self, sizes: tuple[int, ...], trials: int, processes: int
+                      ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, str]]:
+        from .overheads import CHECK_INPUT, CheckNetwork, ladder_network
+
+        nets = {"check": (CheckNetwork().eval(), CHECK_INPUT)} | {
+            f"ladder{hw}": (ladder_network().eval(), (1, 16, hw, hw)) for hw in sizes}
+        times, faults, paths = time_networks(self, nets, trials, {k: processes for k in nets if k != "check"})
+        return times, faults, {k: f"onnx:{p}" for k, p in paths.items()}
 
 
 # nodes ONNX Runtime adds to convert a graph's edges to and from its blocked NCHWc layout: a network pays them
@@ -165,7 +214,7 @@ def _kernel_times_child() -> None:
     set_pools(int(job.threads), 1)
     runs = []
     for i, (path, shapes) in enumerate(job.graphs):
-        sess, feeds = open_session(OrtJob(path, shapes, 0, job.threads), f"{job.folder}/p{i}", global_threads=True)
+        sess, feeds = open_session(GraphJob(path, shapes, 0, job.threads), f"{job.folder}/p{i}", global_threads=True)
         runs.append(KernelTimer(sess, feeds, job.inner))
     interleaved_times(runs, job.trials, 1, "cpu")
     print(json.dumps({"times": [r.seconds()[1:] for r in runs]}))  # the first call warmed up
@@ -229,7 +278,7 @@ def time_networks(s: OrtSessions, networks: dict[str, tuple[nn.Module, tuple[int
     for key, (module, shape) in networks.items():
         paths[key] = s.export(module, (shape,), key)
         for _ in range(processes.get(key, 1)):
-            r = run_fresh(time_ort_child, OrtJob(str(paths[key]), [list(shape)], max(5, trials), s.threads),
+            r = run_fresh(time_ort_child, GraphJob(str(paths[key]), [list(shape)], max(5, trials), s.threads),
                           f"timing the synthetic network {key} under ONNX Runtime", ProfileError)
             times.setdefault(key, []).extend(r["times"])
             faults.setdefault(key, []).append(r["faults"])

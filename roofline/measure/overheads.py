@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -230,7 +229,7 @@ def _time_network_child() -> None:
 
 
 def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: tuple[int, ...], dtype: str,
-               faults: dict[str, list[float]] | None = None, graphs: dict[str, Path] | None = None
+               faults: dict[str, list[float]] | None = None, graphs: dict[str, str] | None = None
                ) -> tuple[Measurement, Measurement]:
     """What layers cost in a network beyond their cost alone, from the ladder network's measured
     ``times`` at ``sizes`` against what ``profile`` (without these terms) predicts:
@@ -249,8 +248,8 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
     mean, at the profile's cost per fresh byte), not the profile's average share: which trim state a
     process settles in is not what these terms measure.
 
-    ``graphs`` (key ``ladder<size>`` -> ONNX file): the networks ran under ONNX Runtime; each is predicted
-    from its ONNX graph, fused."""
+    ``graphs`` (key ``ladder<size>`` -> ``onnx:PATH`` or ``tflite:PATH``): the networks ran under that graph's
+    runtime; each is predicted from its graph, fused."""
     import mmap
 
     from ..engine import analyze
@@ -259,8 +258,7 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
     rows, meds, kernels = [], [], 0
     for hw in sizes:
         a = (analyze(net, profile, input_shape=(1, 16, hw, hw), mode="calibrated", execution="eager")
-             if graphs is None else analyze(f"onnx:{graphs[f'ladder{hw}']}", profile, mode="calibrated",
-                                            execution="fused"))
+             if graphs is None else analyze(graphs[f"ladder{hw}"], profile, mode="calibrated", execution="fused"))
         kernels = int(a.layers["kernels"].sum())
         roof = float(a.layers["roofline_s"].sum())
         rest = a.total_latency_s - roof
@@ -285,7 +283,7 @@ def in_context(profile: HardwareProfile, times: dict[str, list[float]], sizes: t
             best = (err, float(p[0]), float(p[1]))
     _, slow, per_kernel = best
     what = (f"generic synthetic network ({kernels} kernels, inputs 1x16x{{{','.join(map(str, sizes))}}}^2 {dtype}, "
-            f"timed in a fresh process{' under ONNX Runtime' if graphs else ''}), measured = (1 + slowdown) x "
+            f"timed in a fresh process{_under(graphs)}), measured = (1 + slowdown) x "
             f"roofline + fixed costs + kernels x per kernel, fitted over the {len(sizes)} sizes")
     # what each term must explain at each size alone (the other fixed), as a share of the measured time
     kernel_share = [(mi - ri * (1 + slow) - si) / mi for mi, ri, si in zip(m, r, rest)]
@@ -304,22 +302,31 @@ def _share_spread(shares: list[float]) -> float:
     return float(q[1] - q[0])
 
 
+def _under(graphs: dict[str, str] | None) -> str:
+    if not graphs:
+        return ""
+    return " under LiteRT" if next(iter(graphs.values())).startswith("tflite:") else " under ONNX Runtime"
+
+
 def self_check(profile: HardwareProfile, times: list[float], dtype: str, faults: float | None = None,
-               graph: Path | None = None) -> dict[str, object]:
+               graph: str | None = None, network: str | None = None) -> dict[str, object]:
     """The finished profile's prediction for the check network (``CheckNetwork``, never measured whole
     while profiling) against its measured ``times``: the profile's error on a network it has not seen.
-    ``graph``: the network ran under ONNX Runtime as this ONNX file (predicted from it, fused)."""
+    ``graph`` (``onnx:PATH`` or ``tflite:PATH``): the network ran under that graph's runtime (predicted from the
+    graph, fused); ``network``: what it is, where not ``CheckNetwork``."""
     import mmap
 
     from ..engine import analyze
 
     a = (analyze(CheckNetwork().eval(), profile, input_shape=CHECK_INPUT, mode="calibrated", execution="eager")
-         if graph is None else analyze(f"onnx:{graph}", profile, mode="calibrated", execution="fused"))
+         if graph is None else analyze(graph, profile, mode="calibrated", execution="fused"))
     predicted, kernels = a.total_latency_s, int(a.layers["kernels"].sum())
     m = seconds(times, "check network")
-    how = "eager" if graph is None else "exported to ONNX, fused, under ONNX Runtime"
-    out = {"network": f"synthetic hybrid (convs with hard-swish, 2 transformer blocks; {kernels} kernels), "
-                      f"input {'x'.join(map(str, CHECK_INPUT))} {dtype}, {how}, timed in a fresh process",
+    how = ("eager" if graph is None else "written as a TFLite graph, under LiteRT" if graph.startswith("tflite:")
+           else "exported to ONNX, fused, under ONNX Runtime")
+    what = network or "synthetic hybrid (convs with hard-swish, 2 transformer blocks"
+    out = {"network": f"{what}; {kernels} kernels), input {'x'.join(map(str, CHECK_INPUT))} {dtype}, {how}, "
+                      f"timed in a fresh process",
            "predicted_s": float(f"{predicted:.4g}"), "measured_s": float(f"{m.value:.4g}"),
            "error": round(predicted / m.value - 1.0, 4), "spread": round(m.spread, 4)}
     if faults is not None and profile.kind == "cpu":

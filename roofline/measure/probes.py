@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..engine.shape import layer_shapes
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -149,3 +151,31 @@ def probes(batch: int, quick: bool = False) -> Iterator[Probe]:
         yield Probe("norm", lambda c=c: nn.LayerNorm(c), ((b, n, c),))
     for h, n, _ in pick(_HEADS):
         yield Probe("softmax", _Softmax, ((b, h, n, n),))
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A probe as the tracer counts it: MACs, bytes (weights + input + output), output elements."""
+
+    macs: float
+    bytes: float
+    out_elems: float
+    reduction: float
+    reuse: float
+
+
+def count(p: Probe, elem: int) -> Counted:
+    """The probe's layer counted by ``roofline.trace`` (unfused: one row per aten op)."""
+    from ..trace import trace
+
+    return count_table(trace(p.make(), input_shape=list(p.inputs) if len(p.inputs) > 1 else p.inputs[0], fuse=False),
+                       elem)
+
+
+def count_table(table, elem: int) -> Counted:
+    """A probe's traced layers (a PyTorch module's, or a graph file's) as one :class:`Counted`."""
+    rows = table.layers
+    out, red, reuse = layer_shapes(rows.iloc[:1])
+    return Counted(float(rows["macs"].sum()),
+                   float((rows["weight_elems"] + rows["in_elems"] + rows["out_elems"]).sum() * elem),
+                   float(out[0]), float(red[0]), float(reuse[0]))

@@ -37,12 +37,13 @@ from ..hardware import BYTES_PER_ELEMENT, Ceilings, Figure, HardwareProfile, Ker
 from .budget import Budget
 from .ceilings import ClassFit, measure_class_fits
 from .machine import check_device, llc_bytes, machine_facts, torch_threads
-from .overheads import (CHECK_INPUT, FRESH_SHARE, FRESH_SHARE_SOURCE, LADDER_PROCESSES, CheckNetwork, in_context,
-                        ladder_network, ladder_sizes, measure_overheads, self_check, time_networks)
+from .overheads import (FRESH_SHARE, FRESH_SHARE_SOURCE, LADDER_PROCESSES, in_context, ladder_sizes,
+                        measure_overheads, self_check, time_networks)
 from .peaks import REFERENCE_WHAT, measure_bandwidth, measure_conv, measure_matmul, reference_rate
 from .timing import NOISY_SPREAD, PEAK_NOISY_SPREAD, Measurement
 
 if TYPE_CHECKING:
+    from .litert_profile import LiteSessions
     from .ort_profile import OrtSessions
 
 __all__ = ["Budget", "ClassFit", "ProfileRun", "check_device", "profile_machine", "to_profile"]
@@ -67,6 +68,7 @@ class ProfileRun:
     machine: dict[str, object] = field(default_factory=dict)
     check: dict[str, object] = field(default_factory=dict)  # the self-check (overheads.self_check)
     runtime: Runtime = Runtime.TORCH
+    probes_note: str = ""  # how the probes ran, where not as PyTorch modules
 
     def spreads(self) -> dict[str, float]:
         """Every figure a profile term is made from, with its spread (interquartile range / median); for
@@ -110,15 +112,16 @@ def profile_machine(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",), th
         if d not in BYTES_PER_ELEMENT:
             raise RooflineError(f"unknown dtype {d!r}; use one of {', '.join(BYTES_PER_ELEMENT)}")
     runtime = parse_runtime(runtime)
-    if runtime is Runtime.ONNXRUNTIME:
-        from .ort_profile import DTYPES, require_ort
-
+    if runtime is not Runtime.TORCH:
+        mod = _runtime_module(runtime)
         if device != "cpu":
-            raise RooflineError("--runtime onnxruntime measures ONNX Runtime's CPU provider: use --device cpu")
-        bad = [d for d in dtypes if d not in DTYPES]
+            raise RooflineError(f"--runtime {runtime.value} measures the runtime on this CPU: use --device cpu")
+        bad = [d for d in dtypes if d not in mod.DTYPES]
         if bad:
-            raise RooflineError(f"--runtime onnxruntime measures {' and '.join(DTYPES)}, not {bad[0]}")
-        require_ort()
+            raise RooflineError(f"--runtime {runtime.value} measures {' and '.join(mod.DTYPES)}, not {bad[0]}")
+    if ceilings and runtime is not Runtime.LITERT and not [d for d in dtypes if d != "int8"]:
+        raise RooflineError(f"op ceilings are measured in a float dtype through {runtime.value} (its int8 figure is "
+                            f"a peak): give --dtype fp32,int8, or --no-ceilings")
     for bt in batches:
         if isinstance(bt, bool) or not isinstance(bt, int) or not 1 <= bt <= 4096:
             raise RooflineError(f"--batch must be integers from 1 to 4096, got {bt!r}")
@@ -130,15 +133,30 @@ def profile_machine(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",), th
             from .ort_profile import OrtSessions
 
             sessions = stack.enter_context(OrtSessions(torch.get_num_threads()))
+        elif runtime is Runtime.LITERT:  # one dtype per profile: its ceilings' (the first --dtype)
+            from .litert_profile import LiteSessions
+
+            sessions = stack.enter_context(LiteSessions(torch.get_num_threads(), dtypes[0]))
         return _profile_machine(device, dtypes, quick, ceilings, progress, budget, batches, channels_last,
                                 sessions)
 
 
+def _runtime_module(runtime: Runtime):
+    """The module that measures through ``runtime`` (its ``DTYPES``), after checking that it is installed."""
+    if runtime is Runtime.ONNXRUNTIME:
+        from . import ort_profile as mod
+
+        mod.require_ort()
+    else:
+        from . import litert_profile as mod
+
+        mod.require_litert()
+    return mod
+
+
 def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings: bool,
                      progress: Callable[[str], None] | None, budget: Budget | None, batches: tuple[int, ...],
-                     channels_last: bool | None, sessions: OrtSessions | None) -> ProfileRun:
-    if sessions is not None:
-        from . import ort_profile as ort
+                     channels_last: bool | None, sessions: OrtSessions | LiteSessions | None) -> ProfileRun:
     b = budget or Budget.for_mode(quick, llc_bytes(), device)
     step = progress or (lambda _: None)
     cl = (device == "cuda") if channels_last is None else channels_last
@@ -147,15 +165,17 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
     with torch.inference_mode():
         for d in dtypes:
             step(f"matmul {d}")
-            det = {"matmul": measure_matmul(device, d, b) if sessions is None else ort.measure_matmul(sessions, d, b)}
-            if d != "int8":
+            det = {"matmul": measure_matmul(device, d, b) if sessions is None else sessions.measure_matmul(d, b)}
+            if d != "int8" or (sessions is not None and sessions.runtime is Runtime.LITERT):
                 step(f"conv {d}")
-                det["conv"] = measure_conv(device, d, b) if sessions is None else ort.measure_conv(sessions, b)
+                det["conv"] = measure_conv(device, d, b) if sessions is None else sessions.measure_conv(d, b)
             details[d] = det
             peaks[d] = max(det.values(), key=lambda m: m.value)
         step("bandwidth")
         triad, copy = measure_bandwidth(device, b)
-    cdt = next((d for d in dtypes if d != "int8"), "fp32")
+    # the ceilings' dtype: the first float one (LiteRT: the first, int8 for a profile of quantized graphs)
+    cdt = dtypes[0] if sessions is not None and sessions.runtime is Runtime.LITERT else next(
+        (d for d in dtypes if d != "int8"), "fp32")
     fits: dict[int, dict[str, ClassFit]] = {}
     if ceilings:
         for bt in sorted(set(batches)):
@@ -163,14 +183,14 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
             fits[bt] = measure_class_fits(device, cdt, bt, b.trials, triad.value, peaks[cdt].value, quick, cl,
                                           sessions)
     step("overheads")
-    overhead = (measure_overheads(device, cdt, b.trials) if sessions is None
-                else ort.measure_overheads(sessions, b.trials))
+    overhead = measure_overheads(device, cdt, b.trials) if sessions is None else sessions.measure_overheads(b.trials)
     machine = machine_facts(device, torch.get_num_threads())
     if sessions is not None:
-        machine |= {"runtime": ort.runtime_label(), "bandwidth_through": "PyTorch (copy and triad: the memory "
+        machine |= {"runtime": sessions.label(), "bandwidth_through": "PyTorch (copy and triad: the memory "
                     "system is the runtime's too)"}
     run = ProfileRun(device, peaks, details, triad, copy, fits, overhead, cdt, machine,
-                     runtime=Runtime.TORCH if sessions is None else Runtime.ONNXRUNTIME)
+                     runtime=Runtime.TORCH if sessions is None else sessions.runtime,
+                     probes_note="" if sessions is None else sessions.probes_note)
     if fits:
         step("self-check")
         sizes = ladder_sizes(quick) if device == "cpu" else ()
@@ -178,16 +198,13 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
         if sessions is None:
             times, faults = time_networks(device, cdt, b.trials, sizes)
         else:
-            nets = {"check": (CheckNetwork().eval(), CHECK_INPUT)} | {
-                f"ladder{hw}": (ladder_network().eval(), (1, 16, hw, hw)) for hw in sizes}
-            times, faults, graphs = ort.time_networks(sessions, nets, b.trials, {
-                k: LADDER_PROCESSES for k in nets if k != "check"})
+            times, faults, graphs = sessions.time_networks(sizes, b.trials, LADDER_PROCESSES)
         if device == "cpu":
             # what a network costs beyond its ops alone, against the profile without that term
             run.overhead["in_context"], run.overhead["in_network"] = in_context(_profile(run, "provisional"),
                                                                                 times, sizes, cdt, faults, graphs)
         run.check = self_check(_profile(run, "check"), times["check"], cdt, faults["check"][0],
-                               graphs["check"] if graphs else None)
+                               graphs["check"] if graphs else None, sessions.check_network if sessions else None)
     if ref0 is not None:
         # validate times the same reference after each model: how fast the machine ran then against now
         ref1 = reference_rate()
@@ -231,7 +248,7 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     if run.device == "cuda" and "fp16" in peaks:
         default = "fp16"
     threads = run.machine.get("threads_used")
-    through = ", ONNX Runtime" if run.runtime is Runtime.ONNXRUNTIME else ""
+    through = {Runtime.ONNXRUNTIME: ", ONNX Runtime", Runtime.LITERT: ", LiteRT"}.get(run.runtime, "")
     desc = (f"{run.machine.get('gpu') or run.machine.get('cpu')} ({run.device}, "
             f"{threads} thread{'' if threads == 1 else 's'}{through}), measured")
     machine = dict(run.machine)
@@ -250,9 +267,7 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     slow = run.overhead["in_network"].value if "in_network" in run.overhead else 0.0
     in_network = (f"; every rate divided by {1 + slow:.3g}: in a network layers took that times their time alone "
                   f"({run.overhead['in_network'].describe()})" if "in_network" in run.overhead else "")
-    sessions_note = (" as ONNX Runtime sessions (exported, opset 17; one global thread pool, a fresh process), "
-                     "each timed by its kernels in ONNX Runtime's node profile, layout reorders left out"
-                     if run.runtime is Runtime.ONNXRUNTIME else "")
+    sessions_note = run.probes_note
     for bt, fits in sorted(run.ceilings.items()):
         worst = max(fits.values(), key=lambda f: f.median_fit_error)
         ceilings.append(Ceilings(
@@ -281,17 +296,20 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
         if "graph" not in o:
             kernels["fused"] = KernelCost(kernels["eager"].value, f"assumed equal to the eager per-kernel cost "
                                           f"(not measured: {src} ran eager)", "low", by_op)
-    if "onnxruntime" in o:
+    for key, rt, probe in (("onnxruntime", "ONNX Runtime", "kernel time in ONNX Runtime's node profile, layout "
+                                                             "reorders left out"),
+                           ("litert", "LiteRT", "op: what one more copy of it cost in a graph under LiteRT")):
+        if key not in o:
+            continue
         # one kernel per fused node: the fitted fixed part of its class (its kernel time alone) plus what a
         # kernel costs in a network beyond that
         extra = o["in_context"].value if "in_context" in o else 0.0
         by_op = _by_op(fits1, extra)
-        how = o["onnxruntime"].describe() + (f"; per op class: the fitted fixed part of its ceiling (each probe's "
-                                             f"kernel time in ONNX Runtime's node profile, layout reorders left "
-                                             f"out) plus {extra * 1e6:.3g} µs in context" if by_op else "")
-        kernels["fused"] = KernelCost(_sig(o["onnxruntime"].value + extra), f"{src}: {how}", "measured", by_op)
-        kernels["eager"] = KernelCost(kernels["fused"].value, f"assumed equal to ONNX Runtime's per-kernel cost "
-                                      f"(not measured: {src} ran ONNX Runtime, not PyTorch eager)", "low", by_op)
+        how = o[key].describe() + (f"; per op class: the fitted fixed part of its ceiling (each probe's {probe}) "
+                                   f"plus {extra * 1e6:.3g} µs in context" if by_op else "")
+        kernels["fused"] = KernelCost(_sig(o[key].value + extra), f"{src}: {how}", "measured", by_op)
+        kernels["eager"] = KernelCost(kernels["fused"].value, f"assumed equal to {rt}'s per-kernel cost "
+                                      f"(not measured: {src} ran {rt}, not PyTorch eager)", "low", by_op)
     if "graph" in o:
         # under graph replay a kernel's fixed cost is the fitted fixed part of its class (the class fits
         # time graph replays), the chain's average elsewhere

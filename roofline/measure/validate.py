@@ -43,10 +43,11 @@ from .machine import TORCH_DTYPES, check_device, torch_threads
 from .peaks import reference_rate
 from .timing import NOISY_SPREAD, cuda_graph, spread
 
-EXECS = ("eager", "graph", "compile", "onnxruntime")
+EXECS = ("eager", "graph", "compile", "onnxruntime", "litert")
+GRAPH_EXECS = ("onnxruntime", "litert")  # runtimes that run a graph file (validated in measure/runtimes.py)
 WARMUP = 3  # untimed runs before the timed ones
 PREDICT_WITH = {"eager": Execution.EAGER, "graph": Execution.GRAPH, "compile": Execution.FUSED,  # analyze's
-                "onnxruntime": Execution.FUSED}
+                "onnxruntime": Execution.FUSED, "litert": Execution.FUSED}
 # --save-band: an 80 % band needs this many models. With n models even the widest band the runs give (their
 # lowest to highest measured / predicted) holds a new model's ratio with probability (n - 1) / (n + 1)
 # (conformal, exchangeable models): under 80 % below 9 models
@@ -239,36 +240,22 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
     """Run each model for real on ``device`` and compare with its prediction on ``hw`` (at ``resolution``
     and ``width`` where given, else each model's own).
 
-    ``execution``: eager, graph, compile (PyTorch) or onnxruntime (ONNX Runtime's CPU provider: an ONNX
-    file as it is, a PyTorch model exported by ``torch.onnx.export``); default onnxruntime where a model
-    is an ONNX file, else eager.
+    ``execution``: eager, graph, compile (PyTorch), onnxruntime (ONNX Runtime's CPU provider: an ONNX
+    file as it is, a PyTorch model exported by ``torch.onnx.export``) or litert (LiteRT's interpreter with
+    XNNPACK: TFLite files, end to end); default the graph files' runtime, else eager
+    (:mod:`roofline.measure.runtimes`).
 
     Each model is timed in ``processes`` fresh Python processes (default :func:`default_processes`),
     its latency the median of their medians; 0 times it in this process, after whatever ran here
     before (see :mod:`roofline.measure.fresh`)."""
-    from ..trace.graph_file import graph_format
+    from .runtimes import check_runtime
 
-    graphs = [m for m in models if graph_format(m) == "onnx"]
-    tflite = [m for m in models if graph_format(m) == "tflite"]
-    if tflite:
-        raise RooflineError(f"{tflite[0]} is a TFLite file: validate does not run TFLite graphs under LiteRT yet; "
-                            f"trace, analyze, report, sweep and pareto read it")
-    if execution is None:  # an ONNX file runs under ONNX Runtime (and the run's other models, exported)
-        execution = "onnxruntime" if graphs else "eager"
-    if execution == "onnxruntime" and device != "cpu":
-        raise RooflineError("--runtime onnxruntime runs on the CPU provider: use --device cpu")
+    execution = check_runtime(models, execution, device) or "eager"
     check_device(device)
     if execution not in EXECS:
         raise RooflineError(f"unknown --exec {execution!r}; use one of {', '.join(EXECS)}")
     if execution == "graph" and device != "cuda":
         raise RooflineError("--exec graph replays CUDA graphs: it needs --device cuda")
-    if graphs and execution != "onnxruntime":
-        raise RooflineError(f"{graphs[0]} is an ONNX file: it runs under ONNX Runtime, not with --exec "
-                            f"{execution}")
-    if execution == "onnxruntime":
-        from .onnx_runtime import require_ort
-
-        require_ort()
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
         raise RooflineError(f"--runs must be a positive integer, got {runs}")
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 4096:
@@ -311,15 +298,21 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
     else:
         warnings_pre = []
     through = str(profile.machine.get("runtime", "torch")).split(" ")[0]  # what timed the profile's kernels
-    runs_on = "onnxruntime" if execution == "onnxruntime" else "torch"
+    runs_on = execution if execution in GRAPH_EXECS else "torch"
     if profile.kind == "cpu" and "date" in profile.machine and through != runs_on:
         warnings_pre.append(f"the profile's kernels were timed through {through}, these runs are {runs_on}'s: its "
                             f"per-kernel costs and ceilings may not transfer (roofline profile --runtime {runs_on})")
     predict = PREDICT_WITH[execution]
+    if dtype is None and execution in GRAPH_EXECS:
+        from .runtimes import graph_dtype
+
+        dtype = graph_dtype(models, profile)  # int8 graph files read at int8
     roof = resolve_reading(profile, mode, convention, predict, dtype, batch).roof  # what analyze reads
     run_dtype = roof.dtype if roof.dtype in ("fp32", "fp16", "bf16") else "fp32"
     if device == "cpu" and run_dtype != "fp32":
         run_dtype = "fp32"  # CPU fp16/bf16 kernels here are reference paths, not what deployments use
+    if execution in GRAPH_EXECS and roof.dtype == "int8":
+        run_dtype = "int8"  # quantized graph files run in their own types
     model_rows, layer_frames, analyses, warnings = [], [], {}, warnings_pre
     ref = profile.machine.get("reference_macs_per_s") if device == "cpu" else None
     ref = float(ref) if isinstance(ref, (int, float)) and ref > 0 else None
@@ -331,22 +324,18 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
         analyses[a.model] = a
         job = TimingJob(name, width, res, batch, device, run_dtype, channels_last, execution, runs,
                         torch.get_num_threads())
-        if execution == "onnxruntime":
-            from .onnx_runtime import time_ort
+        if execution in GRAPH_EXECS:
+            from .runtimes import time_in_runtime
 
-            per_process, frame, unowned = time_ort(name, a, module, job.batch, res, width, runs, job.threads,
-                                                   max(processes, 1), layers)
+            per_process, frame = time_in_runtime(name, a, module, execution, job.batch, res, width, runs, job.threads,
+                                                 max(processes, 1), layers, warnings)
             if frame is not None:
                 layer_frames.append(frame)
-            if unowned > 0.05:
-                warnings.append(f"{a.model}: {unowned:.0%} of ONNX Runtime's node time belongs to no row of the "
-                                f"trace (its layout reorders, nodes named outside the graph's modules): per-layer "
-                                f"times leave it out")
         else:
             per_process = [run_fresh(_time_model_child, job, f"timing {name}") for _ in range(processes)]
-        profiled = (layers and execution not in ("compile", "onnxruntime")
+        profiled = (layers and execution not in ("compile", *GRAPH_EXECS)
                     and a.latency.execution is not Execution.FUSED)
-        if execution != "onnxruntime" and (not processes or profiled):
+        if execution not in GRAPH_EXECS and (not processes or profiled):
             model, x = _build(job, module)
             with torch.inference_mode():
                 if not processes:
@@ -442,9 +431,9 @@ def _predict(name: str, profile: HardwareProfile, *, dtype: str, convention: str
              ) -> tuple[Analysis, nn.Module | None, int]:
     """The prediction of ``name`` (a zoo or library name, or a user's ``file.py:factory``: then also its
     Module, built here with random weights, which time as trained ones do) and its input resolution."""
-    from ..trace.onnx_graph import is_onnx_model
+    from ..trace.graph_file import graph_format
 
-    if is_onnx_model(name):
+    if graph_format(name) is not None:
         a = analyze(name, profile, dtype=dtype, convention=convention, mode=mode, batch=batch, execution=execution,
                     resolution=resolution)
         return a, None, int(a.table.input_shape[-1])

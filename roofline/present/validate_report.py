@@ -210,10 +210,17 @@ def _how_run(v: ValidationRun) -> str:
         return ("under ONNX Runtime's CPU execution provider (intra-op threads pinned to the run's, one inter-op "
                 "thread, sequential, default graph optimizations; an ONNX file as given, a PyTorch model exported "
                 "by `torch.onnx.export` at opset 17; inputs zeros)")
+    if v.execution == "litert":
+        return ("under LiteRT's interpreter (`ai_edge_litert`, default delegates: XNNPACK takes the ops it has "
+                "kernels for, LiteRT's builtin kernels the rest; `num_threads` pinned to the run's; a TFLite file "
+                "as given, its inputs zeros of their own types)")
     return "eval mode,\n`torch.inference_mode`"
 
 
 def _layers_how(v: ValidationRun) -> str:
+    if v.execution == "litert":
+        return ("Per-layer times: none. LiteRT's Python interpreter has no per-op profile, so these runs are end "
+                "to end only.")
     if v.execution == "onnxruntime":
         return ("Per-layer times: ONNX Runtime's node profile (`enable_profiling`, kernel time of each executed "
                 "node, median over its runs), each node attributed to the trace row of the longest module path its "

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Issue 27's LiteRT acceptance: int8 TFLite files of nine Keras architectures (benchmarks/make_int8_tflite.py,
+# which needs TensorFlow in an environment of its own: the files are not kept, 3-26 MB each), a fresh
+# `roofline profile --runtime litert --dtype int8` (twice, to show run-to-run spread), then `roofline validate`
+# of the files under LiteRT (XNNPACK), at the default thread count and at --threads 1.
+# Writes reports/validation-litert-int8/threads-N/.
+# Usage: bash benchmarks/litert_validate.sh INT8_FOLDER [output folder, default reports/validation-litert-int8]
+set -euo pipefail
+models="$(realpath "$1")"
+out="$(realpath -m "${2:-reports/validation-litert-int8}")"
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "$models"  # the report names each model by its file name
+PROFILE_ARGS="--dtype int8" bash "$here/profile_validate.sh" "$out" litert *.tflite
