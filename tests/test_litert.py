@@ -239,3 +239,23 @@ def test_committed_litert_report_follows_from_its_profile(threads, tmp_path):
     err = m["predicted_ms"] / m["measured_ms"] - 1
     assert err.abs().median() <= 0.15 and err.abs().max() <= 0.35
     assert spearman(m["predicted_ms"], m["measured_ms"]) >= 0.9
+
+
+def test_a_litert_profile_reads_in_its_ceilings_dtype(monkeypatch):
+    """``--dtype int8,fp32``: int8 ceilings and both peaks; the profile's default dtype is its ceilings' (a
+    calibrated reading needs them), and an int8 graph reads through them."""
+    from torch import nn
+
+    from roofline.measure.probes import Probe
+
+    grid = [Probe("conv1x1", lambda c=c: nn.Conv2d(c, c, 1, bias=False), ((1, c, 14, 14),)) for c in (16, 64, 128)]
+    grid += [Probe("activation", nn.ReLU, ((1, c, 28, 28),)) for c in (16, 64, 128)]
+    monkeypatch.setattr(ceilings, "probes", lambda batch, quick: iter(grid))
+    monkeypatch.setattr(LiteSessions, "extra_probes", lambda self, batch, quick: iter(()))
+    run = profile_machine("cpu", ("int8", "fp32"), threads=1, quick=True, budget=TINY, runtime="litert")
+    prof = to_profile(run, "litert-int8", allow_noisy=True)
+    assert run.ceilings_dtype == "int8" and set(prof.peak_macs_per_s) == {"int8", "fp32"}
+    assert prof.default_dtype == "int8" and set(prof.ceilings[0].macs_per_s) == {"conv1x1"}
+    a = roofline.analyze(str(FIXTURES / "mnv1_025_96_int8.tflite"), prof, estimate=False)
+    assert a.dtype == "int8" and a.roof.mode == "calibrated"
+    assert "written as a TFLite graph, under LiteRT" in run.check["network"] and run.check["measured_s"] > 0

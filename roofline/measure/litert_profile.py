@@ -40,7 +40,7 @@ from ..core.reading import Runtime
 from .budget import Budget
 from .fresh import GraphJob, read_job, run_fresh
 from .litert_runtime import open_interpreter, require_litert, runtime_label, time_litert_child
-from .probes import Probe
+from .probes import Probe, count_table
 from .tflite_build import SAME, VALID, TfliteNet
 from .timing import PEAK_NOISY_SPREAD, Measurement, fixed_cost, interleaved_times, rate, steady_times
 
@@ -290,8 +290,8 @@ class LiteSessions:
         return graph_probes(batch, quick, self.int8)
 
     def count(self, p: Probe, elem: int):
+        """The probe as the TFLite reader counts its one-op graph (int8 tensors as elements, as a model's)."""
         from ..trace import trace
-        from .probes import count_table
 
         return count_table(trace(f"tflite:{self.write(probe_net(p, self.int8), p.op)}"), elem)
 

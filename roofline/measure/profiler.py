@@ -247,6 +247,8 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     default = "fp32" if "fp32" in peaks else next(iter(peaks))
     if run.device == "cuda" and "fp16" in peaks:
         default = "fp16"
+    if run.runtime is Runtime.LITERT and run.ceilings:
+        default = run.ceilings_dtype  # its ceilings' dtype (the first --dtype), which a calibrated reading needs
     threads = run.machine.get("threads_used")
     through = {Runtime.ONNXRUNTIME: ", ONNX Runtime", Runtime.LITERT: ", LiteRT"}.get(run.runtime, "")
     desc = (f"{run.machine.get('gpu') or run.machine.get('cpu')} ({run.device}, "
