@@ -219,18 +219,22 @@ class LiteTimesJob:
     threads: int
 
 
+def _invoker(path: Path | str, threads: int, inner: int):
+    """``inner`` invocations of an interpreter of the graph at ``path``."""
+    it = open_interpreter(str(path), None, threads)
+
+    def run() -> None:
+        for _ in range(inner):
+            it.invoke()
+    return run
+
+
 def _times_child() -> None:
     """Entry of a fresh process: every graph an interpreter of its own, their calls interleaved (two warm-up
     calls each); prints {"times": per graph, the seconds per invocation of each timed call}."""
     job = read_job(LiteTimesJob)
-    its = [open_interpreter(p, None, job.threads) for p in job.paths]
-
-    def runner(it):
-        def run() -> None:
-            for _ in range(job.inner):
-                it.invoke()
-        return run
-    timed = interleaved_times([runner(it) for it in its], job.trials, 2, "cpu")
+    runs = [_invoker(p, job.threads, job.inner) for p in job.paths]
+    timed = interleaved_times(runs, job.trials, 2, "cpu")
     print(json.dumps({"times": [[t / job.inner for t in ts] for ts in timed]}))
 
 
@@ -253,6 +257,7 @@ class LiteSessions:
         self._tmp = tempfile.TemporaryDirectory(prefix="roofline-litert-")
         self.folder = Path(self._tmp.name)
         self._n = 0
+        self._one: dict[int, Path] = {}  # id(probe) -> its one-copy graph
 
     def __enter__(self) -> LiteSessions:
         return self
@@ -270,12 +275,7 @@ class LiteSessions:
         return path
 
     def runner(self, path: Path, inner: int = 1):
-        it = open_interpreter(str(path), None, self.threads)
-
-        def run() -> None:
-            for _ in range(inner):
-                it.invoke()
-        return run
+        return _invoker(path, self.threads, inner)
 
     # the per-op-class probes (roofline.measure.ceilings)
     def supports(self, p: Probe) -> bool:
@@ -284,7 +284,7 @@ class LiteSessions:
         m = p.make()
         if p.op == "dwconv2d" and m.kernel_size[0] * m.kernel_size[1] >= 49:
             return False
-        return probe_net(p, self.int8) is not None
+        return _op_of(m, p) is not None or (isinstance(m, _Quantize) and self.int8)
 
     def extra_probes(self, batch: int, quick: bool) -> Iterator[Probe]:
         return graph_probes(batch, quick, self.int8)
@@ -293,7 +293,13 @@ class LiteSessions:
         """The probe as the TFLite reader counts its one-op graph (int8 tensors as elements, as a model's)."""
         from ..trace import trace
 
-        return count_table(trace(f"tflite:{self.write(probe_net(p, self.int8), p.op)}"), elem)
+        return count_table(trace(f"tflite:{self._one_copy(p)}"), elem)
+
+    def _one_copy(self, p: Probe) -> Path:
+        """The probe's one-copy graph, written once (counted, then timed)."""
+        if id(p) not in self._one:
+            self._one[id(p)] = self.write(probe_net(p, self.int8), p.op)
+        return self._one[id(p)]
 
     def probe_times(self, chunk: list[Probe], inner: int, trials: int) -> list[tuple[list[float], float]]:
         """Per probe, what one more copy of its op costs in a running graph: the graph of :data:`COPIES` copies
@@ -302,7 +308,7 @@ class LiteSessions:
         besides the marginal ops: its own overhead, the thread pool's wake-up, cancels)."""
         paths = []
         for p in chunk:
-            paths += [str(self.write(probe_net(p, self.int8, n), p.op)) for n in (COPIES, 1)]
+            paths += [str(self.write(probe_net(p, self.int8, COPIES), p.op)), str(self._one_copy(p))]
         job = LiteTimesJob(paths, inner, trials, self.threads)
         times = run_fresh(_times_child, job, "timing the probes under LiteRT", ProfileError)["times"]
         k = COPIES - 1
