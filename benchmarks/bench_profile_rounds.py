@@ -8,8 +8,9 @@ median and worst |predicted / measured - 1| over the models, Spearman of predict
 (and MAC count's), the profile's self-check error as written and with fresh memory charged at the check
 network's own page faults (what the rest of the profile gets wrong), the machine's speed during the
 validation (the reference matmul after each model over its rate while the profile was measured; median
-over models) and the reference's drift from the profile's start to its end; then per thread count the
-spread of the medians. Targets (issue 30): every median <= 15 %, worst <= 35 %, Spearman >= 0.9.
+over models), the reference's drift from the profile's start to its end, and the most page faults per
+inference of any model (none where the timing processes hold the memory they free: roofline.measure.fresh);
+then per thread count the spread of the medians. Targets (issue 30): every median <= 15 %, worst <= 35 %, Spearman >= 0.9.
 
 Needs a quiet machine: about 3-4 minutes per round on a 2-core VM (10 rounds: 35-40 minutes).
 Run: python benchmarks/bench_profile_rounds.py [--rounds 5] [--threads 1,2] [--smoke]
@@ -50,7 +51,8 @@ def one_round(folder: Path, threads: int, smoke: bool) -> dict:
             "self_check": machine.get("self_check_error"),
             "self_check_own": machine.get("self_check_error_at_own_faults"),
             "speed": float(np.median([m["machine_speed"] for m in doc["models"] if m.get("machine_speed")] or [np.nan])),
-            "drift": machine.get("reference_drift")}
+            "drift": machine.get("reference_drift"),
+            "faults": max(float(m.get("page_faults") or 0.0) for m in doc["models"])}
 
 
 def measure_round(args: argparse.Namespace, threads: int, r: int) -> dict:
@@ -80,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     counts = [int(t) for t in args.threads.split(",")]
     print(f"{'threads':>7s}{'round':>6s}{'median':>8s}{'worst':>7s}{'r_s':>7s}{'MACs r_s':>9s}{'self-check':>11s}"
-          f"{'at own faults':>14s}{'speed':>7s}{'drift':>7s}")
+          f"{'at own faults':>14s}{'speed':>7s}{'drift':>7s}{'faults':>8s}")
     failed = 0
     for threads in counts:
         medians = []
@@ -97,7 +99,7 @@ def main() -> None:
             medians.append(s["median"])
             print(f"{threads:7d}{r:6d}{s['median']:8.1%}{s['worst']:7.0%}{s['spearman']:7.3f}"
                   f"{s['spearman_macs']:9.3f}{pct(s['self_check']):>11s}{pct(s['self_check_own']):>14s}"
-                  f"{s['speed']:6.2f}x{pct(s['drift']):>7s}  {'pass' if ok else 'FAIL'}", flush=True)
+                  f"{s['speed']:6.2f}x{pct(s['drift']):>7s}{s['faults']:8.0f}  {'pass' if ok else 'FAIL'}", flush=True)
         if medians:
             print(f"  threads {threads}: medians {min(medians):.1%}-{max(medians):.1%} over {len(medians)} rounds")
     total = len(counts) * args.rounds

@@ -2,7 +2,7 @@
 
 `roofline derive` (``roofline.hardware.transfer``) carries a validated profile's reading to a device with
 only a spec sheet, and gives it the source's band (its new-family band where it has one) with its log
-width doubled about its centre. The RTX 4090 check (check_rtx4090_derive.py) is one transfer; this script
+width times sqrt(2) about its centre. The RTX 4090 and 5090 checks (check_gpu_derive.py) are transfers; this script
 looks at the four others the shipped profiles allow, each between two phones of the same kind in the
 MobileNetV4 paper's Table 6: s23-cpu <-> pixel6-cpu (int8) and s23-gpu <-> pixel7-gpu (fp16). The target
 keeps only its spec numbers (its fit, band and overheads removed), gets the source's terms, and predicts
@@ -10,7 +10,7 @@ every model of its own Table 6 column. No fit sees the target's column.
 
 Prints per transfer the rows, the median |predicted / measured - 1|, the range of measured / predicted,
 and the share of rows inside the band at four widening factors k of the log width (1: the source's band
-as it is; 2: what transfer uses). It is evidence for the widening rule, not a target: if no single k
+as it is; sqrt(2): what transfer uses, since the GPU checks found 2 too wide). It is evidence for the widening rule, not a target: if no single k
 covers 65-95 % of every pair, the rule cannot be calibrated on these pairs, and a transferred band is a
 statement about the source, not a checked one about the target.
 Run: python benchmarks/check_phone_transfer.py  (about a minute)

@@ -5,13 +5,14 @@ Run in an environment with TensorFlow (never a dependency of roofline: install i
 environment for this script only)::
 
     python -m venv /tmp/tfenv && /tmp/tfenv/bin/pip install tensorflow-cpu==2.21.0
-    /tmp/tfenv/bin/python benchmarks/make_int8_tflite.py OUT_FOLDER
+    /tmp/tfenv/bin/python benchmarks/make_int8_tflite.py OUT_FOLDER [--fp32] [MODEL ...]
 
 Each model is a ``keras.applications`` architecture at 224 x 224 with random weights (seeded; ``weights=None``:
 nothing is downloaded, and a kernel's speed does not depend on its weights), 1,000 classes, converted by
 ``tf.lite.TFLiteConverter`` to full-integer int8 (``Optimize.DEFAULT``, a representative data set of 4 random
 images, int8 builtins only; float32 input and output, so a QUANTIZE op starts the graph and a DEQUANTIZE ends it),
-as a deployment to a phone's CPU or NPU converts it. Families: MobileNet V1, V2 and V3 (small, large),
+as a deployment to a phone's CPU or NPU converts it. With ``--fp32`` the converter's defaults are kept instead
+(float32 weights and activations, nothing quantized): the set ``benchmarks/litert_validate.sh --fp32`` checks. Families: MobileNet V1, V2 and V3 (small, large),
 EfficientNet B0 and V2-B0, ResNet-50, DenseNet-121 and NASNet-A Mobile.
 """
 
@@ -43,14 +44,16 @@ MODELS = {
 }
 
 
-def convert(model: keras.Model) -> bytes:
+def convert(model: keras.Model, dtype: str) -> bytes:
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if dtype == "fp32":  # the converter's defaults: float32 weights and activations, no quantization
+        return conv.convert()
     rng = np.random.default_rng(0)
 
     def data():
         for _ in range(4):
             yield [rng.uniform(-1, 1, (1, 224, 224, 3)).astype(np.float32)]
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = data
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -58,17 +61,20 @@ def convert(model: keras.Model) -> bytes:
 
 
 def main() -> None:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "int8-tflite")
+    args = sys.argv[1:]
+    dtype = "fp32" if "--fp32" in args else "int8"
+    args = [a for a in args if a != "--fp32"]
+    out = Path(args[0] if args else f"{dtype}-tflite")
     out.mkdir(parents=True, exist_ok=True)
-    only = set(sys.argv[2:])
+    only = set(args[1:])
     for name, make in MODELS.items():
         if only and name not in only:
             continue
-        path = out / f"{name}_int8.tflite"
+        path = out / f"{name}_{dtype}.tflite"
         if path.exists():
             continue
         keras.utils.set_random_seed(0)
-        data = convert(make())
+        data = convert(make(), dtype)
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)

@@ -68,10 +68,11 @@ def test_the_reading_is_carried_and_said():
     assert (a.convention.name, str(a.latency.execution)) == ("unfused", "fused")
     src = load_hardware("rtx3090")
     assert p.validation.status == "transferred" and "family" not in p.validation.terms
-    v = src.validation  # the source's new-family band, its log width doubled about its centre
-    w = math.sqrt(v.new_family_ratio_p90 / v.new_family_ratio_p10)
-    assert p.validation.ratio_p10 == pytest.approx(v.new_family_ratio_p10 / w, rel=1e-12)
-    assert p.validation.ratio_p90 == pytest.approx(v.new_family_ratio_p90 * w, rel=1e-12)
+    v = src.validation  # the source's new-family band, its log width times sqrt(2) about its centre
+    lo, hi = p.validation.ratio_p10, p.validation.ratio_p90
+    assert lo * hi == pytest.approx(v.new_family_ratio_p10 * v.new_family_ratio_p90, rel=1e-12)
+    assert math.log(hi / lo) == pytest.approx(math.sqrt(2) * math.log(v.new_family_ratio_p90
+                                                                      / v.new_family_ratio_p10), rel=1e-12)
 
 
 def _like(**validation) -> dict:
@@ -96,7 +97,8 @@ def _target(peak=4e13, bw=2e11, kind="gpu", dtype="fp16"):
 
 def test_transfer_scales_by_the_source_shares():
     """Target 4e13 MAC/s, 2e11 B/s: bandwidth 0.5 x 2e11 = 1e11, peak 0.25 x 4e13 = 1e13, RP 100; band
-    0.8-1.25 widened by sqrt(1.25 / 0.8) = 1.25 on each side: 0.64-1.5625."""
+    0.8-1.25 (centre 1, 1.25 on each side) with its log width times sqrt(2): 1.25 ** sqrt(2) = 1.37104 on each
+    side, 0.72937-1.37104."""
     p = transfer(_target(), load_hardware(_like()))
     f = p.fitted
     assert f.mem_bw_bytes_per_s == pytest.approx(1e11) and f.ridge_point_macs_per_byte == pytest.approx(100.0)
@@ -104,7 +106,8 @@ def test_transfer_scales_by_the_source_shares():
     assert "Not carried: the fp32 ridge point (no spec peak to scale by)" in f.source
     assert (f.convention, f.execution, f.efficiency) == ("unfused", "eager", {"dwconv": 2.0})
     assert p.overhead.inference_s == 1e-4 and p.overhead.kernel_cost("eager").value == 5e-6
-    assert (p.validation.ratio_p10, p.validation.ratio_p90) == (pytest.approx(0.64), pytest.approx(1.5625))
+    assert (p.validation.ratio_p10, p.validation.ratio_p90) == (pytest.approx(1 / 1.371044, rel=1e-6),
+                                                                pytest.approx(1.371044, rel=1e-6))
     assert (p.name, p.description, p.peak_macs_per_s["fp16"].value) == ("target", "a newer gpu", 4e13)
     # fp32 on both sheets: its share (20 x 5e10 / 5e12 = 0.2) of the target's 1e13 fp32 over 1e11 B/s = 20
     both = replace(_target(), peak_macs_per_s={"fp16": Figure(4e13), "fp32": Figure(1e13)})
@@ -112,13 +115,13 @@ def test_transfer_scales_by_the_source_shares():
 
 
 def test_a_transferred_band_holds_its_own_prediction():
-    """A new-family band 1.2-1.5 widened about its centre is 1.073-1.677: it would leave out 1, so it
-    reaches down to 1, and says so."""
+    """A new-family band 1.2-1.5 (centre sqrt(1.8) = 1.3416, 1.25 ** 0.5 on each side) widened to 1.25 ** (sqrt(2)
+    / 2) = 1.1709 on each side is 1.1459-1.5709: it would leave out 1, so it reaches down to 1, and says so."""
     d = _like(new_family_ratio_p10=1.2, new_family_ratio_p90=1.5, terms=["kernel", "inference", "dwconv",
                                                                         "family"])
     d["fitted"]["family"] = {"resnet": 1.3}
     p = transfer(_target(), load_hardware(d))
-    assert p.validation.ratio_p10 == 1.0 and p.validation.ratio_p90 == pytest.approx(1.5 * math.sqrt(1.25))
+    assert p.validation.ratio_p10 == 1.0 and p.validation.ratio_p90 == pytest.approx(1.570949, rel=1e-6)
     assert "widened to hold the prediction itself" in p.validation.method
     assert p.fitted.family == {} and p.validation.terms == ("kernel", "inference", "dwconv")
 
@@ -171,7 +174,7 @@ def test_transfer_source_rule():
 ])
 def test_derive_refuses_what_would_not_load(cli, tmp_path, args, message):
     d = yaml.safe_load(profile_to_yaml(load_hardware("rtx3090")))
-    d["name"] = "wide"  # a band the loader accepts whose doubled width it does not (above 1e3)
+    d["name"] = "wide"  # a band the loader accepts whose widened width it does not (above 1e3)
     d["validation"].update(ratio_p10=1e-150, new_family_ratio_p10=1e-150, new_family_ratio_p90=1e3)
     (tmp_path / "wide.yaml").write_text(yaml.safe_dump(d))
     (tmp_path / "derived.yaml").write_text(profile_to_yaml(derive("d", "rtx3090", {"fp16": 8e13}, 1e12)))

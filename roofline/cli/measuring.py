@@ -312,7 +312,8 @@ def validate(
     runtime: Annotated[Optional[Runtime], typer.Option(help="torch (default; an ONNX file: onnxruntime, a TFLite "
                                                        "file: litert), onnxruntime (ONNX Runtime's CPU provider "
                                                        "runs the models, PyTorch ones exported first) or litert "
-                                                       "(LiteRT with XNNPACK runs TFLite files, end to end); "
+                                                       "(LiteRT with XNNPACK runs TFLite files end to end, PyTorch "
+                                                       "ones converted to float32 TFLite first); "
                                                        "predicted fused.")] = None,
     convention: ConventionOpt = None,
     calibrated: CalibratedOpt = False, fitted: FittedOpt = None, resolution: ResolutionOpt = None,

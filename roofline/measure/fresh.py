@@ -6,6 +6,14 @@ frees, so a model run after bigger ones page-faults less than it does alone (on 
 Xeon VM, ConvNeXt-femto took 13.8 ms after eleven other models in one process and
 15.2-17.4 ms in fresh ones, with 1,700-3,200 minor page faults per inference). Timing
 in fresh processes measures what a deployment sees, whatever ran before in the caller.
+
+Which of those states a fresh process settles in also varies from process to process (the same
+network faulted 9.3 % or 18.5 % of its activation bytes), and no count of a model's layers predicts
+it. So a PyTorch timing process first makes glibc keep what it frees (:func:`hold_memory`), as a
+serving process tuned for steady latency does (or a runtime's memory arena: ONNX Runtime's, LiteRT's):
+each inference then reuses the memory of the one before, with no page faults, and a model's time is
+its layers' (on a 2-core Xeon VM at one thread, MobileNetV2 took 16.9-17.3 ms with glibc's defaults,
+22-28 MB faulted per inference, and 11.5-11.8 ms with memory held, none).
 """
 
 from __future__ import annotations
@@ -23,6 +31,12 @@ from ..core.errors import RooflineError
 from ..core.interrupts import die_with_parent  # noqa: F401  (run in each timing process)
 
 TIMEOUT_S = 600
+
+# mallopt(3) parameters and what hold_memory sets them to: glibc returns a free chunk at the top of the heap to the
+# OS once it exceeds the trim threshold, and serves a request above the mmap threshold with a mapping of its own
+# that it unmaps when freed. 32 MiB is the largest mmap threshold every glibc accepts.
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+HOLD_TRIM_BYTES, HOLD_MMAP_BYTES = 1 << 30, 32 << 20
 
 Job = TypeVar("Job")
 
@@ -55,6 +69,30 @@ def run_fresh(entry: Callable[[], None], job: Any, what: str, error: type[Roofli
 def read_job(cls: type[Job]) -> Job:
     """In a fresh process: the job of dataclass ``cls`` that :func:`run_fresh` sent it."""
     return cls(**json.loads(sys.argv[1]))
+
+
+def can_hold_memory() -> bool:
+    """Whether :func:`hold_memory` can work here: glibc (Linux), whose ``mallopt`` sets these thresholds."""
+    import platform
+
+    return sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+
+
+def hold_memory() -> bool:
+    """Make this process's C allocator keep the memory it frees (glibc: trim threshold 1 GiB, mmap threshold
+    32 MiB, which also stops glibc moving them after large frees), so that a tensor of up to 32 MiB freed by one
+    inference is reused by the next instead of being returned to the OS and page-faulted in again. Called first
+    in a timing process; it changes the process for good, so never in the caller's. Returns whether both took."""
+    if not can_hold_memory():
+        return False
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    return bool(mallopt(M_TRIM_THRESHOLD, HOLD_TRIM_BYTES)) and bool(mallopt(M_MMAP_THRESHOLD, HOLD_MMAP_BYTES))
 
 
 def minor_faults() -> int:

@@ -55,6 +55,7 @@ def open_session(job: GraphJob, profile_prefix: str | None = None, global_thread
         opts.intra_op_num_threads = int(job.threads)
         opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3  # errors only: a quantized graph's unused initializers are warned of on every open
     if profile_prefix:
         opts.enable_profiling = True
         opts.profile_file_prefix = profile_prefix

@@ -2,8 +2,9 @@
 
 - an ONNX file runs under ONNX Runtime (:mod:`roofline.measure.onnx_runtime`), and with ``--runtime onnxruntime``
   so do PyTorch models, exported first;
-- a TFLite file runs under LiteRT (:mod:`roofline.measure.litert_runtime`), end to end; a PyTorch model is not
-  converted to TFLite here (that takes TensorFlow or ai-edge-torch, neither a dependency).
+- a TFLite file runs under LiteRT (:mod:`roofline.measure.litert_runtime`), end to end, and with ``--runtime
+  litert`` so do PyTorch models, converted first to float32 TFLite (:mod:`roofline.measure.tflite_export`: the ops
+  of convolutional networks; one clear error for an op it has no rule for).
 """
 
 from __future__ import annotations
@@ -36,11 +37,11 @@ def check_runtime(models: list[str], execution: str | None, device: str) -> str 
     if execution == "litert":
         from .litert_runtime import require_litert
 
-        others = [m for m, f in formats.items() if f is None]
-        if others:
-            raise RooflineError(f"--runtime litert runs TFLite files; {others[0]} is a PyTorch model: convert it to "
-                                f"TFLite first (TensorFlow's converter or ai-edge-torch) and pass the .tflite file")
         require_litert()
+        if any(f is None for f in formats.values()):  # PyTorch models: exported to ONNX, then converted here
+            from .onnx_runtime import require_ort
+
+            require_ort()
     if execution in LABELS and device != "cpu":
         raise RooflineError(f"--runtime {execution} runs on the CPU: use --device cpu")
     if execution == "onnxruntime":
@@ -57,9 +58,22 @@ def time_in_runtime(name: str, a: Analysis, module, execution: str, batch: int, 
     with ``layers`` the per-layer frame where the runtime gives one (None otherwise). What the runtime could not
     attribute, or that it gives no per-layer times, goes into ``warnings``."""
     if execution == "litert":
+        from ..trace.graph_file import graph_format
         from .litert_runtime import time_litert
 
-        out = time_litert(name, [a.table.input_shape, *a.table.other_inputs], runs, threads, processes)
+        if graph_format(name) is not None:
+            out = time_litert(name, [a.table.input_shape, *a.table.other_inputs], runs, threads, processes)
+        else:
+            import tempfile
+            from pathlib import Path
+
+            from ..zoo import build_model
+            from .tflite_export import convert, nhwc_shape
+
+            shape = (batch, 3, resolution, resolution)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = convert(module if module is not None else build_model(name, width), shape, Path(tmp), name)
+                out = time_litert(str(path), [nhwc_shape(shape)], runs, threads, processes)
         note = "LiteRT's Python interpreter gives no per-op times: these runs are end to end only"
         if layers and note not in warnings:
             warnings.append(note)

@@ -22,6 +22,7 @@ FLOAT32, INT32, INT8 = 0, 2, 9
 _ACT = {"NONE": 0, "RELU": 1, "RELU6": 3}
 SAME, VALID = 0, 1
 ACT_SCALE = 0.05  # every int8 activation's scale (zero point 0)
+_VERSIONS = {"BROADCAST_TO": 2}  # builtins whose version 1 LiteRT does not register
 _SIGMOID = (1 / 256, -128)  # the scale and zero point TFLite requires of int8 LOGISTIC and SOFTMAX outputs
 
 
@@ -58,6 +59,7 @@ class TfliteNet:
         self.ops: list[_Op] = []
         self.inputs: list[int] = []
         self.outputs: list[int] = []  # the graph's outputs (default: the last op's)
+        self.names: dict[int, str] = {}  # tensor -> its name in the file (default t<index>)
         self.rng = np.random.default_rng(seed)
 
     # tensors
@@ -86,6 +88,18 @@ class TfliteNet:
             return self._const(np.zeros(n, np.float32))
         return self._const(np.zeros(n, np.int32), tuple(float(ACT_SCALE * s) for s in w_scales), 0)
 
+    def constant(self, data: np.ndarray) -> int:
+        """A constant tensor of ``data`` (float32 or int32; float64 and int64 are narrowed)."""
+        data = np.asarray(data)
+        data = data.astype(np.float32 if data.dtype.kind == "f" else np.int32) if data.dtype.itemsize == 8 else data
+        return self._const(data)
+
+    def add_op(self, code: str, inputs: list[int], shape: tuple[int, ...], options: str = "",
+               fields: dict | None = None) -> int:
+        """Any builtin op ``code`` of ``inputs`` (tensor indices) with output ``shape``, its options table and
+        fields (a float graph's: no quantization)."""
+        return self._op(code, inputs, tuple(int(d) for d in shape), options, fields)
+
     def shape(self, t: int) -> tuple[int, ...]:
         return self.tensors[t].shape
 
@@ -106,33 +120,55 @@ class TfliteNet:
         self.ops.append(_Op(code, inputs, [y], options, fields or {}))
         return y
 
+    def _given(self, weights: np.ndarray | None, bias: np.ndarray | None, shape: tuple[int, ...], channels: int,
+               axis: int) -> tuple[int, int]:
+        """A filter and bias: ``weights`` and ``bias`` as given (float), else random ones of ``shape``."""
+        if weights is None:
+            wt, sc = self._weights(shape, channels, axis)
+            return wt, self._bias(channels, sc if self.int8 else np.ones(channels))
+        weights = np.asarray(weights, np.float32)
+        return self._const(weights), self._const(np.zeros(channels, np.float32) if bias is None
+                                                 else np.asarray(bias, np.float32))
+
     def conv(self, x: int, cout: int, k: int, stride: int = 1, groups: int = 1, padding: int = SAME,
-             act: str = "NONE") -> int:
-        """CONV_2D (grouped where ``groups`` > 1: a filter of ``C_in / groups`` input channels)."""
+             act: str = "NONE", weights: np.ndarray | None = None, bias: np.ndarray | None = None,
+             dilation: int = 1) -> int:
+        """CONV_2D (grouped where ``groups`` > 1: a filter of ``C_in / groups`` input channels); ``weights``
+        (C_out, k_h, k_w, C_in / groups) and ``bias`` where given (float graphs), else random ones."""
         n, h, w, cin = self.shape(x)
-        wt, sc = self._weights((cout, k, k, cin // groups), cout, 0)
-        b = self._bias(cout, sc if self.int8 else np.ones(cout))
-        shape = (n, _out(h, k, stride, padding), _out(w, k, stride, padding), cout)
+        kh, kw = (k, k) if weights is None else np.shape(weights)[1:3]
+        wt, b = self._given(weights, bias, (cout, k, k, cin // groups), cout, 0)
+        shape = (n, _out(h, (kh - 1) * dilation + 1, stride, padding),
+                 _out(w, (kw - 1) * dilation + 1, stride, padding), cout)
         return self._op("CONV_2D", [x, wt, b], shape, "Conv2DOptions",
                         {"Padding": padding, "StrideW": stride, "StrideH": stride, "FusedActivationFunction": _ACT[act],
-                         "DilationWFactor": 1, "DilationHFactor": 1})
+                         "DilationWFactor": dilation, "DilationHFactor": dilation})
 
     def depthwise(self, x: int, k: int, stride: int = 1, multiplier: int = 1, padding: int = SAME,
-                  act: str = "NONE") -> int:
+                  act: str = "NONE", weights: np.ndarray | None = None, bias: np.ndarray | None = None,
+                  dilation: int = 1) -> int:
+        """DEPTHWISE_CONV_2D; ``weights`` (1, k_h, k_w, C_out) and ``bias`` where given, else random ones."""
         n, h, w, cin = self.shape(x)
         cout = cin * multiplier
-        wt, sc = self._weights((1, k, k, cout), cout, 3)
-        b = self._bias(cout, sc if self.int8 else np.ones(cout))
-        shape = (n, _out(h, k, stride, padding), _out(w, k, stride, padding), cout)
+        kh, kw = (k, k) if weights is None else np.shape(weights)[1:3]
+        wt, b = self._given(weights, bias, (1, k, k, cout), cout, 3)
+        shape = (n, _out(h, (kh - 1) * dilation + 1, stride, padding),
+                 _out(w, (kw - 1) * dilation + 1, stride, padding), cout)
         return self._op("DEPTHWISE_CONV_2D", [x, wt, b], shape, "DepthwiseConv2DOptions",
                         {"Padding": padding, "StrideW": stride, "StrideH": stride, "DepthMultiplier": multiplier,
-                         "FusedActivationFunction": _ACT[act], "DilationWFactor": 1, "DilationHFactor": 1})
+                         "FusedActivationFunction": _ACT[act], "DilationWFactor": dilation,
+                         "DilationHFactor": dilation})
 
-    def fc(self, x: int, units: int, act: str = "NONE") -> int:
-        """FULLY_CONNECTED over the last dimension, the others kept."""
+    def fc(self, x: int, units: int, act: str = "NONE", weights: np.ndarray | None = None,
+           bias: np.ndarray | None = None) -> int:
+        """FULLY_CONNECTED over the last dimension, the others kept; ``weights`` (units, C_in) and ``bias`` where
+        given, else random ones."""
         shape = self.shape(x)
-        wt, sc = self._weights((units, shape[-1]), 1, 0)
-        b = self._bias(units, np.repeat(sc, units) if self.int8 else np.ones(units))
+        if weights is None:
+            wt, sc = self._weights((units, shape[-1]), 1, 0)
+            b = self._bias(units, np.repeat(sc, units) if self.int8 else np.ones(units))
+        else:
+            wt, b = self._given(weights, bias, (units, shape[-1]), units, 0)
         return self._op("FULLY_CONNECTED", [x, wt, b], (*shape[:-1], units), "FullyConnectedOptions",
                         {"FusedActivationFunction": _ACT[act], "KeepNumDims": True})
 
@@ -220,7 +256,7 @@ class TfliteNet:
                 for d in self.buffers]
         tensors = []
         for i, t in enumerate(self.tensors):
-            fields = {"Shape": vec_i32(t.shape), "Type": t.type, "Buffer": t.buffer, "Name": fb.CreateString(f"t{i}")}
+            fields = {"Shape": vec_i32(t.shape), "Type": t.type, "Buffer": t.buffer, "Name": fb.CreateString(self.names.get(i, f"t{i}"))}
             if t.scale:
                 sc = fb.CreateNumpyVector(np.asarray(t.scale, dtype=np.float32))
                 zp = fb.CreateNumpyVector(np.asarray(t.zero_point, dtype=np.int64))
@@ -241,7 +277,7 @@ class TfliteNet:
         for c in codes:  # builtin codes above 127 have the placeholder 127 in the deprecated field
             code = getattr(T.BuiltinOperator, c)
             opcodes.append(table("OperatorCode", {"DeprecatedBuiltinCode": min(code, 127), "BuiltinCode": code,
-                                                  "Version": 1}))
+                                                  "Version": _VERSIONS.get(c, 1)}))
         model = table("Model", {"Version": 3, "OperatorCodes": vec_tables(T.ModelStartOperatorCodesVector, opcodes),
                                 "Subgraphs": vec_tables(T.ModelStartSubgraphsVector, [sub]),
                                 "Buffers": vec_tables(T.ModelStartBuffersVector, bufs)})

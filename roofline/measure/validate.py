@@ -38,7 +38,7 @@ from ..hardware import HardwareProfile, Validation, load_hardware
 from ..trace.user_model import USER_MODEL_RESOLUTION, check_spec, is_model_spec, load_factory
 from ..zoo import build_model, model_card
 from .attribution import LAYER_COLUMNS, device_sync, match_layers, profile_layers
-from .fresh import minor_faults, read_job, run_fresh
+from .fresh import hold_memory, minor_faults, read_job, run_fresh
 from .machine import TORCH_DTYPES, check_device, torch_threads
 from .peaks import reference_rate
 from .timing import NOISY_SPREAD, cuda_graph, spread
@@ -80,6 +80,7 @@ class ValidationRun:
     warnings: list[str] = field(default_factory=list)
     threads: int = 0
     processes: int = 0  # fresh processes each model was timed in; 0: all in the validating process
+    memory_held: bool = False  # each timing process kept the memory it freed (fresh.hold_memory)
 
     def band_profile(self) -> HardwareProfile:
         """The profile with a ``validation`` block from these runs: every model is held out (the
@@ -163,7 +164,7 @@ class ValidationRun:
                                "roofline": a.roof.mode, "dtype": a.roof.dtype,
                                "latency_model": a.latency.describe()},
             "batch": self.batch, "dtype": self.run_dtype, "channels_last": self.channels_last, "runs": self.runs,
-            "processes": self.processes,
+            "processes": self.processes, "memory_held": self.memory_held,
             "summary": {"median_abs_error": self.median_abs_error, "spearman_models": self.spearman_models,
                         "spearman_macs": self.spearman_macs, "spearman_layers": _nan_none(self.spearman_layers),
                         "median_abs_error_layers": _nan_none(self.median_abs_error_layers),
@@ -242,7 +243,8 @@ def validate(models: list[str], hw: Any, *, device: str = "cpu", runs: int = 10,
 
     ``execution``: eager, graph, compile (PyTorch), onnxruntime (ONNX Runtime's CPU provider: an ONNX
     file as it is, a PyTorch model exported by ``torch.onnx.export``) or litert (LiteRT's interpreter with
-    XNNPACK: TFLite files, end to end); default the graph files' runtime, else eager
+    XNNPACK, end to end: a TFLite file as it is, a PyTorch model converted to float32 TFLite by
+    :mod:`roofline.measure.tflite_export`); default the graph files' runtime, else eager
     (:mod:`roofline.measure.runtimes`).
 
     Each model is timed in ``processes`` fresh Python processes (default :func:`default_processes`),
@@ -313,7 +315,7 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
         run_dtype = "fp32"  # CPU fp16/bf16 kernels here are reference paths, not what deployments use
     if execution in GRAPH_EXECS and roof.dtype == "int8":
         run_dtype = "int8"  # quantized graph files run in their own types
-    model_rows, layer_frames, analyses, warnings = [], [], {}, warnings_pre
+    model_rows, layer_frames, analyses, warnings, held = [], [], {}, warnings_pre, []
     ref = profile.machine.get("reference_macs_per_s") if device == "cpu" else None
     ref = float(ref) if isinstance(ref, (int, float)) and ref > 0 else None
     for name in models:
@@ -333,6 +335,7 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
                 layer_frames.append(frame)
         else:
             per_process = [run_fresh(_time_model_child, job, f"timing {name}") for _ in range(processes)]
+            held += [bool(p.get("memory_held")) for p in per_process]
         profiled = (layers and execution not in ("compile", *GRAPH_EXECS)
                     and a.latency.execution is not Execution.FUSED)
         if execution not in GRAPH_EXECS and (not processes or profiled):
@@ -360,7 +363,8 @@ def _validate(models: list[str], hw: Any, device: str, runs: int, convention: st
     _warn_speed(model_rows, warnings)
     layer_df = pd.concat(layer_frames, ignore_index=True) if layer_frames else pd.DataFrame(columns=LAYER_COLUMNS)
     return ValidationRun(profile, device, run_dtype, runs, execution, batch, channels_last,
-                         pd.DataFrame(model_rows), layer_df, analyses, warnings, torch.get_num_threads(), processes)
+                         pd.DataFrame(model_rows), layer_df, analyses, warnings, torch.get_num_threads(), processes,
+                         bool(held) and all(held))
 
 
 # The machine's speed (the reference matmul after each model over the profile's) further than this from
@@ -410,11 +414,12 @@ def _time_model_child() -> None:
     """Entry of a fresh timing process (:func:`roofline.measure.fresh.run_fresh`)."""
     import json
 
+    held = hold_memory()
     job = read_job(TimingJob)
     torch.set_num_threads(int(job.threads))
     warnings.simplefilter("ignore")
     model, x = _build(job)
-    print(json.dumps(_timed(model, x, job)))
+    print(json.dumps(_timed(model, x, job) | {"memory_held": held}))
 
 
 def check_band_reading(profile: HardwareProfile, dtype: str | None, mode: str) -> None:
@@ -481,4 +486,5 @@ def load_validation(folder: str | Path, hw: Any) -> ValidationRun:
     threads = int(profile.machine.get("threads_used", 0) or 0) if doc["device"] == "cpu" else 0
     return ValidationRun(profile, doc["device"], doc["dtype"], int(doc["runs"]), doc["execution"],
                          int(doc["batch"]), bool(doc["channels_last"]), models, layers, analyses,
-                         list(doc.get("warnings", [])), threads, int(doc.get("processes", 0)))
+                         list(doc.get("warnings", [])), threads, int(doc.get("processes", 0)),
+                         bool(doc.get("memory_held", False)))

@@ -12,6 +12,7 @@ from ..core.io import report_folder, write_atomic
 from ..core.reading import Mode
 from ..engine import Analysis
 from ..hardware import BYTES_PER_ELEMENT, Roof
+from ..measure.fresh import HOLD_MMAP_BYTES, HOLD_TRIM_BYTES
 from ..measure.validate import WARMUP, ValidationRun
 from .plots import OP_GROUPS, figure, label_log_axis, op_group, place_labels, save_figure
 
@@ -179,6 +180,10 @@ def _timing_text(v: ValidationRun) -> str:
     return (f"each model in {v.processes} fresh Python process{'es' if v.processes > 1 else ''} of its "
             f"own, as a deployment runs one model: {v.runs} timed runs after {WARMUP} warm-up runs in each, "
             f"the median of {'their medians' if v.processes > 1 else 'the runs'}"
+            + (f"; each process first made glibc keep the memory it frees (mallopt: trim threshold "
+               f"{HOLD_TRIM_BYTES >> 20} MiB, mmap threshold {HOLD_MMAP_BYTES >> 20} MiB), as a serving process "
+               f"tuned for steady latency does, so an inference reuses the last one's memory instead of "
+               f"page-faulting it in fresh from the OS" if v.memory_held else "")
             + (f". Between processes a model's median moved by {ps.median():.0%} (median over models; "
                f"at most {ps.max():.0%}, {v.models.loc[ps.idxmax(), 'model']})" if v.processes > 1 else "")
             + "; `spread` is the interquartile range over the median of all its runs, `process_spread` "
@@ -213,7 +218,9 @@ def _how_run(v: ValidationRun) -> str:
     if v.execution == "litert":
         return ("under LiteRT's interpreter (`ai_edge_litert`, default delegates: XNNPACK takes the ops it has "
                 "kernels for, LiteRT's builtin kernels the rest; `num_threads` pinned to the run's; a TFLite file "
-                "as given, its inputs zeros of their own types)")
+                "as given, a PyTorch model exported by `torch.onnx.export` at opset 17 and converted here to float32 "
+                "TFLite, NHWC, batch norms folded and ReLU/ReLU6 fused into their convs "
+                "(`roofline.measure.tflite_export`); inputs zeros of their own types)")
     return "eval mode,\n`torch.inference_mode`"
 
 

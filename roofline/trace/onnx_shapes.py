@@ -123,7 +123,7 @@ def infer(model, path: Path, pinned: list[tuple[str, tuple[int, ...]]]) -> tuple
             source += " and ONNX Runtime's symbolic inference"
         missing = sorted(n for n in needed if n not in shapes)
     if missing:
-        _run_for_shapes(model, path, pinned, dtypes, missing, shapes)
+        run_for_shapes(model, path, pinned, dtypes, missing, shapes)
         source += " and an ONNX Runtime run on zeros"
         missing = sorted(n for n in needed if n not in shapes)
     if missing:
@@ -159,7 +159,7 @@ def _symbolic(model):
     return sym.out_mp_
 
 
-def _run_for_shapes(model, path: Path, pinned, dtypes: dict, missing: list[str], shapes: dict) -> None:
+def run_for_shapes(model, path: Path, pinned, dtypes: dict, missing: list[str], shapes: dict) -> None:
     """Run the model once on zeros with every missing value made an output, and read their shapes."""
     onnx = require_onnx()
     try:
