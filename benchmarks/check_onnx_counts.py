@@ -42,18 +42,11 @@ RESOLUTION = 128  # where the model takes it; models with a fixed input size run
 
 
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Random values in every parameter (around 1 for norm scales) and batch norm statistics."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            base = 1.0 if n.endswith("weight") and p.dim() == 1 else 0.0
-            p.copy_(torch.randn(p.shape, generator=g) * 0.05 + base)
-        for n, b in model.named_buffers():
-            if n.endswith("running_var"):
-                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
-            elif n.endswith("running_mean"):
-                b.copy_(torch.randn(b.shape, generator=g) * 0.1)
-    return model
+    """A copy of ``model`` with random values in every parameter (around 1 for norm scales) and batch norm
+    statistics (:func:`roofline.measure.onnx_quantize.distinct_weights`)."""
+    from roofline.measure.onnx_quantize import distinct_weights
+
+    return distinct_weights(model, seed)
 
 
 def fold_bn(model: nn.Module, x: torch.Tensor) -> nn.Module:

@@ -105,7 +105,8 @@ def test_a_timing_process_keeps_the_memory_it_frees():
                            ).layers["activation_bytes"].sum()
     assert act > 4e6  # megabytes per inference: what faulting in afresh would show as thousands of pages
     r = run_fresh(_time_network_child, NetworkJob("cpu", "fp32", 5, "ladder112", 1), "timing the ladder")
-    assert len(r["times"]) >= 5 and r["faults"] * mmap.PAGESIZE < 0.002 * act
+    # under 1 % of the activation bytes, against 9-19 % (0.2 % failed once in a full run on a loaded 2-core VM)
+    assert len(r["times"]) >= 5 and r["faults"] * mmap.PAGESIZE < 0.01 * act
 
 
 def doc_held(folder: Path) -> bool:

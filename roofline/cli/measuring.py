@@ -221,10 +221,10 @@ def profile(
                                               "stayed spread by more than 100 % (a loaded machine); its "
                                               "terms are then unreliable.", metavar="")] = False,
     runtime: Annotated[Runtime, typer.Option(help="torch (default), onnxruntime or litert: peaks, op ceilings "
-                                             "and overheads timed through ONNX Runtime's CPU provider (fp32, and "
-                                             "an int8 peak with --dtype fp32,int8) or LiteRT with XNNPACK (its "
-                                             "ceilings in the first --dtype: fp32, or int8 for quantized "
-                                             "graphs), as validate runs models there.")] = Runtime.TORCH,
+                                             "and overheads timed through ONNX Runtime's CPU provider or LiteRT "
+                                             "with XNNPACK, as validate runs models there; their ceilings in the "
+                                             "first --dtype: fp32, or int8 for quantized graphs (ONNX Runtime: "
+                                             "QDQ U8S8 graphs, as its quantizer makes them).")] = Runtime.TORCH,
 ) -> None:
     """Measure this machine's peak MAC/s, memory bandwidth, op ceilings and overheads; write a profile.
 

@@ -40,7 +40,7 @@ from ..core.reading import Runtime
 from .budget import Budget
 from .fresh import GraphJob, read_job, run_fresh
 from .litert_runtime import open_interpreter, require_litert, runtime_label, time_litert_child
-from .probes import Probe, count_table
+from .probes import Probe, Scale, Square, TwoConcat, count_table
 from .tflite_build import SAME, VALID, TfliteNet
 from .timing import PEAK_NOISY_SPREAD, Measurement, fixed_cost, interleaved_times, rate, steady_times
 
@@ -51,23 +51,6 @@ DTYPES = ("fp32", "int8")
 # were still predicted 28-36 % above theirs at 2 threads
 COPIES = 5
 _EMPTY = (1, 8, 8, 16)  # the empty graph's input: one ADD
-
-
-class _Scale(nn.Module):
-    """Squeeze-excitation's scaling: a map times a 1x1 map (MUL, broadcast)."""
-
-    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        return x * s
-
-
-class _Square(nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * x
-
-
-class _Concat(nn.Module):
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.cat([a, b], 1)
 
 
 class _Quantize(nn.Module):
@@ -99,10 +82,10 @@ def graph_probes(batch: int, quick: bool, int8: bool) -> Iterator[Probe]:
         yield Probe("softmax", _Softmax, ((batch, rows, 1000),))
     for c, hw in pick(_MAPS):
         m = (batch, c, hw, hw)
-        yield Probe("mul", _Scale, (m, (batch, c, 1, 1)))
-        yield Probe("mul", _Square, (m,))
+        yield Probe("mul", Scale, (m, (batch, c, 1, 1)))
+        yield Probe("mul", Square, (m,))
         yield Probe("sigmoid", nn.Sigmoid, (m,))
-        yield Probe("concat", _Concat, (m, m))
+        yield Probe("concat", TwoConcat, (m, m))
         yield Probe("pad", lambda: nn.ZeroPad2d(1), (m,))
         if int8:
             yield Probe("copy", _Quantize, (m,))
@@ -132,10 +115,10 @@ def _op_of(m: nn.Module, p: Probe):
         return [shape, p.inputs[1]], lambda n, a, b: n.batch_matmul(a, b)
     if type(m) in unary:
         return [nhwc], lambda n, x: n.unary(unary[type(m)], x)
-    if isinstance(m, (_Add, _Square)):
+    if isinstance(m, (_Add, Square)):
         code = "ADD" if isinstance(m, _Add) else "MUL"
         return [nhwc], lambda n, x: n.binary(code, x, x)
-    if isinstance(m, _Scale):
+    if isinstance(m, Scale):
         return [nhwc, (shape[0], 1, 1, shape[1])], lambda n, x, sc: n.binary("MUL", x, sc)
     if isinstance(m, nn.MaxPool2d):
         return [nhwc], lambda n, x: n.pool("MAX_POOL_2D", x, m.kernel_size, m.stride)
@@ -145,7 +128,7 @@ def _op_of(m: nn.Module, p: Probe):
         return [nhwc], lambda n, x: n.pool("AVERAGE_POOL_2D", x, nhwc[1], 1, VALID)
     if isinstance(m, _Mean):
         return [nhwc], lambda n, x: n.mean(x)
-    if isinstance(m, _Concat):
+    if isinstance(m, TwoConcat):
         return [nhwc, nhwc], lambda n, a, b: n.concat(a, b)
     if isinstance(m, nn.ZeroPad2d):
         return [nhwc], lambda n, x: n.pad(x, m.padding[0])
@@ -244,6 +227,7 @@ class LiteSessions:
 
     runtime = Runtime.LITERT
     check_network = CHECK_WHAT
+    faster = False  # its probes run as a network's ops do: a network's layers are no faster (in_context)
     resolution_s = 0.0  # wall times, not a profile's whole microseconds
     probes_note = (f" as TFLite graphs (written without TensorFlow) of {COPIES} copies and of one copy of the probe's "
                    f"op on one input under LiteRT with XNNPACK, each an interpreter of its own in a fresh process, an "

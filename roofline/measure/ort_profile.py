@@ -2,9 +2,14 @@
 
 The method is the PyTorch profile's (:mod:`roofline.measure.profiler`), each figure timed as ONNX Runtime runs it:
 
+- one dtype for the ceilings, the first ``--dtype``: fp32, or int8: every probe, the ladder and the check network
+  exported, then quantized by ONNX Runtime's static quantizer (QDQ, U8S8, per-channel weights:
+  :mod:`roofline.measure.onnx_quantize`), the graphs ONNX Runtime fuses into its int8 kernels (QLinearConv,
+  QLinearAdd, QGemm, ...), as a quantized model made the same way runs; a probe's boundary Quantize and
+  Dequantize (a network pays them once, at its ends) are left out of its time, as layout reorders are;
 - peaks: an exported ``n x n x n`` fp32 MatMul and the large 3x3 conv; int8: ``MatMulInteger`` (uint8
   activations x int8 weights, int32 accumulation: ONNX Runtime's U8S8 kernel, what a quantized graph's
-  ``QLinearMatMul`` and ``DynamicQuantizeLinear`` + ``MatMulInteger`` run);
+  ``QLinearMatMul`` and ``DynamicQuantizeLinear`` + ``MatMulInteger`` run) and the large conv quantized;
 - bandwidth: PyTorch's copy and triad (the memory system is the runtime's too; said in the profile);
 - per op class: every probe exported by ``torch.onnx.export`` (opset 17) and run as a session of its own,
   in a fresh process whose sessions share one global thread pool, the probes' calls interleaved; a probe's
@@ -75,10 +80,19 @@ class OrtSessions:
 
     def __init__(self, threads: int, dtype: str = "fp32"):
         require_ort()
-        self.threads = int(threads)
+        if dtype not in DTYPES:
+            raise RooflineError(f"--runtime onnxruntime measures {' and '.join(DTYPES)}, not {dtype}")
+        self.threads, self.int8 = int(threads), dtype == "int8"
+        # int8 probes may run slower in the node profile than in a network: the ladder may say so
+        # (roofline.measure.overheads.in_context)
+        self.faster = self.int8
         self._tmp = tempfile.TemporaryDirectory(prefix="roofline-ort-")
         self.folder = Path(self._tmp.name)
         self._n = 0
+        self._graphs: dict[int, Path] = {}  # id(probe) -> its exported graph (counted, then timed)
+        if self.int8:
+            self.probes_note = self.probes_note.replace("opset 17;", "opset 17, quantized U8S8 QDQ;").replace(
+                "layout reorders left out", "layout reorders and its ends' Quantize and Dequantize left out")
 
     def __enter__(self) -> OrtSessions:
         return self
@@ -86,9 +100,18 @@ class OrtSessions:
     def __exit__(self, *exc: object) -> None:
         self._tmp.cleanup()
 
-    def export(self, module: nn.Module, shapes: tuple[tuple[int, ...], ...], name: str = "") -> Path:
+    def export(self, module: nn.Module, shapes: tuple[tuple[int, ...], ...], name: str = "", float_only: bool = False
+               ) -> Path:
+        """``module`` exported; in an int8 profile (unless ``float_only``) given distinct weights and quantized
+        (:func:`roofline.measure.onnx_quantize.quantize_onnx`)."""
         self._n += 1
-        return export_onnx(module, shapes, self.folder, f"{self._n:04d}{'-' + name if name else ''}")
+        stem = f"{self._n:04d}{'-' + name if name else ''}"
+        if not self.int8 or float_only:
+            return export_onnx(module, shapes, self.folder, stem)
+        from .onnx_quantize import distinct_weights, quantize_onnx
+
+        src = export_onnx(distinct_weights(module), shapes, self.folder, stem + "-float")
+        return quantize_onnx(src, self.folder / f"{stem}-int8.onnx")
 
     def runner(self, path: Path, shapes: tuple[tuple[int, ...], ...], inner: int = 1) -> Callable[[], None]:
         """``inner`` runs of the graph at ``path`` on zeros of ``shapes``."""
@@ -99,23 +122,21 @@ class OrtSessions:
                 sess.run(None, feeds)
         return run
 
-    def module_runner(self, module: nn.Module, shapes: tuple[tuple[int, ...], ...], inner: int = 1
-                      ) -> Callable[[], None]:
-        return self.runner(self.export(module, shapes), shapes, inner)
+    def module_runner(self, module: nn.Module, shapes: tuple[tuple[int, ...], ...], inner: int = 1,
+                      float_only: bool = False) -> Callable[[], None]:
+        return self.runner(self.export(module, shapes, float_only=float_only), shapes, inner)
 
-    def kernel_times(self, modules: list[tuple[nn.Module, tuple[tuple[int, ...], ...]]], inner: int, trials: int
-                     ) -> list[list[float]]:
-        """Each module's kernel seconds per run, one value per timed call of ``inner`` runs: the modules
-        exported, then run as profiled sessions in a fresh process (:func:`_kernel_times_child`)."""
-        graphs = []
-        for module, shapes in modules:
-            graphs.append([str(self.export(module, shapes)), [list(x) for x in shapes]])
-        job = KernelJob(graphs, inner, trials, self.threads, str(self.folder))
+    def graph_times(self, graphs: list[tuple[Path, tuple[tuple[int, ...], ...]]], inner: int, trials: int
+                    ) -> list[list[float]]:
+        """Each exported graph's kernel seconds per run, one value per timed call of ``inner`` runs: the graphs
+        run as profiled sessions in a fresh process (:func:`_kernel_times_child`)."""
+        job = KernelJob([[str(path), [list(x) for x in shapes]] for path, shapes in graphs], inner, trials,
+                        self.threads, str(self.folder))
         return run_fresh(_kernel_times_child, job, "timing the probes under ONNX Runtime", ProfileError)["times"]
 
     def empty_runner(self, inner: int = 1) -> Callable[[], None]:
         """A one-node graph (x + x on 1x16x8x8 fp32): what one ``run`` costs besides its kernels."""
-        return self.module_runner(_Add(), ((1, 16, 8, 8),), inner)
+        return self.runner(self.export(_Add(), ((1, 16, 8, 8),), float_only=True), ((1, 16, 8, 8),), inner)
 
     # what the profiler measures through (the same methods as LiteSessions)
     def label(self) -> str:
@@ -125,22 +146,47 @@ class OrtSessions:
         return True
 
     def extra_probes(self, batch: int, quick: bool) -> list[Probe]:
-        return []  # the PyTorch grid's classes only (the committed ONNX Runtime reports were made so)
+        """fp32: none (the PyTorch grid's classes only: the committed fp32 reports were made so); int8: the ops
+        an int8 graph runs as int8 kernels of their own where a float one fuses them or the grid has no class:
+        QLinearMul (squeeze-excitation's scaling, a swish's product), QLinearSigmoid and QLinearConcat (the
+        ``elementwise`` class is the grid's ReLU, which a quantized graph drops into its Quantize's range)."""
+        if not self.int8:
+            return []
+        from .probes import _MAPS, Scale, Square, TwoConcat
+
+        out = []
+        for c, hw in (_MAPS[::2] if quick else _MAPS):
+            m = (batch, c, hw, hw)
+            out += [Probe("mul", Scale, (m, (batch, c, 1, 1))), Probe("mul", Square, (m,)),
+                    Probe("sigmoid", nn.Sigmoid, (m,)), Probe("concat", TwoConcat, (m, m))]
+        return out
 
     def count(self, p: Probe, elem: int):
-        from .probes import count
+        """fp32: the probe's PyTorch module as traced (the committed fp32 reports were made so); int8: its
+        quantized graph as the ONNX reader counts it (uint8 tensors as elements, as a quantized model's)."""
+        from .probes import count, count_table
 
-        return count(p, elem)
+        if not self.int8:
+            return count(p, elem)
+        from ..trace import trace
+
+        return count_table(trace(f"onnx:{self._graph(p)}"), elem)
+
+    def _graph(self, p: Probe) -> Path:
+        """The probe's exported (int8: quantized) graph, made once."""
+        if id(p) not in self._graphs:
+            self._graphs[id(p)] = self.export(p.make().eval(), p.inputs, p.op)
+        return self._graphs[id(p)]
 
     def probe_times(self, chunk: list[Probe], inner: int, trials: int) -> list[tuple[list[float], float]]:
         """Each probe's kernel seconds per run, and 0 to take off them (a run's own cost is not in them)."""
-        return [(t, 0.0) for t in self.kernel_times([(p.make().eval(), p.inputs) for p in chunk], inner, trials)]
+        return [(t, 0.0) for t in self.graph_times([(self._graph(p), p.inputs) for p in chunk], inner, trials)]
 
     def measure_matmul(self, dtype: str, b: Budget) -> Measurement:
         return measure_matmul(self, dtype, b)
 
     def measure_conv(self, dtype: str, b: Budget) -> Measurement:
-        return measure_conv(self, b)
+        return measure_conv(self, dtype, b)
 
     def measure_overheads(self, trials: int) -> dict[str, Measurement]:
         return measure_overheads(self, trials)
@@ -162,11 +208,21 @@ LAYOUT_OPS = frozenset({"ReorderInput", "ReorderOutput"})
 
 class KernelTimer:
     """A profiled session: each call runs it ``inner`` times; :meth:`seconds` reads, from ONNX Runtime's
-    profile, each call's kernel time (its nodes' ``kernel_time``, layout reorders left out) per run."""
+    profile, each call's kernel time (its nodes' ``kernel_time``; left out: layout reorders, the nodes named in
+    ``skip`` and, given the names of the file's ``own`` nodes, the Transposes ONNX Runtime adds around its NHWC
+    int8 kernels, which have none of them) per run."""
 
-    def __init__(self, sess, feeds: dict, inner: int):
+    def __init__(self, sess, feeds: dict, inner: int, own: frozenset[str] | None = None,
+                 skip: frozenset[str] = frozenset()):
         self.sess, self.feeds, self.inner = sess, feeds, inner
+        self.own, self.skip = own, skip
         self.calls = 0
+
+    def counts(self, event: dict) -> bool:
+        """Whether a kernel event is the graph's work (see the class docstring)."""
+        op, node = event.get("args", {}).get("op_name"), str(event["name"])[:-len("_kernel_time")]
+        return not (op in LAYOUT_OPS or node in self.skip
+                    or (op == "Transpose" and self.own is not None and node not in self.own))
 
     def __call__(self) -> None:
         self.calls += 1
@@ -182,8 +238,8 @@ class KernelTimer:
             raise ProfileError(f"ONNX Runtime's profile has {len(kernels)} kernel events over {runs} runs, expected "
                                f"the same nodes in each of {self.calls * self.inner}")
         per = len(kernels) // runs
-        run_s = [sum(float(e["dur"]) for e in kernels[i * per:(i + 1) * per]
-                     if e.get("args", {}).get("op_name") not in LAYOUT_OPS) * 1e-6 for i in range(runs)]
+        run_s = [sum(float(e["dur"]) for e in kernels[i * per:(i + 1) * per] if self.counts(e)) * 1e-6
+                 for i in range(runs)]
         return [sum(run_s[c * self.inner:(c + 1) * self.inner]) / self.inner for c in range(self.calls)]
 
 
@@ -212,10 +268,16 @@ def _kernel_times_child() -> None:
         raise ProfileError(f"onnxruntime {ort.__version__} has no global thread pools to time the probes in; "
                            f"upgrade it (pip install -U onnxruntime)") from None
     set_pools(int(job.threads), 1)
+    import onnx
+
+    from .onnx_quantize import boundary_nodes
+
     runs = []
     for i, (path, shapes) in enumerate(job.graphs):
         sess, feeds = open_session(GraphJob(path, shapes, 0, job.threads), f"{job.folder}/p{i}", global_threads=True)
-        runs.append(KernelTimer(sess, feeds, job.inner))
+        ends = boundary_nodes(path)  # a quantized graph's (a float one has none)
+        own = frozenset(n.name for n in onnx.load(path, load_external_data=False).graph.node) if ends else None
+        runs.append(KernelTimer(sess, feeds, job.inner, own, ends))
     interleaved_times(runs, job.trials, 1, "cpu")
     print(json.dumps({"times": [r.seconds()[1:] for r in runs]}))  # the first call warmed up
 
@@ -235,7 +297,7 @@ def measure_matmul(s: OrtSessions, dtype: str, b: Budget) -> Measurement:
         fn = s.runner(path, ((n, n),))
         what = f"ONNX Runtime MatMulInteger {n}x{n}x{n} (uint8 x int8 -> int32)"
     elif dtype == "fp32":
-        fn = s.module_runner(nn.Linear(n, n, bias=False), ((n, n),))
+        fn = s.module_runner(nn.Linear(n, n, bias=False), ((n, n),), float_only=True)
         what = f"ONNX Runtime MatMul {n}x{n}x{n} fp32"
     else:
         raise RooflineError(f"--runtime onnxruntime measures {' and '.join(DTYPES)}, not {dtype}")
@@ -243,12 +305,16 @@ def measure_matmul(s: OrtSessions, dtype: str, b: Budget) -> Measurement:
     return rate(float(n) ** 3, times, "MAC/s", what, PEAK_NOISY_SPREAD)
 
 
-def measure_conv(s: OrtSessions, b: Budget) -> Measurement:
+def measure_conv(s: OrtSessions, dtype: str, b: Budget) -> Measurement:
     hw, c = b.conv_hw, 256
-    fn = s.module_runner(nn.Conv2d(c, c, 3, 1, 1, bias=False), ((1, c, hw, hw),))
+    if dtype == "int8" and not s.int8:
+        raise RooflineError("the int8 conv is measured in an int8 profile (--runtime onnxruntime --dtype int8)")
+    fn = s.module_runner(nn.Conv2d(c, c, 3, 1, 1, bias=False), ((1, c, hw, hw),), float_only=dtype == "fp32")
     times = steady_times(fn, b.trials, b.warmup, "cpu", limit=PEAK_NOISY_SPREAD)
-    return rate(float(c * hw * hw * c * 9), times, "MAC/s", f"large conv: ONNX Runtime Conv 1x{c}x{hw}x{hw} -> {c}, "
-                                                            f"3x3, fp32", PEAK_NOISY_SPREAD)
+    what = (f"ONNX Runtime Conv 1x{c}x{hw}x{hw} -> {c}, 3x3, fp32" if dtype == "fp32" else
+            f"ONNX Runtime QLinearConv 1x{c}x{hw}x{hw} -> {c}, 3x3, U8S8 (wall time: its input's Quantize and "
+            f"output's Dequantize included)")
+    return rate(float(c * hw * hw * c * 9), times, "MAC/s", f"large conv: {what}", PEAK_NOISY_SPREAD)
 
 
 def measure_overheads(s: OrtSessions, trials: int) -> dict[str, Measurement]:
@@ -262,8 +328,9 @@ def measure_overheads(s: OrtSessions, trials: int) -> dict[str, Measurement]:
     k = len(trace_onnx(path).layers)
     chain = steady_times(s.runner(path, ((1, 16, 8, 8),)), trials * 4, 3, "cpu")
     base = out["inference"].value
+    dt = "int8 (quantized U8S8 QDQ)" if s.int8 else "fp32"
     out["onnxruntime"] = fixed_cost([max(t - base, 0.0) / k for t in chain],
-                                    f"ONNX Runtime chain of 20 (1x1 conv, BN, ReLU) blocks on 1x16x8x8 fp32, fused "
+                                    f"ONNX Runtime chain of 20 (1x1 conv, BN, ReLU) blocks on 1x16x8x8 {dt}, fused "
                                     f"into {k} kernels: wall time less one run's cost, per kernel")
     return out
 

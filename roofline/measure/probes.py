@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -47,6 +48,23 @@ class Probe:
 class _Add(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return x + x
+
+
+class Scale(nn.Module):
+    """Squeeze-excitation's scaling: a map times a 1x1 map (MUL, broadcast)."""
+
+    def forward(self, x: Tensor, s: Tensor) -> Tensor:
+        return x * s
+
+
+class Square(nn.Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return x * x
+
+
+class TwoConcat(nn.Module):
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return torch.cat([a, b], 1)
 
 
 class _MatMul(nn.Module):

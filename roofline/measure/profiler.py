@@ -119,9 +119,9 @@ def profile_machine(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",), th
         bad = [d for d in dtypes if d not in mod.DTYPES]
         if bad:
             raise RooflineError(f"--runtime {runtime.value} measures {' and '.join(mod.DTYPES)}, not {bad[0]}")
-    if ceilings and runtime is not Runtime.LITERT and not [d for d in dtypes if d != "int8"]:
-        raise RooflineError(f"op ceilings are measured in a float dtype through {runtime.value} (its int8 figure is "
-                            f"a peak): give --dtype fp32,int8, or --no-ceilings")
+    if ceilings and runtime is Runtime.TORCH and not [d for d in dtypes if d != "int8"]:
+        raise RooflineError("op ceilings are measured in a float dtype through torch (its int8 figure is a peak): "
+                            "give --dtype fp32,int8, or --no-ceilings")
     for bt in batches:
         if isinstance(bt, bool) or not isinstance(bt, int) or not 1 <= bt <= 4096:
             raise RooflineError(f"--batch must be integers from 1 to 4096, got {bt!r}")
@@ -132,7 +132,7 @@ def profile_machine(device: str = "cpu", dtypes: tuple[str, ...] = ("fp32",), th
         if runtime is Runtime.ONNXRUNTIME:
             from .ort_profile import OrtSessions
 
-            sessions = stack.enter_context(OrtSessions(torch.get_num_threads()))
+            sessions = stack.enter_context(OrtSessions(torch.get_num_threads(), dtypes[0]))
         elif runtime is Runtime.LITERT:  # one dtype per profile: its ceilings' (the first --dtype)
             from .litert_profile import LiteSessions
 
@@ -166,16 +166,15 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
         for d in dtypes:
             step(f"matmul {d}")
             det = {"matmul": measure_matmul(device, d, b) if sessions is None else sessions.measure_matmul(d, b)}
-            if d != "int8" or (sessions is not None and sessions.runtime is Runtime.LITERT):
+            if d != "int8" or (sessions is not None and (sessions.runtime is Runtime.LITERT or sessions.int8)):
                 step(f"conv {d}")
                 det["conv"] = measure_conv(device, d, b) if sessions is None else sessions.measure_conv(d, b)
             details[d] = det
             peaks[d] = max(det.values(), key=lambda m: m.value)
         step("bandwidth")
         triad, copy = measure_bandwidth(device, b)
-    # the ceilings' dtype: the first float one (LiteRT: the first, int8 for a profile of quantized graphs)
-    cdt = dtypes[0] if sessions is not None and sessions.runtime is Runtime.LITERT else next(
-        (d for d in dtypes if d != "int8"), "fp32")
+    # the ceilings' dtype: the first float one (a runtime's: the first, int8 for a profile of quantized graphs)
+    cdt = dtypes[0] if sessions is not None else next((d for d in dtypes if d != "int8"), "fp32")
     fits: dict[int, dict[str, ClassFit]] = {}
     if ceilings:
         for bt in sorted(set(batches)):
@@ -202,7 +201,8 @@ def _profile_machine(device: str, dtypes: tuple[str, ...], quick: bool, ceilings
         if device == "cpu":
             # what a network costs beyond its ops alone, against the profile without that term
             run.overhead["in_context"], run.overhead["in_network"] = in_context(_profile(run, "provisional"),
-                                                                                times, sizes, cdt, faults, graphs)
+                                                                                times, sizes, cdt, faults, graphs,
+                                                                                sessions is not None and sessions.faster)
         run.check = self_check(_profile(run, "check"), times["check"], cdt, faults["check"][0],
                                graphs["check"] if graphs else None, sessions.check_network if sessions else None)
     if ref0 is not None:
@@ -234,7 +234,7 @@ def to_profile(run: ProfileRun, name: str, allow_noisy: bool = False) -> Hardwar
 def _by_op(fits: dict[str, ClassFit], extra: float) -> dict[str, float]:
     """Per op class, its per-kernel cost: the fitted fixed part of its ceiling plus ``extra`` (in context);
     elementwise ops pay the activation class's."""
-    by_op = {op: _sig(f.fixed_s + extra) for op, f in fits.items()}
+    by_op = {op: _sig(max(f.fixed_s + extra, 0.0)) for op, f in fits.items()}
     if "activation" in by_op:
         by_op["elementwise"] = by_op["activation"]
     return by_op
@@ -247,7 +247,7 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
     default = "fp32" if "fp32" in peaks else next(iter(peaks))
     if run.device == "cuda" and "fp16" in peaks:
         default = "fp16"
-    if run.runtime is Runtime.LITERT and run.ceilings:
+    if run.runtime is not Runtime.TORCH and run.ceilings:
         default = run.ceilings_dtype  # its ceilings' dtype (the first --dtype), which a calibrated reading needs
     threads = run.machine.get("threads_used")
     through = {Runtime.ONNXRUNTIME: ", ONNX Runtime", Runtime.LITERT: ", LiteRT"}.get(run.runtime, "")
@@ -309,7 +309,7 @@ def _profile(run: ProfileRun, name: str) -> HardwareProfile:
         by_op = _by_op(fits1, extra)
         how = o[key].describe() + (f"; per op class: the fitted fixed part of its ceiling (each probe's {probe}) "
                                    f"plus {extra * 1e6:.3g} µs in context" if by_op else "")
-        kernels["fused"] = KernelCost(_sig(o[key].value + extra), f"{src}: {how}", "measured", by_op)
+        kernels["fused"] = KernelCost(_sig(max(o[key].value + extra, 0.0)), f"{src}: {how}", "measured", by_op)
         kernels["eager"] = KernelCost(kernels["fused"].value, f"assumed equal to {rt}'s per-kernel cost "
                                       f"(not measured: {src} ran {rt}, not PyTorch eager)", "low", by_op)
     if "graph" in o:

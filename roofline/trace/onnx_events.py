@@ -48,6 +48,7 @@ def count_graph(g: Graph) -> Counted:
     group_at.update({grp[0][-1]: ("activation", grp) for grp in composites})
     skip = taken | {m for grp in composites for m in grp[0]}
     alias: dict[str, tuple[str, object]] = {}
+    dequantized: set[str] = set()  # activations a DequantizeLinear wrote (or a view of one)
     key_numel: dict[str, int] = {}
     kd = out.key_dtype
     for x in g.inputs:
@@ -135,6 +136,8 @@ def count_graph(g: Graph) -> Counted:
                     alias[o] = (key, o if op in SLICES or op == "Gather" else off)
             if op == "QuantizeLinear":
                 kd[key] = g.dtypes.get(node.output[0], 3)  # the tensor is stored as what it is quantized to
+            if op == "DequantizeLinear" or node.input[0] in dequantized:
+                dequantized.update(o for o in node.output if o)
             continue
         weights = [x for j, x in consts if j not in index_slots and (g.dtypes.get(x) in WEIGHT_DTYPES
                                                                     or j in BIAS_SLOTS.get(op, ()))]
@@ -149,7 +152,11 @@ def count_graph(g: Graph) -> Counted:
             k = KINDS[op]
             if op == "Clip" and _clip_bounds(g, node) == (0.0, 6.0):
                 k = "relu6"
-            record(i, k, "memory" if op in MEMORY_KINDS else "elementwise", 0, acts, weights, outs)
+            # an elementwise op on quantized activations is a kernel of its own: ONNX Runtime fuses none into
+            # a QLinearConv (QLinearSigmoid, or a float op between a Dequantize and a Quantize kernel), except
+            # a Relu or Clip between them, which it drops into the Quantize's range
+            own = op.startswith("QLinear") or (op not in ("Relu", "Clip") and any(a in dequantized for a in acts))
+            record(i, k, "memory" if op in MEMORY_KINDS or own else "elementwise", 0, acts, weights, outs)
         else:
             out.unsupported[op] += 1
             out.unsupported_events.append(len(out.events))

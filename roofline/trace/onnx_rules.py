@@ -6,7 +6,10 @@
   ONNX Runtime's QGemm; its QLinearAdd, QLinearMul, QLinear pools, softmax and concat are their float kinds).
   A MatMul, Softmax, MatMul chain (with its scaling, mask and casts) is one attention layer, as
   ``scaled_dot_product_attention`` is.
-- Elementwise nodes fold into their producer's epilogue (bias, batch norm, activation, layer scale). A chain
+- Elementwise nodes fold into their producer's epilogue (bias, batch norm, activation, layer scale), except on
+  quantized activations (a QLinear op, or one that reads a DequantizeLinear's output): ONNX Runtime runs those
+  as kernels of their own after the QLinearConv (a float one between Dequantize and Quantize kernels), but
+  drops a Relu or Clip between a Dequantize and a Quantize into the Quantize's range. A chain
   of elementwise nodes that reads one tensor twice (``x * sigmoid(x)``, GELU's erf and tanh forms, Mish,
   hard swish written out) is one activation.
 - Views (Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Expand, Slice, Split, a Gather of one index,
