@@ -180,3 +180,25 @@ def test_committed_int8_onnxruntime_reports_follow_from_their_profile(threads, t
         assert a.roof.dtype == "int8" and a.roof.mode.value == "calibrated"
         row = m[m["model"] == f"{name}.onnx"].iloc[0]
         assert a.total_latency_s * 1e3 == pytest.approx(row["predicted_ms"], rel=1e-9)
+
+
+def test_an_int8_ladder_that_runs_faster_than_its_probes_fits_negative_terms(tmp_path):
+    """in_context(faster=True): an int8 ONNX Runtime profile's ladder may say that layers ran faster in the network
+    than their node-profiled probes; a profile of other runtimes keeps both terms at 0 or above."""
+    from pathlib import Path
+
+    import roofline
+    from roofline.measure.overheads import FASTEST, in_context, ladder_network
+
+    profile = roofline.load_hardware(Path(__file__).resolve().parents[1] / "reports" / "validation-onnxruntime-int8"
+                                     / "threads-2" / "profile-run1.yaml")
+    sizes, graphs, times = (56, 80), {}, {}
+    for hw in sizes:
+        src = export_onnx(distinct_weights(ladder_network()), (1, 16, hw, hw), tmp_path, f"ladder{hw}-float")
+        graphs[f"ladder{hw}"] = f"onnx:{quantize_onnx(src, tmp_path / f'ladder{hw}.onnx')}"
+        predicted = roofline.analyze(graphs[f"ladder{hw}"], profile, mode="calibrated", execution="fused")
+        times[f"ladder{hw}"] = [0.6 * predicted.total_latency_s] * 3  # the network ran at 0.6x its prediction
+    per_kernel, slowdown = in_context(profile, times, sizes, "int8", graphs=graphs, faster=True)
+    assert FASTEST <= slowdown.value <= 0 and per_kernel.value <= 0 and min(slowdown.value, per_kernel.value) < 0
+    per_kernel, slowdown = in_context(profile, times, sizes, "int8", graphs=graphs)
+    assert per_kernel.value == 0 and slowdown.value == 0

@@ -93,8 +93,6 @@ def _pair_ends(model):
         for i in n.input:
             readers.setdefault(i, []).append(n)
     floats = {v.name for v in list(g.input) + list(g.output) if v.type.tensor_type.elem_type == TensorProto.FLOAT}
-    g.initializer.extend([helper.make_tensor("roofline_pair_scale", TensorProto.FLOAT, [], [_PAIR_SCALE]),
-                          helper.make_tensor("roofline_pair_zero", TensorProto.UINT8, [], [_PAIR_ZERO])])
     pair = ["roofline_pair_scale", "roofline_pair_zero"]
     head, tail = [], []
     for v in g.input:
@@ -113,6 +111,10 @@ def _pair_ends(model):
                 n.input[:] = [raw if i == v.name else i for i in n.input]
             tail += [helper.make_node("QuantizeLinear", [raw] + pair, [q], name=f"{v.name}_QuantizeLinear"),
                      helper.make_node("DequantizeLinear", [q] + pair, [v.name], name=f"{v.name}_DequantizeLinear")]
+    if not head and not tail:
+        return model
+    g.initializer.extend([helper.make_tensor(pair[0], TensorProto.FLOAT, [], [_PAIR_SCALE]),
+                          helper.make_tensor(pair[1], TensorProto.UINT8, [], [_PAIR_ZERO])])
     nodes = head + list(g.node) + tail
     del g.node[:]
     g.node.extend(nodes)
