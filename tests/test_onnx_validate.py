@@ -1,7 +1,10 @@
 """`roofline validate` of ONNX graphs under ONNX Runtime (issue 27, item 3): a tiny graph, timed for real."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
+
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -49,6 +52,21 @@ def test_nodes_are_attributed_to_the_longest_owning_row(tiny_onnx):
     assert unowned == pytest.approx(1 / 8)  # 1 µs of 8 µs belongs to no row
     assert dict(zip(frame["name"], frame["measured_us"])) == pytest.approx({"stem.2": 3.0, "(model)": 2.0,
                                                                             "head": 2.0})
+
+
+def test_a_modules_rows_are_compared_with_its_nodes_as_one():
+    # a quantized GELU's module: the reader's rows act (its Div and Erf) and act#2 (its Add); ONNX Runtime's
+    # nodes name the module, not the row
+    layers = pd.DataFrame({"name": ["fc1", "act", "act#2", "fc1x"], "op": ["conv2d", "gelu", "add", "conv2d"],
+                           "macs": [100, 0, 0, 50], "latency_s": [4e-6, 3e-6, 1e-6, 2e-6]})
+    nodes = [["/fc1/Conv_quant", "QLinearConv", 5e-6], ["/act/Div", "Div", 2e-6], ["/act/Erf", "Erf", 3e-6],
+             ["/act/Add_quant", "QLinearAdd", 1e-6], ["/fc1x/Conv_quant", "QLinearConv", 2e-6]]
+    frame, unowned = match_nodes(SimpleNamespace(layers=layers, model="m"), nodes)
+    assert unowned == 0
+    assert frame[["name", "op", "macs"]].values.tolist() == [["fc1", "conv2d", 100], ["act", "gelu", 0],
+                                                             ["fc1x", "conv2d", 50]]
+    assert frame["predicted_us"].tolist() == pytest.approx([4.0, 4.0, 2.0])
+    assert frame["measured_us"].tolist() == pytest.approx([5.0, 6.0, 2.0])
 
 
 def test_validate_runs_an_onnx_file_under_onnx_runtime(tiny_onnx):

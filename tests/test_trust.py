@@ -335,3 +335,12 @@ def test_the_headline_says_how_the_total_is_made_with_a_family_multiplier(cli):
     code, out, err = cli("analyze", "mnv4-hybrid-l", "--hw", "pixel8-edgetpu")
     assert code == 0 and f"all x{g:.3g} for the mobilenetv4 family" in " ".join(out.split())
     assert f"all x{g:.3g} for the mobilenetv4 family" in a._repr_html_()
+
+
+def test_repeated_profile_runs_give_a_ratio_or_a_range_where_a_term_fitted_at_zero():
+    from roofline.present.validate_report import _profile_runs_md
+
+    text = _profile_runs_md([{"profile": "a.yaml", "peak_macs_per_s": 4e11, "eager_per_kernel_s": 0.0},
+                             {"profile": "b.yaml", "peak_macs_per_s": 5e11, "eager_per_kernel_s": 1.676e-06}])
+    # 5e11 / 4e11 - 1 = 25 %; a term one run fitted at 0 has no ratio: its range instead of inf %
+    assert "Largest difference between runs: peak_macs_per_s 25.0%, eager_per_kernel_s 0 to 1.676e-06." in text

@@ -110,9 +110,11 @@ def node_module(name: str) -> str:
 
 
 def match_nodes(a: Analysis, nodes: list[list]) -> tuple[pd.DataFrame, float]:
-    """Per trace row, the measured time of the nodes attributed to it (the longest row name that the
-    node's module path starts with); and the share of the measured time no row owns."""
-    rows = a.layers
+    """Per module of the trace, its rows' predicted and the measured time of the nodes attributed to it (the
+    longest module path of a row that the node's module path starts with); and the share of the measured time
+    no row owns. A module's rows (``act``, ``act#2``: one per kernel the reader counts) are compared as one,
+    as the node names say which module ran a node, not which of its kernels."""
+    rows = a.layers.assign(name=a.layers["name"].str.replace(r"#\d+$", "", regex=True))
     names = sorted(set(rows["name"]), key=len, reverse=True)
     secs: dict[str, float] = {}
     total = unowned = 0.0

@@ -90,11 +90,15 @@ def _profile_runs_md(profile_runs: list[dict]) -> str:
     if not profile_runs:
         return ""
     table = pd.DataFrame(profile_runs)
-    spread_between = {c: table[c].max() / table[c].min() - 1 for c in table.columns
-                      if c != "profile" and table[c].notna().all()}
+
+    def between(c: str) -> str:  # a ratio where every run is positive, else the range (a term fitted at 0)
+        lo, hi = float(table[c].min()), float(table[c].max())
+        return f"{hi / lo - 1:.1%}" if lo > 0 else f"{lo:.4g} to {hi:.4g}"
+
+    cols = [c for c in table.columns if c != "profile" and table[c].notna().all()]
     return ("\n## Repeated runs of `roofline profile` on this machine\n\n"
             + table.to_markdown(index=False, floatfmt=".4g") + "\n\nLargest difference between runs: "
-            + ", ".join(f"{k} {x:.1%}" for k, x in spread_between.items()) + ".\n")
+            + ", ".join(f"{c} {between(c)}" for c in cols) + ".\n")
 
 
 def _model_findings(v: ValidationRun, a: Analysis) -> list[str]:
@@ -230,8 +234,9 @@ def _layers_how(v: ValidationRun) -> str:
                 "to end only.")
     if v.execution == "onnxruntime":
         return ("Per-layer times: ONNX Runtime's node profile (`enable_profiling`, kernel time of each executed "
-                "node, median over its runs), each node attributed to the trace row of the longest module path its "
-                "name starts with; layout reorders and nodes no row owns are left out (a warning gives their share).")
+                "node, median over its runs), each node attributed to the module of the trace row with the longest "
+                "module path its name starts with, a module's rows (one per kernel the reader counts) compared as "
+                "one; layout reorders and nodes no row owns are left out (a warning gives their share).")
     return ("Per-layer times: `torch.profiler` op times in a profiled eager run\n("
             + ("device time of each op" if v.device == "cuda" else "CPU time of each op")
             + "), attributed to\nthe module that ran them.")

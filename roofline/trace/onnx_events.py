@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 
-from .onnx_rules import (BIAS_SLOTS, COMPUTE_OPS, INDEX_SLOTS, ITEMSIZE, KINDS, MEMORY_KINDS, SLICES, VIEWS,
-                         WEIGHT_DTYPES, Counted, Graph, attention_groups, attr, aten_name, composite_groups,
+from .onnx_rules import (BIAS_SLOTS, COMPUTE_OPS, INDEX_SLOTS, ITEMSIZE, KINDS, MEMORY_KINDS, QDQ_OPS, SLICES,
+                         VIEWS, WEIGHT_DTYPES, Counted, Graph, attention_groups, attr, aten_name, composite_groups,
                          compute_count, data_slots, layer_name, static_roots)
 from .onnx_rules import Shape
 from .recorder import Event
@@ -109,8 +109,8 @@ def count_graph(g: Graph) -> Counted:
                 # that reads its input twice; it runs x * sigmoid(x) as one QuickGelu kernel and the Erf GELU
                 # as one Gelu kernel after the conv (onnxruntime 1.32, CPU provider, optimized graphs read back)
                 members, src, k = grp
-                record(i, k, "memory", 0, [src], [], [node.output[0]],
-                       aten="onnx::" + "+".join(nodes[m].op_type for m in members).lower())
+                ops = [nodes[m].op_type for m in members if nodes[m].op_type not in QDQ_OPS]  # requantized between
+                record(i, k, "memory", 0, [src], [], [node.output[0]], aten="onnx::" + "+".join(ops).lower())
             continue
         if i in skip:
             continue

@@ -11,7 +11,10 @@
   as kernels of their own after the QLinearConv (a float one between Dequantize and Quantize kernels), but
   drops a Relu or Clip between a Dequantize and a Quantize into the Quantize's range. A chain
   of elementwise nodes that reads one tensor twice (``x * sigmoid(x)``, GELU's erf and tanh forms, Mish,
-  hard swish written out) is one activation.
+  hard swish written out) is one activation; in a quantized graph a Quantize -> Dequantize pair between two
+  of its nodes belongs to it (the quantizer requantizes GELU node by node; ONNX Runtime then runs its Div
+  and Erf in float between Dequantize and Quantize kernels and its Add and Muls as QLinear kernels, what an
+  int8 profile's GELU probe, read the same way, runs too).
 - Views (Reshape, Transpose, Flatten, Squeeze, Unsqueeze, Expand, Slice, Split, a Gather of one index,
   Identity, Dropout, Cast) and QuantizeLinear / DequantizeLinear on activations cost nothing: their outputs
   alias their inputs (stored as the int8 tensor QuantizeLinear makes), so a Q/DQ pair around a conv or matmul
@@ -90,6 +93,7 @@ _DATA = {"QLinearConv": (0, 3, 8), "QLinearMatMul": (0, 3), "ConvInteger": (0, 1
          "GatherND": (0, 1), "ScatterND": (0, 2), "ScatterElements": (0, 2), "GridSample": (0, 1), "Concat": None}
 INDEX_SLOTS = {"Gather": (1,), "GatherElements": (1,), "GatherND": (1,), "ScatterND": (1,), "ScatterElements": (1,)}
 BIAS_SLOTS = {"QLinearConv": (8,), "QGemm": (6,)}  # int32 biases: weights
+QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 # elementwise nodes that may make up one activation (with constant scalars as their other inputs)
 _CHAIN = frozenset({"Add", "Sub", "Mul", "Div", "Pow", "Erf", "Tanh", "Sigmoid", "Softplus", "Exp", "Log", "Sqrt",
                     "Neg", "Reciprocal", "Relu", "Clip", "HardSigmoid", "HardSwish", "Max", "Min", "Abs"})
@@ -320,34 +324,61 @@ def attention_groups(g: Graph, static, producer, consumers) -> list[tuple]:
 
 def composite_groups(g: Graph, static, consumers, taken: set[int]) -> list[tuple[list[int], str, str]]:
     """Chains of elementwise nodes from one tensor that read it (or each other) twice: one activation each,
-    (member nodes, input tensor, kind)."""
+    (member nodes, input tensor, kind). In a quantized (QDQ) graph a QuantizeLinear -> DequantizeLinear pair
+    between two of its nodes is part of the chain (a GELU quantized node by node is still one activation)."""
+    nodes = g.nodes
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+
+    def through(t: str) -> tuple[str, list[int]]:
+        """``t`` with the Quantize -> Dequantize pairs it was read through looked past, and their nodes."""
+        hops: list[int] = []
+        while t in producer and nodes[producer[t]].op_type == "DequantizeLinear":
+            q = producer.get(nodes[producer[t]].input[0])
+            if q is None or nodes[q].op_type != "QuantizeLinear":
+                break
+            hops += [producer[t], q]
+            t = nodes[q].input[0]
+        return t, hops
+
+    def readers(t: str) -> list[int]:
+        """The nodes that read ``t``, through the Quantize -> Dequantize pairs that requantize it."""
+        out = []
+        for c in consumers[t]:
+            if nodes[c].op_type != "QuantizeLinear":
+                out.append(c)
+                continue
+            for d in consumers[nodes[c].output[0]]:
+                out += consumers[nodes[d].output[0]] if nodes[d].op_type == "DequantizeLinear" else [d]
+        return out
+
     base: dict[str, str] = {}
     members: dict[str, frozenset[int]] = {}
     combines: dict[str, bool] = {}
-    for i, node in enumerate(g.nodes):
+    for i, node in enumerate(nodes):
         if i in taken or node.op_type not in _CHAIN or not node.output or not node.output[0]:
             continue
         ins = [x for x in node.input if x]
         acts = [x for x in ins if x not in static]
         if not acts or any(not _scalar(g, x) for x in ins if x in static):
             continue
-        bases = {base.get(a, a) for a in acts}
+        seen = [through(a) for a in acts]
+        bases = {base.get(r, r) for r, _ in seen}
         if len(bases) != 1:
             continue
         out = node.output[0]
         base[out] = bases.pop()
-        members[out] = frozenset().union(*(members.get(a, frozenset()) for a in acts)) | {i}
-        combines[out] = len(acts) > 1 or any(combines.get(a, False) for a in acts)
+        inner = {h for r, hops in seen if r in members for h in hops}  # pairs between two of its nodes
+        members[out] = frozenset().union(*(members.get(r, frozenset()) for r, _ in seen)) | {i} | inner
+        combines[out] = len(acts) > 1 or any(combines.get(r, False) for r, _ in seen)
     groups = []
     for t, mem in members.items():
-        if not combines[t] or any(members.get(o, frozenset()) >= mem for c in consumers[t] for o in g.nodes[c].output):
+        if not combines[t] or any(members.get(o, frozenset()) >= mem for c in readers(t) for o in nodes[c].output):
             continue  # no activation, or not the chain's end
-        end = max(mem)
-        if all(c in mem for m in mem if m != end for o in g.nodes[m].output for c in consumers[o]):
-            ops = {g.nodes[m].op_type for m in mem}
+        end = max(m for m in mem if nodes[m].op_type in _CHAIN)
+        if all(c in mem for m in mem if m != end for o in nodes[m].output for c in consumers[o]):
+            ops = {nodes[m].op_type for m in mem}
             k = ("gelu" if "Erf" in ops or {"Tanh", "Pow"} <= ops else "mish" if "Softplus" in ops
                  else "silu" if "Sigmoid" in ops else "hswish" if ops & {"HardSigmoid", "Clip", "Relu", "Min"}
                  else "gelu" if "Tanh" in ops else "mul")
             groups.append((sorted(mem), base[t], kind(k, "elementwise")))
     return groups
-
