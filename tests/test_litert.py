@@ -140,7 +140,7 @@ def test_profile_through_litert_without_ceilings():
     assert "LiteRT CONV_2D 1x14x14x256 -> 256, 3x3, int8" in run.peak_details["int8"]["conv"].what
     assert run.ceilings_dtype == "int8"  # the first --dtype: a profile for int8 graphs
     assert set(run.overhead) == {"inference", "litert"}
-    prof = to_profile(run, "litert-here")
+    prof = to_profile(run, "litert-here", allow_noisy=True)  # what it holds, not how quiet the host was
     assert str(prof.machine["runtime"]).startswith("litert ") and "LiteRT" in prof.description
     k = prof.overhead.per_kernel_s
     assert k["fused"].confidence == "measured" and k["eager"].confidence == "low"

@@ -164,7 +164,7 @@ def test_int8_profile_peaks_and_overheads_through_onnx_runtime():
     assert "MatMulInteger 256x256x256" in run.peak_details["int8"]["matmul"].what
     assert "QLinearConv 1x256x14x14 -> 256, 3x3, U8S8" in run.peak_details["int8"]["conv"].what
     assert "1x16x8x8 int8 (quantized U8S8 QDQ), fused into 20 kernels" in run.overhead["onnxruntime"].what
-    prof = to_profile(run, "ort-int8")
+    prof = to_profile(run, "ort-int8", allow_noisy=True)  # what it holds, not how quiet the host was
     assert prof.default_dtype == "int8"
 
 

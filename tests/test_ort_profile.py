@@ -75,7 +75,7 @@ def test_profile_through_onnx_runtime_without_ceilings():
     assert run.peak_details["int8"]["matmul"].what == "ONNX Runtime MatMulInteger 256x256x256 (uint8 x int8 -> int32)"
     assert set(run.overhead) == {"inference", "onnxruntime"}  # no fresh-memory term: the arena keeps its buffers
     assert "fused into 20 kernels" in run.overhead["onnxruntime"].what
-    prof = to_profile(run, "ort-here")
+    prof = to_profile(run, "ort-here", allow_noisy=True)  # what it holds, not how quiet the host was
     assert str(prof.machine["runtime"]).startswith("onnxruntime ") and "ONNX Runtime" in prof.description
     k = prof.overhead.per_kernel_s
     assert k["fused"].value == pytest.approx(float(f"{run.overhead['onnxruntime'].value:.4g}"))
