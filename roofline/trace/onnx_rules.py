@@ -374,7 +374,7 @@ def composite_groups(g: Graph, static, consumers, taken: set[int]) -> list[tuple
     for t, mem in members.items():
         if not combines[t] or any(members.get(o, frozenset()) >= mem for c in readers(t) for o in nodes[c].output):
             continue  # no activation, or not the chain's end
-        end = max(m for m in mem if nodes[m].op_type in _CHAIN)
+        end = max(mem)  # a chain node: every pair in it is read by a later member
         if all(c in mem for m in mem if m != end for o in nodes[m].output for c in consumers[o]):
             ops = {nodes[m].op_type for m in mem}
             k = ("gelu" if "Erf" in ops or {"Tanh", "Pow"} <= ops else "mish" if "Softplus" in ops
