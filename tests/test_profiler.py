@@ -35,7 +35,7 @@ def test_measurements_are_positive_with_units(tiny_profile):
     assert run.bandwidth.unit == "B/s" and run.bandwidth.value > 1e6
     assert "2 reads + 1 write" in run.bandwidth.what and "read + write counted" in run.copy.what
     fits = run.ceilings[1]
-    assert set(fits) == {"conv2d", "conv1x1", "grouped", "dwconv2d", "fc", "matmul", "attention", "bn", "activation",
+    assert set(fits) == {"conv2d", "conv1x1", "grouped", "grouped_narrow", "dwconv2d", "fc", "matmul", "attention", "bn", "activation",
                          "gelu", "silu", "hswish", "add", "pool", "maxpool", "mean", "norm", "softmax",
                          "dwconv_mult", "fc_conv"}
     assert fits["bn"].unit == "B/s" and fits["conv1x1"].unit == "MAC/s"

@@ -165,6 +165,15 @@ def test_grouped_convs_run_at_the_grouped_ceiling():
         pytest.skip("timm not installed")
     g = a.layers[(a.layers["op"] == "conv2d") & (a.layers["groups"] > 1)]
     assert len(g) == 16 and (g["mac_time_s"] == g["macs"] / 2e10).all()
+    import dataclasses
+
+    # its groups are 8 channels wide: a profile that measured narrow groups apart runs them at that ceiling
+    prof = _calibrated()
+    narrow = dataclasses.replace(prof.ceilings[0], macs_per_s=prof.ceilings[0].macs_per_s | {"grouped_narrow": 5e9})
+    n = roofline.analyze("timm:regnety_004", dataclasses.replace(prof, ceilings=(narrow,)), mode="calibrated").layers
+    g = n[(n["op"] == "conv2d") & (n["groups"] > 1)]
+    assert len(g) == 16 and (g["in_shape"].map(lambda s: int(s.split("x")[1])) // g["groups"] == 8).all()
+    assert (g["mac_time_s"] == g["macs"] / 5e9).all()
 
 
 def _has_timm():

@@ -133,7 +133,7 @@ def test_every_named_class_is_reachable_from_an_op_kind():
     assert measured == T.MEASURED_CLASSES
     probe_classes = {p.op for p in probes(1)}
     assert probe_classes <= measured, sorted(probe_classes - measured)
-    assert {"conv1x1", "grouped", "maxpool", "mean", "dwconv_mult", "fc_conv", "activation"} <= probe_classes
+    assert {"conv1x1", "grouped", "grouped_narrow", "maxpool", "mean", "dwconv_mult", "fc_conv", "activation"} <= probe_classes
     memory_probes = {"bn", "activation", "gelu", "silu", "hswish", "add", "pool", "maxpool", "mean", "norm",
                      "softmax"}
     assert probe_classes & T.BYTE_RATE_CLASSES == memory_probes  # fitted as byte rates; the rest MAC rates
@@ -172,6 +172,15 @@ def test_hand_checked_rows():
                            "in_shape": ["1x8x4x4", "1x8x4x4", "1x8x4x4", "1x8x4x4", "1x8x1x1", "1x8"],
                            "out_shape": ["1x8x2x2", "1x8x1x1", "1x16x2x2", "1x8x4x4", "1x4x1x1", "1x4"]})
     assert T.measured_ops(layers) == ["maxpool", "mean", "dwconv_mult", "dwconv2d", "fc_conv", "fc"]
+    # grouped convs: RegNetY-400MF's 48 channels in 6 groups (8 per group) are narrow; 128 in 8 groups (16 per group)
+    # are not; 64 -> 32 channels in 4 groups has 8 output channels per group (narrow); without groups, a dense conv
+    grouped = pd.DataFrame({"op": ["conv2d"] * 4, "kernel": ["3x3"] * 4, "groups": [6, 8, 4, 1],
+                            "in_shape": ["1x48x56x56", "1x128x28x28", "1x64x8x8", "1x8x8x8"],
+                            "out_shape": ["1x48x56x56", "1x128x28x28", "1x32x8x8", "1x8x8x8"]})
+    assert T.measured_ops(grouped) == ["grouped_narrow", "conv2d", "grouped_narrow", "conv2d"]
+    assert T.class_candidates("grouped_narrow", "3x3", 6) == ("grouped_narrow", "grouped", "conv2d")
+    assert T.class_candidates("grouped_narrow", "1x1", 6) == ("grouped_narrow", "grouped", "conv1x1")
+    assert T.measured_class({"grouped", "conv2d"}, "grouped_narrow", "3x3", 6) == "grouped"  # an older profile
 
 
 def test_a_traced_model_reads_the_table():

@@ -152,6 +152,10 @@ OPS: dict[str, OpKind] = {
 COMPUTE_KINDS = frozenset(k for k, v in OPS.items() if COMPUTE in v.categories)
 
 
+# a grouped conv with fewer channels per group (in or out) than this is a ``grouped_narrow`` layer
+NARROW_GROUP = 16
+
+
 @dataclass(frozen=True)
 class Variant:
     """A kind told apart further for measured ceilings (:func:`measured_ops`): measured as its own
@@ -176,6 +180,11 @@ VARIANTS: dict[str, Variant] = {
     # a windowed average pool (3x3, stride 1: NASNet, Inception); LiteRT runs an int8 one on a reference kernel,
     # 7x a global average pool's time per byte
     "avgpool": Variant("pool", "an average pool with a window (its output larger than 1 x 1)"),
+    # ONNX Runtime 1.32 (CPU provider, one thread, the project's AMD EPYC VM with AVX-512) ran 3x3 grouped convs of 8
+    # channels per group at 7.8-21 GMAC/s as plain Conv kernels, those of 16 to 64 at 50-61 GMAC/s as blocked NCHWc
+    # kernels (its MLAS blocks 16 channels on AVX-512, 8 on AVX2); PyTorch 2.14 ran widths 8 at 15-33, 4 at 5.5 and
+    # 16-64 at 36-45 GMAC/s: one rate per class cannot hold both
+    "grouped_narrow": Variant("conv2d", f"a grouped conv of fewer than {NARROW_GROUP} channels per group"),
 }
 
 
@@ -240,7 +249,7 @@ def class_candidates(op: str, kernel: str = "", groups: Any = 1) -> tuple[str, .
     has (a memory-only layer falls back to ``elementwise`` after these)."""
     v = VARIANTS.get(op)
     if v is not None:
-        return (op,) + OPS[v.of].candidates
+        return (op,) + class_candidates(v.of, kernel, groups)
     k = OPS.get(op)
     if k is None:
         return (op,)
@@ -270,10 +279,15 @@ def measured_ops(layers: pd.DataFrame) -> list[str]:
     ins = layers["in_shape"] if "in_shape" in layers else [""] * n
     outs = layers["out_shape"] if "out_shape" in layers else [""] * n
     kernels = layers["kernel"] if "kernel" in layers else [""] * n
-    return [_variant(op, str(a), i, o, str(k)) for op, a, i, o, k in zip(layers["op"], aten, ins, outs, kernels)]
+    groups = layers["groups"] if "groups" in layers else [1] * n
+    return [_variant(op, str(a), i, o, str(k), g)
+            for op, a, i, o, k, g in zip(layers["op"], aten, ins, outs, kernels, groups)]
 
 
-def _variant(op: str, aten: str, in_shape: Any, out_shape: Any, kernel: str = "") -> str:
+def _variant(op: str, aten: str, in_shape: Any, out_shape: Any, kernel: str = "", groups: Any = 1) -> str:
+    g = _groups(groups)
+    if op == "conv2d" and g > 1 and 0 < min(_channels(in_shape), _channels(out_shape)) < NARROW_GROUP * g:
+        return "grouped_narrow"
     if op == "pool" and "max_pool" in aten:
         return "maxpool"
     if op == "pool" and "mean" in aten:

@@ -4,7 +4,9 @@ Compute classes (a MAC rate, shaped: see ``roofline.engine.shape``):
 
 - ``conv2d``: dense convs with k > 1 (3x3 to 7x7, strided stems, patch embeddings 2x2 to 16x16);
 - ``conv1x1``: pointwise convs, 16 to 1,024 channels, 7 to 112 px;
-- ``grouped``: grouped 3x3 convs (group widths 4 to 64, as in RegNet and ResNeXt);
+- ``grouped``: grouped 3x3 convs of 16 to 64 channels per group (as in RegNet and ResNeXt);
+- ``grouped_narrow``: grouped 3x3 convs of 4 and 8 channels per group (ONNX Runtime's blocked kernels take
+  none of them: 3-7x slower per MAC);
 - ``dwconv2d``: depthwise 3x3 to 9x9, strides 1 and 2;
 - ``dwconv_mult``: depthwise with two output channels per input channel (a slower kernel: FastViT's
   7x7 downsampling conv 48 -> 96 took 1.2 ms where a plain depthwise conv predicted 0.17 ms);
@@ -98,9 +100,10 @@ _DENSE = ((3, 32, 224, 3, 2), (16, 16, 112, 3, 1), (24, 48, 56, 3, 1), (64, 64, 
 _POINTWISE = ((16, 64, 112), (32, 16, 112), (24, 144, 56), (144, 24, 56), (64, 256, 28), (256, 64, 28),
               (96, 576, 14), (576, 96, 14), (384, 384, 14), (160, 960, 7), (960, 160, 7), (1024, 1024, 7),
               (128, 64, 14), (32, 16, 28), (256, 128, 7), (16, 8, 14))
-# (channels, group width, size)
-_GROUPED = ((48, 8, 56), (104, 8, 28), (208, 8, 14), (440, 8, 7), (128, 16, 28), (256, 32, 14), (64, 4, 56),
-            (512, 64, 7))
+# (channels, group width, size): 16 channels per group or more (``grouped``), fewer (``grouped_narrow``, RegNet's
+# and ResNeXt's narrowest)
+_GROUPED = ((128, 16, 28), (256, 32, 14), (512, 64, 7), (224, 16, 14), (192, 32, 28))
+_GROUPED_NARROW = ((48, 8, 56), (104, 8, 28), (208, 8, 14), (440, 8, 7), (64, 4, 56), (128, 4, 28))
 # (channels, size, kernel, stride)
 _DEPTHWISE = ((32, 112, 3, 1), (96, 112, 3, 2), (144, 56, 3, 1), (144, 56, 5, 2), (240, 28, 5, 1),
               (480, 14, 3, 1), (672, 14, 5, 1), (960, 7, 3, 1), (64, 56, 7, 1), (384, 14, 7, 1), (168, 16, 9, 1),
@@ -134,9 +137,10 @@ def probes(batch: int, quick: bool = False) -> Iterator[Probe]:
                     ((b, cin, hw, hw),))
     for cin, cout, hw in pick(_POINTWISE):
         yield Probe("conv1x1", lambda cin=cin, cout=cout: nn.Conv2d(cin, cout, 1, bias=False), ((b, cin, hw, hw),))
-    for c, width, hw in pick(_GROUPED):
-        yield Probe("grouped", lambda c=c, g=c // width: nn.Conv2d(c, c, 3, 1, 1, groups=g, bias=False),
-                    ((b, c, hw, hw),))
+    for op, grid in (("grouped", _GROUPED), ("grouped_narrow", _GROUPED_NARROW)):
+        for c, width, hw in pick(grid):
+            yield Probe(op, lambda c=c, g=c // width: nn.Conv2d(c, c, 3, 1, 1, groups=g, bias=False),
+                        ((b, c, hw, hw),))
     for c, hw, k, s in pick(_DEPTHWISE):
         yield Probe("dwconv2d", lambda c=c, k=k, s=s: nn.Conv2d(c, c, k, s, k // 2, groups=c, bias=False),
                     ((b, c, hw, hw),))
