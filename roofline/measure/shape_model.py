@@ -66,6 +66,33 @@ def _fixed_parts(c: np.ndarray, t: np.ndarray, s: np.ndarray) -> tuple[np.ndarra
     return f0, f1, err
 
 
+# a parallel kernel's extra cost is kept where its estimate is at least this many standard errors (:func:`extra_t`)
+MIN_EXTRA_T = 2.0
+
+
+def extra_t(secs: np.ndarray, step: np.ndarray, scaled: list[np.ndarray], fixed_part: np.ndarray | float = 0.0
+            ) -> float:
+    """The t-statistic of a parallel extra cost: ``secs ~ fixed + extra x step + sum of beta_k x scaled_k +
+    fixed_part``, every coefficient free, fitted by least squares of the relative error. The rate's own term
+    (``scaled``: the compute-bound probes' MAC time, a memory class's bytes) is free too, so an extra that only
+    trades against the rate (a noisy two-thread profile fitted its fully connected class at the machine's peak
+    rate plus 94 µs for each layer of 4,908 outputs or more, every probe past that threshold a token layer of 9 M
+    MACs or more, and predicted its self-check network 94 % slow) has a large standard error. Infinite for an
+    exact fit; 0 where the columns do not determine it."""
+    inv = 1.0 / secs
+    cols = [inv, step * inv] + [x * inv for x in scaled if np.any(x)]
+    a = np.stack(cols, axis=1)
+    y = 1.0 - fixed_part * inv
+    n, k = a.shape
+    if n <= k or np.linalg.matrix_rank(a) < k:
+        return 0.0
+    p, *_ = np.linalg.lstsq(a, y, rcond=None)
+    var = float(np.sum((a @ p - y) ** 2)) / (n - k) * float(np.linalg.inv(a.T @ a)[1, 1])
+    if var <= 1e-30 * max(float(p[1]) ** 2, 1e-300):
+        return float("inf") if p[1] > 0 else 0.0
+    return float(p[1] / np.sqrt(var))
+
+
 def _thresholds(work: np.ndarray) -> list[float]:
     """Candidate parallel thresholds: none, or the geometric midpoint between two neighbouring probes'
     output elements (at least 2 probes on either side): a layer between two probes is as likely on
@@ -108,18 +135,23 @@ def fit_compute(macs: np.ndarray, bytes_: np.ndarray, out_elems: np.ndarray, red
         assert best is not None
         return best
 
-    # the shape with one fixed cost; then the parallel threshold for that shape; then the shape again
-    _, rate, ijk = search(np.zeros(len(macs)))
-    c = np.maximum(macs * g[ijk] / rate, mem)
+    # the shape with one fixed cost; then the parallel threshold for that shape; then the shape again; the parallel
+    # cost is kept only where the probes pin it down (:func:`extra_t`), else the fit without one
+    _, rate0, ijk0 = search(np.zeros(len(macs)))
+    c = np.maximum(macs * g[ijk0] / rate0, mem)
     at = min(_thresholds(o), key=lambda x: float(_fixed_parts(c, secs, (o >= x).astype(float))[2]))
-    s = (o >= at).astype(float)
-    if np.isfinite(at):
-        _, rate, ijk = search(s)
-    gij = g[ijk]
-    rates = np.minimum(rate * np.geomspace(0.9, 1.1, 41), high)
-    c = np.maximum(macs[None, :] * gij[None, :] / rates[:, None], mem[None, :])
-    f0, f1, err = _fixed_parts(c, secs, s)
-    n = int(np.argmin(err))
+    for at in dict.fromkeys((at, float("inf"))):
+        s = (o >= at).astype(float)
+        rate, ijk = search(s)[1:] if np.isfinite(at) else (rate0, ijk0)
+        gij = g[ijk]
+        rates = np.minimum(rate * np.geomspace(0.9, 1.1, 41), high)
+        c = np.maximum(macs[None, :] * gij[None, :] / rates[:, None], mem[None, :])
+        f0, f1, err = _fixed_parts(c, secs, s)
+        n = int(np.argmin(err))
+        compute = macs * gij / rates[n]
+        bound = compute >= mem  # compute-bound probes: their time scales with 1 / rate
+        if f1[n] == 0 or extra_t(secs, s, [bound * compute], (~bound) * mem) >= MIN_EXTRA_T:
+            break
     pred = f0[n] + f1[n] * s + c[n]
     i, j, k, m = ijk
     return RateFit(float(rates[n]), float(f0[n]),
@@ -136,6 +168,8 @@ def fit_memory(bytes_: np.ndarray, secs: np.ndarray, out_elems: np.ndarray | Non
     best: tuple[float, float, float, float, float] | None = None  # err, fixed, parallel, 1 / rate, at
     for at in _thresholds(o):
         s = (o >= at).astype(float)
+        if np.isfinite(at) and extra_t(t, s, [w]) < MIN_EXTRA_T:  # not pinned down by the probes
+            continue
         a = np.stack([1.0 / t, s / t, w / t], axis=1)
         for cols in ([0, 1, 2], [0, 2], [1, 2], [2]):
             if 1 in cols and not s.any():
