@@ -182,8 +182,9 @@ VARIANTS: dict[str, Variant] = {
     "avgpool": Variant("pool", "an average pool with a window (its output larger than 1 x 1)"),
     # ONNX Runtime 1.32 (CPU provider, one thread, the project's AMD EPYC VM with AVX-512) ran 3x3 grouped convs of 8
     # channels per group at 7.8-21 GMAC/s as plain Conv kernels, those of 16 to 64 at 50-61 GMAC/s as blocked NCHWc
-    # kernels (its MLAS blocks 16 channels on AVX-512, 8 on AVX2); PyTorch 2.14 ran widths 8 at 15-33, 4 at 5.5 and
-    # 16-64 at 36-45 GMAC/s: one rate per class cannot hold both
+    # kernels (its MLAS blocks 16 channels on AVX-512, 8 on AVX2; 24 per group, unblocked there, ran at 32-34 and
+    # counts with the wide ones); PyTorch 2.14 ran widths 8 at 15-33, 4 at 5.5 and 16-64 at 35-45 GMAC/s: one rate
+    # per class cannot hold both
     "grouped_narrow": Variant("conv2d", f"a grouped conv of fewer than {NARROW_GROUP} channels per group"),
 }
 
