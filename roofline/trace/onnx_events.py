@@ -43,7 +43,7 @@ def count_graph(g: Graph) -> Counted:
     out = Counted([], {}, {}, [])
     attention = attention_groups(g, static, producer, consumers)
     taken = {m for grp in attention for m in grp[0]}
-    composites = composite_groups(g, static, consumers, taken)
+    composites = composite_groups(g, static, producer, consumers, taken)
     group_at: dict[int, tuple] = {grp[0][-1]: ("attention", grp) for grp in attention}
     group_at.update({grp[0][-1]: ("activation", grp) for grp in composites})
     skip = taken | {m for grp in composites for m in grp[0]}

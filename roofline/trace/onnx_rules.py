@@ -322,12 +322,11 @@ def attention_groups(g: Graph, static, producer, consumers) -> list[tuple]:
     return found
 
 
-def composite_groups(g: Graph, static, consumers, taken: set[int]) -> list[tuple[list[int], str, str]]:
+def composite_groups(g: Graph, static, producer, consumers, taken: set[int]) -> list[tuple[list[int], str, str]]:
     """Chains of elementwise nodes from one tensor that read it (or each other) twice: one activation each,
     (member nodes, input tensor, kind). In a quantized (QDQ) graph a QuantizeLinear -> DequantizeLinear pair
     between two of its nodes is part of the chain (a GELU quantized node by node is still one activation)."""
     nodes = g.nodes
-    producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
 
     def through(t: str) -> tuple[str, list[int]]:
         """``t`` with the Quantize -> Dequantize pairs it was read through looked past, and their nodes."""
