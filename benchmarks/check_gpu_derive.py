@@ -28,16 +28,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from heldout import predict_rows
 
 import roofline
-from roofline.core.errors import RooflineError
-from roofline.core.stats import spearman
 
 DATA = Path(__file__).parent / "data"
 
@@ -99,26 +97,12 @@ def main() -> None:
     print(f"derived {args.gpu} from rtx3090 ({gpu.table.name}): fitted peak {f.ridge_point_macs_per_byte * f.mem_bw_bytes_per_s:.3g} "
           f"MAC/s, bandwidth {f.mem_bw_bytes_per_s:.3g} B/s, convention {f.convention}, {f.execution} execution; "
           f"band {p.validation.ratio_p10:.3f}-{p.validation.ratio_p90:.3f} x")
-    meas, pred, low, high, macs, skipped = [], [], [], [], [], []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for r in table.itertuples():
-            try:
-                a = roofline.analyze(r.model, p, resolution=int(r.resolution), batch=int(r.batch))
-            except RooflineError as e:
-                skipped.append(f"{r.model} ({str(e).splitlines()[0][:80]})")
-                continue
-            lo, hi = a.latency_band_s
-            meas.append(r.latency_s)
-            pred.append(a.total_latency_s)
-            low.append(lo)
-            high.append(hi)
-            macs.append(a.table.macs)
-    meas, pred, low, high = map(np.array, (meas, pred, low, high))
-    ratio = meas / pred
-    err = np.abs(pred / meas - 1)
-    cover = np.mean((meas >= low) & (meas <= high))
-    rs, rs_macs = spearman(meas, pred), spearman(meas, macs)
+    held = predict_rows(table, p)
+    meas, skipped = held.rows["measured_s"].to_numpy(), held.skipped
+    low, high = held.rows["low_s"].to_numpy(), held.rows["high_s"].to_numpy()
+    ratio = meas / held.rows["predicted_s"].to_numpy()
+    err, cover = held.errors, held.coverage
+    rs, rs_macs = held.spearman
     print(f"rows used: {len(meas)} of {len(table)} sampled ({table['model'].nunique()} models; "
           f"{len(skipped)} not traceable{': ' + '; '.join(skipped[:5]) if skipped else ''}); "
           f"{time.perf_counter() - t0:.0f} s")

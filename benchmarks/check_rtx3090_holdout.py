@@ -16,14 +16,12 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
+from heldout import predict_rows
 
-import roofline
 from roofline.studies.profile_report import timm_rows
-from roofline.core.stats import spearman
 
 
 def main() -> None:
@@ -42,21 +40,11 @@ def main() -> None:
         if done.returncode:
             sys.exit(f"fit failed: {done.stderr.strip().splitlines()[-1]}")
         bad = degenerate(done.stdout, done.stderr)
-        meas, pred, low, high, macs = [], [], [], [], []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for r in test.itertuples():
-                a = roofline.analyze(r.model, prof, resolution=int(r.resolution), batch=int(r.batch))
-                lo, hi = a.latency_band_s
-                meas.append(r.latency_s)
-                pred.append(a.total_latency_s)
-                low.append(lo)
-                high.append(hi)
-                macs.append(a.table.macs)
-    meas, pred = np.array(meas), np.array(pred)
-    err = np.abs(pred / meas - 1)
-    cover = np.mean((meas >= np.array(low)) & (meas <= np.array(high)))
-    rs, rs_macs = spearman(meas, pred), spearman(meas, macs)
+        held = predict_rows(test, prof)
+    err, cover = held.errors, held.coverage
+    rs, rs_macs = held.spearman
+    if held.skipped:
+        sys.exit(f"held-out rows no trace could read: {'; '.join(held.skipped)}")
     print(f"fitted on {len(train)} rows, predicted {len(test)} held-out rows through roofline.analyze")
     print(f"held-out median |predicted/measured - 1|: {np.median(err):.1%} (target <= 15 %); worst {err.max():.1%}")
     print(f"held-out Spearman: {rs:.3f} (target >= 0.97); MAC count on the same rows: {rs_macs:.3f}")

@@ -55,7 +55,7 @@ def _plot_layers(v: ValidationRun, path: Path) -> None:
         ax.set_xlabel("predicted latency (µs)")
         ax.set_ylabel("measured latency (µs)")
         ax.set_title(f"Per-layer latency, {len(v.models)} models: {v.setup}\n(profile {v.profile.name})")
-        fig.legend(loc="outside right upper")
+        fig.legend(loc="outside lower center", ncol=3)  # beside the axes it ran into the title's end
     save_figure(fig, path)
 
 
