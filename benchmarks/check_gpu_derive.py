@@ -102,7 +102,7 @@ def main() -> None:
     low, high = held.rows["low_s"].to_numpy(), held.rows["high_s"].to_numpy()
     ratio = meas / held.rows["predicted_s"].to_numpy()
     err, cover = held.errors, held.coverage
-    rs, rs_macs = held.spearman
+    rs, rs_macs = held.rank_correlations
     print(f"rows used: {len(meas)} of {len(table)} sampled ({table['model'].nunique()} models; "
           f"{len(skipped)} not traceable{': ' + '; '.join(skipped[:5]) if skipped else ''}); "
           f"{time.perf_counter() - t0:.0f} s")

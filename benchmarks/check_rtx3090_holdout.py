@@ -42,7 +42,7 @@ def main() -> None:
         bad = degenerate(done.stdout, done.stderr)
         held = predict_rows(test, prof)
     err, cover = held.errors, held.coverage
-    rs, rs_macs = held.spearman
+    rs, rs_macs = held.rank_correlations
     if held.skipped:
         sys.exit(f"held-out rows no trace could read: {'; '.join(held.skipped)}")
     print(f"fitted on {len(train)} rows, predicted {len(test)} held-out rows through roofline.analyze")

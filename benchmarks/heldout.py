@@ -34,7 +34,7 @@ class Heldout:
         return float(np.mean((r["measured_s"] >= r["low_s"]) & (r["measured_s"] <= r["high_s"])))
 
     @property
-    def spearman(self) -> tuple[float, float]:
+    def rank_correlations(self) -> tuple[float, float]:
         """Spearman of measured against predicted, and against MAC count on the same rows."""
         r = self.rows
         return spearman(r["measured_s"], r["predicted_s"]), spearman(r["measured_s"], r["macs"])
