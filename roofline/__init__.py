@@ -21,10 +21,12 @@ def _interrupted_while_importing(signum, frame):  # noqa: ANN001
 _argv0 = _sys.argv[0] if getattr(_sys, "argv", None) else ""
 _cli = (_os.path.basename(_argv0) in ("roofline", "roofline.exe") or _argv0 == "-m"
         or _argv0.endswith(_os.path.join("roofline", "cli.py")))
-_guard = (_cli and _threading.current_thread() is _threading.main_thread()
-          and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler)
-if _guard:
+# Each signal on its own: one the process inherited as ignored stays ignored (a shell's background job
+# ignores SIGINT, and SIGTERM must still end it with its line).
+_guard = _cli and _threading.current_thread() is _threading.main_thread()
+if _guard and _signal.getsignal(_signal.SIGINT) is _signal.default_int_handler:
     _signal.signal(_signal.SIGINT, _interrupted_while_importing)
+if _guard and _signal.getsignal(_signal.SIGTERM) == _signal.SIG_DFL:
     _signal.signal(_signal.SIGTERM, _interrupted_while_importing)
 
 from importlib.metadata import PackageNotFoundError, version  # noqa: E402

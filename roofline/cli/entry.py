@@ -124,6 +124,6 @@ def run() -> None:
     def quiet(signum, frame) -> None:  # noqa: ANN001 - the output is complete: end with the code, silently
         os._exit(130 if signum == signal.SIGINT else 143)
 
-    signal.signal(signal.SIGINT, quiet)
-    signal.signal(signal.SIGTERM, quiet)
+    interrupts.keep(signal.SIGINT, quiet)
+    interrupts.keep(signal.SIGTERM, quiet)
     sys.exit(code)

@@ -33,6 +33,13 @@ def _on_sigterm(signum, frame) -> None:  # noqa: ANN001
     raise Terminated
 
 
+def keep(sig: signal.Signals, handler: Callable) -> None:
+    """Handle ``sig`` with ``handler`` unless the process inherited it as ignored (a shell's background job
+    ignores SIGINT: Ctrl-C in that terminal is not meant for it), as Python itself does."""
+    if signal.getsignal(sig) != signal.SIG_IGN:
+        signal.signal(sig, handler)
+
+
 def install() -> Callable[[], None]:
     """Install the CLI's handlers (main thread only); returns a function that restores the old ones."""
     global _installed, _interrupted
@@ -40,8 +47,8 @@ def install() -> Callable[[], None]:
         return lambda: None
     old = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), _installed
     _interrupted = False
-    signal.signal(signal.SIGINT, _on_sigint)
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    keep(signal.SIGINT, _on_sigint)
+    keep(signal.SIGTERM, _on_sigterm)
     _installed = True
 
     def restore() -> None:
