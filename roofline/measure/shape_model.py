@@ -9,7 +9,8 @@ Compute classes::
 the form ``roofline.engine.shape`` predicts with, so a layer of a probed shape is
 predicted as its probe measured. Memory classes: ``seconds = fixed + bytes / rate``.
 Kernels with at least a threshold of work may pay a further fixed cost (threads woken
-for a parallel kernel), kept where the probes pin it down (:func:`extra_t`). Both fits minimise the squared relative error, the fixed parts at least 0.
+for a parallel kernel), kept where the probes pin it down (:func:`extra_t`). Both fits minimise
+the squared relative error, the fixed parts at least 0.
 The shape terms are found on a log grid (no optimiser dependency; a class has
 at most ~15 probes), then the ceiling refined on a finer grid.
 """
