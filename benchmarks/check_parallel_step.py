@@ -9,19 +9,19 @@ import numpy as np
 
 from roofline.engine.shape import ShapeTerms
 from roofline.measure import shape_model
-from roofline.measure.probes import _LINEAR, _POINTWISE
+from roofline.measure.probes import LINEAR_GRID, POINTWISE_GRID
 
 RATE, FIXED, BANDWIDTH, CAP = 6e10, 5e-6, 3e10, 1.5e11
 
 
 def linear():
-    rows, fin, fout = (np.array(x, dtype=float) for x in zip(*_LINEAR))
+    rows, fin, fout = (np.array(x, dtype=float) for x in zip(*LINEAR_GRID))
     out = rows * fout
     return rows * fin * fout, 4 * (fin * fout + rows * (fin + fout)), out, fin, rows, ShapeTerms(464.0, 100.0, 10.0)
 
 
 def pointwise():
-    cin, cout, hw = (np.array(x, dtype=float) for x in zip(*_POINTWISE))
+    cin, cout, hw = (np.array(x, dtype=float) for x in zip(*POINTWISE_GRID))
     out = cout * hw * hw
     return (out * cin, 4 * (cin * cout + (cin + cout) * hw * hw), out, cin, hw * hw,
             ShapeTerms(10 ** (10 / 3), 10 ** (4 / 3), 10 ** 1.5, 100.0))

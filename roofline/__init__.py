@@ -48,5 +48,5 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
 __all__ = ["CONVENTIONS", "Analysis", "Convention", "HardwareProfile", "LayerTable", "ModelCard",
-           "RooflineError", "__version__", "analyze", "build_model", "list_hardware", "list_models",
-           "load_hardware", "model_card", "trace"]
+           "RooflineError", "SearchSpace", "__version__", "analyze", "build_model", "list_hardware",
+           "list_models", "load_hardware", "model_card", "space", "trace"]

@@ -135,3 +135,16 @@ def test_every_readme_python_snippet_runs(tmp_path, monkeypatch):
         exec(compile(block, f"README python block {i + 1}", "exec"), namespace)
     assert namespace["card"].params == 6_858_152  # mnv2-1.5x, as the README says
     assert (tmp_path / "roofline.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_top_level_name_the_readme_uses_is_exported():
+    """``from roofline import *`` gives each ``roofline.<name>`` the README calls (subpackages aside)."""
+    import types
+
+    import roofline
+
+    used = set(re.findall(r"\broofline\.([A-Za-z_]\w*)\b", (ROOT / "README.md").read_text()))
+    names = {n for n in used if not isinstance(getattr(roofline, n, roofline), types.ModuleType)}
+    assert {"analyze", "trace", "space", "build_model", "model_card", "RooflineError"} <= names
+    assert names <= set(roofline.__all__), sorted(names - set(roofline.__all__))
+    assert all(hasattr(roofline, n) for n in roofline.__all__)

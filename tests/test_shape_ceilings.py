@@ -74,11 +74,11 @@ def test_a_parallel_step_the_probes_cannot_pin_down_is_left_out(monkeypatch):
     """The grid's linear layers with no parallel cost and 12 % noise: every probe past a threshold in the token
     rows is so long that an extra cost there trades against the rate. The fit without the t-statistic check kept
     a 37 µs step from 506 outputs on (seed 0); it has too large a standard error, so the fit has none."""
-    from roofline.measure.probes import _LINEAR
+    from roofline.measure.probes import LINEAR_GRID
     from roofline.measure import shape_model
     from roofline.measure.shape_model import extra_t
 
-    rows, fin, fout = (np.array(x, dtype=float) for x in zip(*_LINEAR))
+    rows, fin, fout = (np.array(x, dtype=float) for x in zip(*LINEAR_GRID))
     macs, out, bw = rows * fin * fout, rows * fout, 3e10
     byts = 4.0 * (fin * fout + rows * (fin + fout))
     truth = ShapeTerms(464.0, 100.0, 10.0, 0.0)

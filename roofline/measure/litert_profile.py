@@ -12,7 +12,9 @@ LiteRT runs it, on TFLite graphs written here without TensorFlow (:mod:`roofline
   graph (NHWC) of :data:`COPIES` copies of that op on one input (each its own weights) and as a graph of one,
   each run by an interpreter of its own, all interleaved in a fresh process; an op's time is what one more copy
   costs, the two graphs' difference per invocation over ``COPIES - 1`` (an invocation's own cost and, at 2 threads,
-  its thread pool's wake-up cancel: a network's ops run back to back, a probe alone paid both each time).
+  its thread pool's wake-up cancel: a network's ops run back to back, a probe alone paid both each time). At more
+  than one thread the process's main thread is pinned to one CPU and the interpreters' workers to the others
+  (:func:`settle_threads`), as a one-model process's threads settle.
   Batch norm, layer norm, SiLU and fused attention are no TFLite op (the converter folds batch norm,
   and writes the others as several ops): they have no probe here, and their rows read as their parts do.
   The memory ops a converted graph has on their own (MUL, LOGISTIC, CONCATENATION, PAD, QUANTIZE) have probes
@@ -26,7 +28,9 @@ LiteRT runs it, on TFLite graphs written here without TensorFlow (:mod:`roofline
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,9 +71,10 @@ LARGE_DEPTHWISE = ((64, 56, 7, 1), (384, 14, 7, 1), (168, 16, 9, 1), (1024, 7, 7
 
 def graph_probes(batch: int, quick: bool, int8: bool) -> Iterator[Probe]:
     """Probes LiteRT needs beyond the PyTorch grid's: depthwise convs of 7x7 taps or more (``dwconv_large``),
-    3x3 average pools (``avgpool``), softmax over a classifier's 1,000 logits, and the memory ops a converted graph has as ops of their own, where PyTorch
-    fuses or has none: MUL (squeeze-excitation's scaling, a swish's product), LOGISTIC, CONCATENATION, PAD (Keras
-    pads before each strided conv) and, int8, the QUANTIZE a float input starts with."""
+    3x3 average pools (``avgpool``), softmax over a classifier's 1,000 logits, and the memory ops a converted
+    graph has as ops of their own, where PyTorch fuses or has none: MUL (squeeze-excitation's scaling, a swish's
+    product), LOGISTIC, CONCATENATION, PAD (Keras pads before each strided conv) and, int8, the QUANTIZE a float
+    input starts with."""
     from .probes import _MAPS, _Softmax
 
     pick = (lambda grid: grid[::2]) if quick else (lambda grid: grid)
@@ -212,11 +217,37 @@ def _invoker(path: Path | str, threads: int, inner: int):
     return run
 
 
+def settle_threads(threads: int) -> bool:
+    """At ``threads`` > 1, this process's main thread pinned to one of its CPUs and every other thread (the
+    interpreters' XNNPACK workers) to the rest, as a one-model process's threads settle on distinct CPUs; False
+    where there is nothing to settle (one thread, fewer CPUs than threads, no affinity calls). Unpinned, on a
+    2-vCPU VM (AMD EPYC), a probe's trials ran at 1x or about 2x its time (its worker, woken on the main thread's
+    CPU, did none of the work): the 16 1x1-conv int8 probes spread (interquartile range over median) by up to
+    1.20, 12 of them over 0.3, in one run, up to 0.21 in the next; pinned, up to 0.31 and 0.12, alternating with
+    those; the 2-thread profile had been refused three times in a row (a ceiling spread by over 100 %)."""
+    if threads < 2 or not hasattr(os, "sched_setaffinity"):
+        return False
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < threads:
+        return False
+    main = threading.get_native_id()
+    for tid in (int(t) for t in os.listdir("/proc/self/task")):
+        try:
+            os.sched_setaffinity(tid, {cpus[0]} if tid == main else set(cpus[1:]))
+        except OSError:  # a thread that ended meanwhile
+            pass
+    return True
+
+
 def _times_child() -> None:
-    """Entry of a fresh process: every graph an interpreter of its own, their calls interleaved (two warm-up
-    calls each); prints {"times": per graph, the seconds per invocation of each timed call}."""
+    """Entry of a fresh process: every graph an interpreter of its own (one call each starts its thread pool,
+    then :func:`settle_threads`), their calls interleaved (two more warm-up calls each); prints {"times": per
+    graph, the seconds per invocation of each timed call}."""
     job = read_job(LiteTimesJob)
     runs = [_invoker(p, job.threads, job.inner) for p in job.paths]
+    for run in runs:
+        run()
+    settle_threads(job.threads)
     timed = interleaved_times(runs, job.trials, 2, "cpu")
     print(json.dumps({"times": [[t / job.inner for t in ts] for ts in timed]}))
 
@@ -238,6 +269,9 @@ class LiteSessions:
         if dtype not in DTYPES:
             raise RooflineError(f"--runtime litert measures {' and '.join(DTYPES)}, not {dtype}")
         self.threads, self.int8 = int(threads), dtype == "int8"
+        if self.threads > 1:
+            self.probes_note += (", the process's main thread pinned to one CPU and the interpreters' workers to the "
+                                 "others where it has as many CPUs as threads")
         self._tmp = tempfile.TemporaryDirectory(prefix="roofline-litert-")
         self.folder = Path(self._tmp.name)
         self._n = 0

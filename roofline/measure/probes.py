@@ -96,10 +96,11 @@ _DENSE = ((3, 32, 224, 3, 2), (16, 16, 112, 3, 1), (24, 48, 56, 3, 1), (64, 64, 
           (128, 128, 28, 3, 1), (256, 256, 14, 3, 1), (512, 512, 7, 3, 1), (32, 32, 28, 5, 1),
           (96, 96, 14, 7, 1), (3, 192, 224, 16, 16), (3, 64, 224, 4, 4), (48, 96, 32, 2, 2), (32, 64, 112, 3, 2),
           (64, 128, 14, 3, 2), (16, 16, 28, 3, 1))
-# (in channels, out channels, size); the smallest pin down the fixed cost per kernel
-_POINTWISE = ((16, 64, 112), (32, 16, 112), (24, 144, 56), (144, 24, 56), (64, 256, 28), (256, 64, 28),
-              (96, 576, 14), (576, 96, 14), (384, 384, 14), (160, 960, 7), (960, 160, 7), (1024, 1024, 7),
-              (128, 64, 14), (32, 16, 28), (256, 128, 7), (16, 8, 14))
+# (in channels, out channels, size); the smallest pin down the fixed cost per kernel. Public, as LINEAR_GRID:
+# benchmarks/check_parallel_step.py draws synthetic probe sets on these shapes
+POINTWISE_GRID = ((16, 64, 112), (32, 16, 112), (24, 144, 56), (144, 24, 56), (64, 256, 28), (256, 64, 28),
+                  (96, 576, 14), (576, 96, 14), (384, 384, 14), (160, 960, 7), (960, 160, 7), (1024, 1024, 7),
+                  (128, 64, 14), (32, 16, 28), (256, 128, 7), (16, 8, 14))
 # (channels, group width, size): 16 channels per group or more (``grouped``), fewer (``grouped_narrow``, RegNet's
 # and ResNeXt's narrowest)
 _GROUPED = ((128, 16, 28), (256, 32, 14), (512, 64, 7), (224, 16, 14), (192, 32, 28))
@@ -114,9 +115,9 @@ _DEPTHWISE_X2 = ((48, 64, 7, 2), (96, 32, 7, 2), (192, 16, 7, 2), (384, 8, 3, 1)
 # (in, out) channels of 1x1 convs on a 1 x 1 map: squeeze-excitation's two FC layers
 _SQUEEZE = ((48, 8), (8, 48), (104, 26), (26, 104), (208, 52), (440, 110), (960, 240), (240, 960))
 # (rows, in features, out features): classifier heads (1 row) to token MLPs
-_LINEAR = ((1, 1280, 1000), (1, 960, 1280), (1, 576, 1024), (1, 256, 64), (1, 64, 256), (49, 768, 768),
-           (196, 192, 576), (197, 768, 192), (197, 192, 768), (784, 96, 384), (3136, 64, 256), (4096, 96, 24),
-           (4096, 24, 96), (256, 384, 1536), (49, 1536, 384))
+LINEAR_GRID = ((1, 1280, 1000), (1, 960, 1280), (1, 576, 1024), (1, 256, 64), (1, 64, 256), (49, 768, 768),
+               (196, 192, 576), (197, 768, 192), (197, 192, 768), (784, 96, 384), (3136, 64, 256), (4096, 96, 24),
+               (4096, 24, 96), (256, 384, 1536), (49, 1536, 384))
 # (heads, tokens, head dim)
 _HEADS = ((3, 197, 64), (6, 197, 64), (12, 197, 64), (4, 49, 32), (2, 784, 32), (1, 3136, 32), (8, 196, 32))
 # (channels, size) of feature maps for the memory classes
@@ -135,7 +136,7 @@ def probes(batch: int, quick: bool = False) -> Iterator[Probe]:
         pad = k // 2 if s == 1 else (k // 2 if k % 2 else 0)
         yield Probe("conv2d", lambda cin=cin, cout=cout, k=k, s=s, pad=pad: nn.Conv2d(cin, cout, k, s, pad, bias=False),
                     ((b, cin, hw, hw),))
-    for cin, cout, hw in pick(_POINTWISE):
+    for cin, cout, hw in pick(POINTWISE_GRID):
         yield Probe("conv1x1", lambda cin=cin, cout=cout: nn.Conv2d(cin, cout, 1, bias=False), ((b, cin, hw, hw),))
     for op, grid in (("grouped", _GROUPED), ("grouped_narrow", _GROUPED_NARROW)):
         for c, width, hw in pick(grid):
@@ -149,7 +150,7 @@ def probes(batch: int, quick: bool = False) -> Iterator[Probe]:
                     ((b, c, hw, hw),))
     for cin, cout in pick(_SQUEEZE):
         yield Probe("fc_conv", lambda cin=cin, cout=cout: nn.Conv2d(cin, cout, 1), ((b, cin, 1, 1),))
-    for rows, fin, fout in pick(_LINEAR):
+    for rows, fin, fout in pick(LINEAR_GRID):
         shape = (b, fin) if rows == 1 else (b, rows, fin)
         yield Probe("fc", lambda fin=fin, fout=fout: nn.Linear(fin, fout), (shape,))
     for h, n, d in pick(_HEADS):
