@@ -267,7 +267,7 @@ def test_a_litert_profile_reads_in_its_ceilings_dtype(monkeypatch):
 
 SETTLE = """
 import json, os, threading
-from roofline.measure.litert_profile import settle_threads
+from roofline.measure.timing import settle_threads
 stop = threading.Event()
 worker = threading.Thread(target=stop.wait)
 worker.start()

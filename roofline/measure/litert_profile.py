@@ -14,7 +14,7 @@ LiteRT runs it, on TFLite graphs written here without TensorFlow (:mod:`roofline
   costs, the two graphs' difference per invocation over ``COPIES - 1`` (an invocation's own cost and, at 2 threads,
   its thread pool's wake-up cancel: a network's ops run back to back, a probe alone paid both each time). At more
   than one thread the process's main thread is pinned to one CPU and the interpreters' workers to the others
-  (:func:`settle_threads`), as a one-model process's threads settle.
+  (:func:`roofline.measure.timing.settle_threads`), as a one-model process's threads settle.
   Batch norm, layer norm, SiLU and fused attention are no TFLite op (the converter folds batch norm,
   and writes the others as several ops): they have no probe here, and their rows read as their parts do.
   The memory ops a converted graph has on their own (MUL, LOGISTIC, CONCATENATION, PAD, QUANTIZE) have probes
@@ -28,9 +28,7 @@ LiteRT runs it, on TFLite graphs written here without TensorFlow (:mod:`roofline
 from __future__ import annotations
 
 import json
-import os
 import tempfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +44,8 @@ from .fresh import GraphJob, read_job, run_fresh
 from .litert_runtime import open_interpreter, require_litert, runtime_label, time_litert_child
 from .probes import Probe, Scale, Square, TwoConcat, count_table
 from .tflite_build import SAME, VALID, TfliteNet
-from .timing import PEAK_NOISY_SPREAD, Measurement, fixed_cost, interleaved_times, rate, steady_times
+from .timing import (PEAK_NOISY_SPREAD, Measurement, fixed_cost, interleaved_times, rate, settle_threads,
+                     steady_times)
 
 DTYPES = ("fp32", "int8")
 # each probe's op, this many times on the same input in one graph, timed against the graph of one: at 2 threads,
@@ -217,32 +216,10 @@ def _invoker(path: Path | str, threads: int, inner: int):
     return run
 
 
-def settle_threads(threads: int) -> bool:
-    """At ``threads`` > 1, this process's main thread pinned to one of its CPUs and every other thread (the
-    interpreters' XNNPACK workers) to the rest, as a one-model process's threads settle on distinct CPUs; False
-    where there is nothing to settle (one thread, fewer CPUs than threads, no affinity calls). Unpinned, on a
-    2-vCPU VM (AMD EPYC), a probe's trials ran at 1x or about 2x its time (its worker, woken on the main thread's
-    CPU, did none of the work): the 16 1x1-conv int8 probes spread (interquartile range over median) by up to
-    1.20, 12 of them over 0.3, in one run, up to 0.21 in the next; pinned, up to 0.31 and 0.12, alternating with
-    those; the 2-thread profile had been refused three times in a row (a ceiling spread by over 100 %)."""
-    if threads < 2 or not hasattr(os, "sched_setaffinity"):
-        return False
-    cpus = sorted(os.sched_getaffinity(0))
-    if len(cpus) < threads:
-        return False
-    main = threading.get_native_id()
-    for tid in (int(t) for t in os.listdir("/proc/self/task")):
-        try:
-            os.sched_setaffinity(tid, {cpus[0]} if tid == main else set(cpus[1:]))
-        except OSError:  # a thread that ended meanwhile
-            pass
-    return True
-
-
 def _times_child() -> None:
     """Entry of a fresh process: every graph an interpreter of its own (one call each starts its thread pool,
-    then :func:`settle_threads`), their calls interleaved (two more warm-up calls each); prints {"times": per
-    graph, the seconds per invocation of each timed call}."""
+    then :func:`~roofline.measure.timing.settle_threads`), their calls interleaved (two more warm-up calls each);
+    prints {"times": per graph, the seconds per invocation of each timed call}."""
     job = read_job(LiteTimesJob)
     runs = [_invoker(p, job.threads, job.inner) for p in job.paths]
     for run in runs:

@@ -12,10 +12,11 @@ The method is the PyTorch profile's (:mod:`roofline.measure.profiler`), each fig
   ``QLinearMatMul`` and ``DynamicQuantizeLinear`` + ``MatMulInteger`` run) and the large conv quantized;
 - bandwidth: PyTorch's copy and triad (the memory system is the runtime's too; said in the profile);
 - per op class: every probe exported by ``torch.onnx.export`` (opset 17) and run as a session of its own,
-  in a fresh process whose sessions share one global thread pool, the probes' calls interleaved; a probe's
-  time is its kernels' time in ONNX Runtime's node profile, layout reorders left out (a network converts its
-  layout at its boundaries, a probe around each kernel; a session's own cost per ``run`` is the
-  per-inference term, paid once);
+  in a fresh process whose sessions share one global thread pool (at more than one thread the main thread pinned
+  to one CPU, the pool's workers to the others: :func:`roofline.measure.timing.settle_threads`), the probes'
+  calls interleaved; a probe's time is its kernels' time in ONNX Runtime's node profile, layout reorders left
+  out (a network converts its layout at its boundaries, a probe around each kernel; a session's own cost per
+  ``run`` is the per-inference term, paid once);
 - per inference: one ``run`` of a one-node graph; per kernel: a chain of 20 (1x1 conv, BN, ReLU) blocks,
   which ONNX Runtime fuses into 20 conv kernels, less one run's cost, over its kernels as the ONNX reader
   counts them (:mod:`roofline.trace.onnx_graph`);
@@ -44,7 +45,8 @@ from .fresh import read_job, run_fresh
 from .fresh import GraphJob
 from .onnx_runtime import export_onnx, open_session, require_ort, time_ort_child
 from .probes import Probe
-from .timing import PEAK_NOISY_SPREAD, Measurement, fixed_cost, interleaved_times, rate, steady_times
+from .timing import (PEAK_NOISY_SPREAD, Measurement, fixed_cost, interleaved_times, rate, settle_threads,
+                     steady_times)
 
 DTYPES = ("fp32", "int8")
 
@@ -93,6 +95,9 @@ class OrtSessions:
         if self.int8:
             self.probes_note = self.probes_note.replace("opset 17;", "opset 17, quantized U8S8 QDQ;").replace(
                 "layout reorders left out", "layout reorders and its ends' Quantize and Dequantize left out")
+        if self.threads > 1:
+            self.probes_note += (", the process's main thread pinned to one CPU and the pool's workers to the others "
+                                 "where it has as many CPUs as threads")
 
     def __enter__(self) -> OrtSessions:
         return self
@@ -278,7 +283,10 @@ def _kernel_times_child() -> None:
         ends = boundary_nodes(path)  # a quantized graph's (a float one has none)
         own = frozenset(n.name for n in onnx.load(path, load_external_data=False).graph.node) if ends else None
         runs.append(KernelTimer(sess, feeds, job.inner, own, ends))
-    interleaved_times(runs, job.trials, 1, "cpu")
+    for run in runs:  # a warm-up call each, which also starts the pool's threads, then settle them
+        run()
+    settle_threads(job.threads)
+    interleaved_times(runs, job.trials, 0, "cpu")
     print(json.dumps({"times": [r.seconds()[1:] for r in runs]}))  # the first call warmed up
 
 

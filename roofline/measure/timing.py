@@ -3,7 +3,9 @@ medians with their spread, and more trials when a loaded machine makes a figure 
 
 from __future__ import annotations
 
+import os
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -156,3 +158,28 @@ def interleaved_times(runs: list[Callable[[], object]], trials: int, warmup: int
         time.sleep(BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)])
         rounds(noisy, 2 * trials)
     return times
+
+
+def settle_threads(threads: int) -> bool:
+    """At ``threads`` > 1, this process's main thread pinned to one of its CPUs and every other thread (the
+    runtime's workers: LiteRT's XNNPACK pools, ONNX Runtime's global pool) to the rest, as a one-model process's
+    threads settle on distinct CPUs; called by the probe processes of both runtimes once their pools exist. False
+    where there is nothing to settle (one thread, fewer CPUs than threads, no affinity calls). Unpinned, on a
+    2-vCPU VM (AMD EPYC), a probe's trials ran at 1x or about 2x its time (its worker, woken on the main thread's
+    CPU, did none of the work): LiteRT's 16 1x1-conv int8 probes spread (interquartile range over median) by up to
+    1.20, 12 of them over 0.3, in one run, up to 0.21 in the next; pinned, up to 0.31 and 0.12, alternating with
+    those; the 2-thread profile had been refused three times in a row (a ceiling spread by over 100 %). ONNX
+    Runtime's 8 int8 ``fc_conv`` probes (1x1 convs on a 1 x 1 map): second largest spread 0.61 and 0.48 unpinned,
+    0.12 and 0.16 pinned, alternating; an int8 profile had been refused (153 %)."""
+    if threads < 2 or not hasattr(os, "sched_setaffinity"):
+        return False
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < threads:
+        return False
+    main = threading.get_native_id()
+    for tid in (int(t) for t in os.listdir("/proc/self/task")):
+        try:
+            os.sched_setaffinity(tid, {cpus[0]} if tid == main else set(cpus[1:]))
+        except OSError:  # a thread that ended meanwhile
+            pass
+    return True
