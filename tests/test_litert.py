@@ -290,25 +290,3 @@ def test_probe_process_pins_its_main_thread_apart_from_the_workers():
     cpus, untouched, settled, main, worker = json.loads(out)
     assert untouched == [False, False, cpus]
     assert settled is True and main == [cpus[0]] and worker == cpus[1:]
-
-
-@pytest.mark.parametrize("threads, words", [(2, "median error"), (1, "median")])
-def test_readme_quotes_the_committed_litert_report(threads, words):
-    """README.md's figures for reports/validation-litert-int8 are its models.csv's: median error, the worst
-    model's signed error, Spearman."""
-    import re
-
-    import pandas as pd
-
-    from roofline.core.stats import spearman
-
-    root = Path(__file__).resolve().parents[1]
-    readme = " ".join((root / "README.md").read_text(encoding="utf-8").split())
-    m = re.search(rf"\[`threads-{threads}`\]\(reports/validation-litert-int8/threads-{threads}/README.md\): {words} "
-                  r"([\d.]+) %, the worst ([\w -]+?) ([+-]\d+) %, Spearman ([\d.]+)", readme)
-    assert m, "README.md no longer quotes the LiteRT int8 report: update this test with it"
-    rows = pd.read_csv(root / "reports" / "validation-litert-int8" / f"threads-{threads}" / "models.csv")
-    err = rows["predicted_ms"] / rows["measured_ms"] - 1
-    assert m[1] == f"{err.abs().median() * 100:.1f}"
-    assert m[3] == f"{err[err.abs().idxmax()] * 100:+.0f}"
-    assert m[4] == f"{spearman(rows['predicted_ms'], rows['measured_ms']):.3f}"

@@ -190,7 +190,8 @@ def test_int8_ceilings_count_the_quantized_probe(monkeypatch):
 def test_committed_int8_onnxruntime_reports_follow_from_their_profile(threads, tmp_path):
     """Regression snapshot: reports/validation-onnxruntime-int8 (benchmarks/ort_validate.sh --int8). Zoo models,
     randomized, exported and quantized as the script does, are predicted as the report says with today's
-    quantizer, reader and engine, at int8, from the profile's int8 ceilings."""
+    quantizer, reader and engine, at int8, from the profile's int8 ceilings; the measured side meets the bars
+    issue 27 sets for the fp32 files (median <= 15 %, worst <= 35 %, Spearman >= 0.9)."""
     from pathlib import Path
 
     import pandas as pd
@@ -211,6 +212,11 @@ def test_committed_int8_onnxruntime_reports_follow_from_their_profile(threads, t
         assert a.roof.dtype == "int8" and a.roof.mode.value == "calibrated"
         row = m[m["model"] == f"{name}.onnx"].iloc[0]
         assert a.total_latency_s * 1e3 == pytest.approx(row["predicted_ms"], rel=1e-9)
+    from roofline.core.stats import spearman
+
+    err = m["predicted_ms"] / m["measured_ms"] - 1
+    assert err.abs().median() <= 0.15 and err.abs().max() <= 0.35
+    assert spearman(m["predicted_ms"], m["measured_ms"]) >= 0.9
 
 
 def test_an_int8_ladder_that_runs_faster_than_its_probes_fits_negative_terms(tmp_path):

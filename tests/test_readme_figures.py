@@ -120,3 +120,22 @@ def test_timm_mac_count(cli):
     code, out, err = cli("analyze", "timm:convnext_small", "--hw", "pixel8-edgetpu", "--format", "json")
     assert code == 0, err
     assert f"{json.loads(out)['totals']['macs']:,}" == m.group(1)
+
+
+@pytest.mark.parametrize("report", ["validation-onnxruntime", "validation-onnxruntime-int8", "validation-litert-int8"])
+@pytest.mark.parametrize("threads", [2, 1])
+def test_readme_quotes_the_committed_runtime_reports(report, threads):
+    """README.md's figures for a committed runtime validation are its models.csv's: median error, the worst
+    model's signed error, Spearman."""
+    import pandas as pd
+
+    from roofline.core.stats import spearman
+
+    words = "median error" if threads == 2 else "median"
+    m = passage(rf"\[`threads-{threads}`\]\(reports/{report}/threads-{threads}/README.md\):\s+{words}\s+([\d.]+) %,"
+                r"\s+the worst\s+([\w .-]+?)\s+([+-]\d+) %,\s+Spearman\s+([\d.]+)")
+    rows = pd.read_csv(ROOT / "reports" / report / f"threads-{threads}" / "models.csv")
+    err = rows["predicted_ms"] / rows["measured_ms"] - 1
+    worst = err.abs().idxmax()
+    assert (m[1], m[3], m[4]) == (f"{err.abs().median() * 100:.1f}", f"{err[worst] * 100:+.0f}",
+                                  f"{spearman(rows['predicted_ms'], rows['measured_ms']):.3f}"), rows["model"][worst]
