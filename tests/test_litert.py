@@ -1,10 +1,6 @@
 """LiteRT (issue 27, items 3 and 4): TFLite graphs written without TensorFlow, ``validate`` of a ``.tflite``
 file under LiteRT, ``profile --runtime litert``, and an int8 graph read at int8."""
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -262,31 +258,3 @@ def test_a_litert_profile_reads_in_its_ceilings_dtype(monkeypatch):
     a = roofline.analyze(str(FIXTURES / "mnv1_025_96_int8.tflite"), prof, estimate=False)
     assert a.dtype == "int8" and a.roof.mode == "calibrated"
     assert "written as a TFLite graph, under LiteRT" in run.check["network"] and run.check["measured_s"] > 0
-
-
-
-SETTLE = """
-import json, os, threading
-from roofline.measure.timing import settle_threads
-stop = threading.Event()
-worker = threading.Thread(target=stop.wait)
-worker.start()
-cpus = sorted(os.sched_getaffinity(0))
-untouched = [settle_threads(1), settle_threads(len(cpus) + 1), sorted(os.sched_getaffinity(worker.native_id))]
-settled = settle_threads(2)
-main, other = sorted(os.sched_getaffinity(0)), sorted(os.sched_getaffinity(worker.native_id))
-print(json.dumps([cpus, untouched, settled, main, other]))
-stop.set()
-"""
-
-
-@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
-                    reason="needs CPU affinity calls and two CPUs")
-def test_probe_process_pins_its_main_thread_apart_from_the_workers():
-    """In a process of its own (pinning the test's own threads would slow the rest of the suite): one thread or
-    more threads than CPUs leave the affinities alone; two put the main thread on the first CPU, the other
-    threads (here a stand-in for an XNNPACK worker) on the rest."""
-    out = subprocess.run([sys.executable, "-c", SETTLE], capture_output=True, text=True, check=True).stdout
-    cpus, untouched, settled, main, worker = json.loads(out)
-    assert untouched == [False, False, cpus]
-    assert settled is True and main == [cpus[0]] and worker == cpus[1:]

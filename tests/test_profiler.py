@@ -2,7 +2,9 @@
 
 import json
 import math
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -528,3 +530,31 @@ def test_a_timing_process_ends_with_the_process_that_started_it():
     while running() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running()
+
+
+SETTLE = """
+import json, os, threading
+from roofline.measure.timing import settle_threads
+stop = threading.Event()
+worker = threading.Thread(target=stop.wait)
+worker.start()
+cpus = sorted(os.sched_getaffinity(0))
+untouched = [settle_threads(1), settle_threads(len(cpus) + 1), sorted(os.sched_getaffinity(worker.native_id))]
+settled = settle_threads(2)
+main, other = sorted(os.sched_getaffinity(0)), sorted(os.sched_getaffinity(worker.native_id))
+print(json.dumps([cpus, untouched, settled, main, other]))
+stop.set()
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity calls and two CPUs")
+def test_probe_process_pins_its_main_thread_apart_from_the_workers():
+    """settle_threads, which the ONNX Runtime and LiteRT probe processes call, in a process of its own (pinning
+    the test's own threads would slow the rest of the suite): one thread or more threads than CPUs leave the
+    affinities alone; two put the main thread on the first CPU, the other threads (here a stand-in for a
+    runtime's worker) on the rest."""
+    out = subprocess.run([sys.executable, "-c", SETTLE], capture_output=True, text=True, check=True).stdout
+    cpus, untouched, settled, main, worker = json.loads(out)
+    assert untouched == [False, False, cpus]
+    assert settled is True and main == [cpus[0]] and worker == cpus[1:]
