@@ -45,7 +45,7 @@ from .litert_runtime import open_interpreter, require_litert, runtime_label, tim
 from .probes import Probe, Scale, Square, TwoConcat, count_table
 from .tflite_build import SAME, VALID, TfliteNet
 from .timing import (PEAK_NOISY_SPREAD, Measurement, fixed_cost, interleaved_times, rate, settle_threads,
-                     steady_times)
+                     settled_note, steady_times)
 
 DTYPES = ("fp32", "int8")
 # each probe's op, this many times on the same input in one graph, timed against the graph of one: at 2 threads,
@@ -247,8 +247,7 @@ class LiteSessions:
             raise RooflineError(f"--runtime litert measures {' and '.join(DTYPES)}, not {dtype}")
         self.threads, self.int8 = int(threads), dtype == "int8"
         if self.threads > 1:
-            self.probes_note += (", the process's main thread pinned to one CPU and the interpreters' workers to the "
-                                 "others where it has as many CPUs as threads")
+            self.probes_note += settled_note("the interpreters'")
         self._tmp = tempfile.TemporaryDirectory(prefix="roofline-litert-")
         self.folder = Path(self._tmp.name)
         self._n = 0

@@ -46,7 +46,7 @@ from .fresh import GraphJob
 from .onnx_runtime import export_onnx, open_session, require_ort, time_ort_child
 from .probes import Probe
 from .timing import (PEAK_NOISY_SPREAD, Measurement, fixed_cost, interleaved_times, rate, settle_threads,
-                     steady_times)
+                     settled_note, steady_times)
 
 DTYPES = ("fp32", "int8")
 
@@ -96,8 +96,7 @@ class OrtSessions:
             self.probes_note = self.probes_note.replace("opset 17;", "opset 17, quantized U8S8 QDQ;").replace(
                 "layout reorders left out", "layout reorders and its ends' Quantize and Dequantize left out")
         if self.threads > 1:
-            self.probes_note += (", the process's main thread pinned to one CPU and the pool's workers to the others "
-                                 "where it has as many CPUs as threads")
+            self.probes_note += settled_note("the pool's")
 
     def __enter__(self) -> OrtSessions:
         return self

@@ -160,6 +160,12 @@ def interleaved_times(runs: list[Callable[[], object]], trials: int, warmup: int
     return times
 
 
+def settled_note(workers: str) -> str:
+    """What a profile's ceiling source says of :func:`settle_threads` (``workers``: whose threads they are)."""
+    return f", the process's main thread pinned to one CPU and {workers} workers to the others where it has as many " \
+           f"CPUs as threads"
+
+
 def settle_threads(threads: int) -> bool:
     """At ``threads`` > 1, this process's main thread pinned to one of its CPUs and every other thread (the
     runtime's workers: LiteRT's XNNPACK pools, ONNX Runtime's global pool) to the rest, as a one-model process's
